@@ -1,0 +1,30 @@
+# Set-up and the two everyday commands. `make demo` restores the sample reel; `make test` runs the tests.
+# Both create the virtual environment on first use.
+PYTHON ?= python3
+VENV ?= .venv
+# The CPU build of torch. For an NVIDIA GPU, point pip at PyTorch's CUDA wheel index first
+# (see README, "GPU"); the rest of the install is the same.
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+
+.PHONY: venv demo test bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: venv
+	rm -rf out/demo
+	$(BIN)/restoration restore sample_reels/bbb_damaged.mkv --out out/demo
+	$(BIN)/restoration status out/demo/bbb_damaged.zarr
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) out

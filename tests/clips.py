@@ -1,0 +1,73 @@
+"""Small synthetic reels written directly with PyAV, independent of the code under test."""
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+# ndarray format -> FFV1 pixel format it is stored as.
+FFV1_FORMATS = {"gray": "gray", "rgb24": "bgr0", "rgb48le": "rgb48le", "gray16le": "gray16le"}
+
+
+def random_frames(count: int, height: int, width: int, channels: int, dtype, seed: int = 0) -> np.ndarray:
+    """``(T, H, W, C)`` frames of smooth texture plus noise, so codecs and flow have something real."""
+    rng = np.random.default_rng(seed)
+    top = np.iinfo(dtype).max
+    yy, xx = np.mgrid[0:height, 0:width]
+    frames = []
+    for t in range(count):
+        base = 0.5 + 0.3 * np.sin((xx + 2 * t) / 5.0) * np.cos(yy / 7.0)
+        noise = rng.normal(0, 0.03, (height, width, channels))
+        frames.append(np.clip((base[..., None] + noise) * top, 0, top).astype(dtype))
+    return np.stack(frames)
+
+
+def write_clip(
+    path: Path,
+    frames: np.ndarray,
+    array_format: str,
+    fps: Fraction = Fraction(24000, 1001),
+    timecode: str | None = "01:00:00:00",
+    audio: bool = True,
+    codec: str = "ffv1",
+    pix_fmt: str | None = None,
+    height: int | None = None,
+) -> Path:
+    """Write ``frames`` ``(T, H, W, C)`` to a Matroska file, with a stereo PCM track and a timecode.
+
+    ``height`` overrides the picture height for packed planar arrays (YUV rows stacked).
+    """
+    out = av.open(str(path), "w", format="matroska")
+    video = out.add_stream(codec, rate=fps)
+    video.height, video.width = height or frames.shape[1], frames.shape[2]
+    video.pix_fmt = pix_fmt or FFV1_FORMATS[array_format]
+    if timecode:
+        video.metadata["timecode"] = timecode
+    sound = None
+    if audio:
+        sound = out.add_stream("pcm_s16le", rate=48000)
+        sound.layout = "stereo"
+    rng = np.random.default_rng(1)
+    samples_per_frame = int(48000 / fps)
+    for i, array in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(array[..., 0] if array.shape[-1] == 1 else array, format=array_format)
+        frame.pts = i
+        for packet in video.encode(frame):
+            out.mux(packet)
+        if sound is not None:
+            pcm = rng.integers(-3000, 3000, (1, 2 * samples_per_frame), dtype=np.int16)
+            chunk = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
+            chunk.sample_rate, chunk.pts = 48000, i * samples_per_frame
+            for packet in sound.encode(chunk):
+                out.mux(packet)
+    for stream in [video] + ([sound] if sound else []):
+        for packet in stream.encode():
+            out.mux(packet)
+    out.close()
+    return path
+
+
+def audio_packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(p) for p in container.demux(audio=0) if p.size]

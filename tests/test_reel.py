@@ -1,0 +1,126 @@
+"""Reel I/O: probing, decoding at native bit depth, and bit-exact FFV1 master round trips."""
+
+import hashlib
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from clips import audio_packets, random_frames, write_clip
+
+from restoration.encode import write_master
+from restoration.errors import OutputExistsError, ReelError
+from restoration.reel import probe, read_frames
+
+CASES = [("gray", 1, np.uint8), ("rgb24", 3, np.uint8), ("rgb48le", 3, np.uint16)]
+
+
+def md5s(frames):
+    return [hashlib.md5(np.ascontiguousarray(f).tobytes()).hexdigest() for f in frames]
+
+
+@pytest.mark.parametrize("array_format,channels,dtype", CASES)
+def test_probe_and_decode_are_exact(tmp_path, array_format, channels, dtype):
+    frames = random_frames(12, 36, 50, channels, dtype)
+    path = write_clip(tmp_path / "clip.mkv", frames, array_format)
+    info = probe(path)
+    assert (info.width, info.height, info.channels) == (50, 36, channels)
+    assert info.bit_depth == (8 if dtype == np.uint8 else 16)
+    assert info.fps == Fraction(24000, 1001)
+    assert info.frame_count == 12
+    assert info.timecode == "01:00:00:00"
+    assert [(a.codec, a.sample_rate, a.channels) for a in info.audio] == [("pcm_s16le", 48000, 2)]
+    assert info.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    decoded = read_frames(info)
+    assert decoded.dtype == dtype and decoded.shape == frames.shape
+    assert md5s(decoded) == md5s(frames)
+    # Seeking to a range decodes the same frames as decoding from the start.
+    assert md5s(read_frames(info, 7, 10)) == md5s(frames[7:10])
+
+
+@pytest.mark.parametrize("array_format,channels,dtype", CASES)
+def test_master_round_trip_keeps_pixels_audio_timecode_and_rate(tmp_path, array_format, channels, dtype):
+    frames = random_frames(10, 36, 50, channels, dtype, seed=3)
+    source = write_clip(tmp_path / "clip.mkv", frames, array_format)
+    info = probe(source)
+    master = write_master(tmp_path / "master.mkv", info, iter(read_frames(info)))
+    out = probe(master)
+    assert md5s(read_frames(out)) == md5s(frames)
+    assert audio_packets(master) == audio_packets(source)
+    assert out.timecode == info.timecode
+    assert out.fps == info.fps
+    assert out.metadata["SOURCE_SHA256"] == info.sha256
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_master_refuses_existing_output_and_leaves_no_partial_file(tmp_path):
+    frames = random_frames(3, 16, 16, 1, np.uint8)
+    info = probe(write_clip(tmp_path / "clip.mkv", frames, "gray"))
+    target = tmp_path / "master.mkv"
+    target.write_bytes(b"keep me")
+    with pytest.raises(OutputExistsError, match="already exists"):
+        write_master(target, info, iter(frames))
+    assert target.read_bytes() == b"keep me"
+    # A failure half-way (too few frames) leaves neither the target nor a temporary file.
+    with pytest.raises(ValueError, match="got 2 frames"):
+        write_master(tmp_path / "short.mkv", info, iter(frames[:2]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv", "master.mkv"]
+
+
+def test_gray_yuv_source_is_read_as_its_luma_plane(tmp_path):
+    frames = random_frames(4, 32, 32, 1, np.uint8)
+    # Planar 4:2:0 with neutral chroma: Y rows, then U and V rows of 128.
+    yuv = np.concatenate([frames[..., 0], np.full((4, 16, 32), 128, np.uint8)], axis=1)[..., None]
+    path = write_clip(tmp_path / "yuv.mkv", yuv, "yuv420p", pix_fmt="yuv420p", audio=False, height=32)
+    info = probe(path)
+    assert (info.pix_fmt, info.channels, info.decode_format) == ("yuv420p", 1, "gray")
+    assert md5s(read_frames(info)) == md5s(frames)
+
+
+def test_image_sequence_is_a_reel(tmp_path):
+    import av
+
+    frames = random_frames(5, 20, 24, 3, np.uint16)
+    folder = tmp_path / "scan"
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        with av.open(str(folder / f"{i:05d}.png"), "w") as out:
+            stream = out.add_stream("png", rate=24)
+            stream.width, stream.height, stream.pix_fmt = 24, 20, "rgb48be"
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb48le")):
+                out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+    info = probe(folder)
+    assert (info.kind, info.frame_count, info.bit_depth, info.fps) == ("image_sequence", 5, 16, Fraction(24))
+    assert md5s(read_frames(info, 1, 4)) == md5s(frames[1:4])
+    master = write_master(tmp_path / "master.mkv", info, iter(read_frames(info)))
+    assert md5s(read_frames(probe(master))) == md5s(frames)
+
+
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda p: p, "no such file"),
+        (lambda p: (p.write_bytes(b""), p)[1], "empty"),
+        (lambda p: (p.write_text("not a film\n" * 20), p)[1], "not a readable video"),
+    ],
+)
+def test_bad_input_raises_one_clear_line(tmp_path, make, message):
+    with pytest.raises(ReelError, match=message) as err:
+        probe(make(tmp_path / "reel.mkv"))
+    assert "\n" not in str(err.value)
+
+
+def test_truncated_stream_is_refused(tmp_path):
+    path = write_clip(tmp_path / "clip.mkv", random_frames(12, 48, 64, 1, np.uint8), "gray")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ReelError, match="truncated"):
+        probe(path)
+
+
+def test_unsupported_pixel_format_is_refused(tmp_path):
+    frames = random_frames(2, 16, 16, 1, np.uint8)
+    path = write_clip(tmp_path / "alpha.mkv", frames, "gray", pix_fmt="ya8", audio=False)
+    with pytest.raises(ReelError, match="unsupported pixel format 'ya8'"):
+        probe(path)
