@@ -78,11 +78,12 @@ def restore(
     `restoration revert` rebuilds the source exactly. Re-running after an interruption resumes.
     """
     from restoration.encode import EncodeConfig
-    from restoration.pipeline import RestoreConfig, restore_reel
+    from restoration.pipeline import RestoreConfig, open_or_create_store, restore_reel
     from restoration.reel import probe as probe_reel
 
     config = RestoreConfig(chunk_frames=chunk_frames, seed=seed, encode=EncodeConfig(access_copy=access_copy))
     info = probe_reel(reel)
+    open_or_create_store(info, out, config)  # refuse a finished output before any progress is shown
     frames = info.frame_count
     with _progress() as bar:
         restoring = bar.add_task("restoring", total=frames)

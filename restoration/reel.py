@@ -135,7 +135,7 @@ def probe(path: str | Path, *, sequence_fps: Fraction = DEFAULT_SEQUENCE_FPS) ->
     container = _open(path)
     with container:
         if not container.streams.video:
-            raise ReelError(f"{path}: no video stream (not a video file)")
+            raise ReelError(f"{path}: not a video file (it holds no video stream)")
         stream = container.streams.video[0]
         fps = stream.average_rate or stream.base_rate or stream.guessed_rate
         if not fps:
@@ -207,7 +207,7 @@ def _open(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path))
     except av.error.InvalidDataError as err:
-        raise ReelError(f"{path}: not a readable video file ({err.strerror or err})") from err
+        raise ReelError(f"{path}: not a video file ({err.strerror or err})") from err
     except av.error.FFmpegError as err:
         raise ReelError(f"{path}: cannot be opened as video ({err.strerror or err})") from err
 

@@ -34,7 +34,7 @@ def truncated(path: Path) -> Path:
 BAD_INPUTS = {
     "missing": (lambda p: p, "no such file"),
     "empty": (lambda p: (p.write_bytes(b""), p)[1], "file is empty"),
-    "not video": (lambda p: (p.write_text("WEBVTT\n\n00:01.000 --> 00:04.000\nhello\n"), p)[1], "not a readable video"),
+    "not video": (lambda p: (p.write_text("WEBVTT\n\n00:01.000 --> 00:04.000\nhello\n"), p)[1], "not a video file"),
     "truncated": (truncated, "truncated stream"),
     "unsupported": (
         lambda p: write_clip(p, random_frames(2, 16, 16, 1, np.uint8), "gray", pix_fmt="ya8", audio=False),

@@ -102,7 +102,7 @@ def test_image_sequence_is_a_reel(tmp_path):
     [
         (lambda p: p, "no such file"),
         (lambda p: (p.write_bytes(b""), p)[1], "empty"),
-        (lambda p: (p.write_text("not a film\n" * 20), p)[1], "not a readable video"),
+        (lambda p: (p.write_text("not a film\n" * 20), p)[1], "not a video file"),
     ],
 )
 def test_bad_input_raises_one_clear_line(tmp_path, make, message):

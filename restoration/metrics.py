@@ -1,0 +1,147 @@
+"""Evaluation metrics: detection scores, PSNR/SSIM inside a mask, untouched pixels, flicker.
+
+Scores are plain Python floats/ints, NaN-free wherever the quantity is defined by convention (see
+:func:`detection_scores`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from skimage.metrics import structural_similarity
+
+from restoration import motion
+
+
+def _peak(dtype: np.dtype, peak: float | None) -> float:
+    if peak is not None:
+        return float(peak)
+    if not np.issubdtype(dtype, np.integer):
+        raise ValueError(f"peak must be given for dtype {dtype}")
+    return float(np.iinfo(dtype).max)
+
+
+def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        raise ValueError(f"arrays differ: {a.dtype} {a.shape} vs {b.dtype} {b.shape}")
+
+
+def detection_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float | int]:
+    """Per-pixel detection scores of a predicted damage mask.
+
+    pred, truth: bool arrays of one shape (``(H, W)`` or ``(T, H, W)``), True = damage.
+    Returns ``precision, recall, f1, iou`` (floats in [0, 1]) and ``tp, fp, fn`` (pixel counts;
+    sum these over frames to pool, rather than averaging per-frame ratios).
+    Empty sets, NaN-free: a ratio whose denominator is empty is 1.0 when both masks are empty and
+    0.0 otherwise. So nothing predicted on damaged truth: precision 0, recall 0; something predicted
+    on clean truth: precision 0, recall 0; both empty: every score 1.
+    """
+    if pred.shape != truth.shape or pred.dtype != bool or truth.dtype != bool:
+        raise ValueError(
+            f"pred and truth must be bool arrays of one shape: {pred.dtype} {pred.shape}, {truth.dtype} {truth.shape}"
+        )
+    tp = int(np.count_nonzero(pred & truth))
+    fp = int(np.count_nonzero(pred & ~truth))
+    fn = int(np.count_nonzero(~pred & truth))
+    both_empty = tp + fp + fn == 0
+
+    def ratio(num: int, den: int) -> float:
+        return num / den if den else float(both_empty)
+
+    precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    iou = ratio(tp, tp + fp + fn)
+    return {"precision": precision, "recall": recall, "f1": f1, "iou": iou, "tp": tp, "fp": fp, "fn": fn}
+
+
+def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None, peak: float | None = None) -> float:
+    """Peak signal-to-noise ratio in dB.
+
+    a, b: arrays of one shape and dtype, ``(H, W, C)`` or ``(T, H, W, C)``. mask: bool over all axes
+    but the channel axis (``(H, W)`` / ``(T, H, W)``): only those pixels count, all channels each.
+    peak: defaults to the dtype's maximum (required for float input). Returns ``inf`` when the
+    compared pixels are equal. An empty mask is a ValueError (no pixels, no score).
+    """
+    _check_pair(a, b)
+    top = _peak(a.dtype, peak)
+    diff = a.astype(np.float64) - b.astype(np.float64)
+    if mask is not None:
+        if mask.shape != a.shape[:-1] or mask.dtype != bool:
+            raise ValueError(f"mask must be bool {a.shape[:-1]}, got {mask.dtype} {mask.shape}")
+        if not mask.any():
+            raise ValueError("mask is empty")
+        diff = diff[mask]
+    mse = float(np.mean(diff**2))
+    return float("inf") if mse == 0 else float(10 * np.log10(top**2 / mse))
+
+
+def ssim_in_mask(a: np.ndarray, b: np.ndarray, mask: np.ndarray, peak: float | None = None) -> float:
+    """Mean SSIM inside ``mask``.
+
+    a, b: ``(H, W, C)`` of one dtype, H and W at least 7 (skimage's 7x7 window); mask: bool
+    ``(H, W)``, non-empty. The full SSIM map (skimage ``structural_similarity``, data range =
+    ``peak``, default the dtype's maximum) is averaged over the masked pixels and all channels;
+    the window reaches 3 px past the mask, so the score also sees the seam around a fill.
+    """
+    _check_pair(a, b)
+    if a.ndim != 3 or mask.shape != a.shape[:2] or mask.dtype != bool or not mask.any():
+        raise ValueError(f"need (H, W, C) arrays and a non-empty bool (H, W) mask, got {a.shape}, {mask.shape}")
+    _, smap = structural_similarity(a, b, data_range=_peak(a.dtype, peak), channel_axis=-1, full=True)
+    return float(np.mean(smap[mask]))
+
+
+def changed_outside(original: np.ndarray, restored: np.ndarray, mask: np.ndarray) -> int:
+    """Number of pixels outside ``mask`` where any channel changed (0 for a faithful restoration).
+
+    original, restored: ``(..., H, W, C)`` of one shape and dtype; mask: bool ``(..., H, W)``.
+    """
+    _check_pair(original, restored)
+    if mask.shape != original.shape[:-1] or mask.dtype != bool:
+        raise ValueError(f"mask must be bool {original.shape[:-1]}, got {mask.dtype} {mask.shape}")
+    changed = np.any(original != restored, axis=-1)
+    return int(np.count_nonzero(changed & ~mask))
+
+
+def warping_error(
+    frames: np.ndarray,
+    reference_frames: np.ndarray | None = None,
+    flows: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    preset: str = "medium",
+) -> float:
+    """Temporal flicker: the mean warping error over consecutive frame pairs.
+
+    frames: ``(T, H, W, C)`` uint8/uint16, T >= 2, the sequence judged (e.g. restored).
+    reference_frames: the clean sequence the flow is estimated on (default: ``frames``), so that
+        every method is judged against the same motion.
+    flows: optional ``(forward, backward)`` pairs, float32 ``(H, W, 2)`` each, one per pair
+        ``(t, t + 1)``: forward from t to t+1, backward from t+1 to t; computed with DIS otherwise.
+    For each pair, ``E_t = sum_M ||V_t - warp(V_t+1)||^2 / sum M`` with M the non-occluded pixels
+    (forward-backward check) and the norm over channels, values scaled to [0, 1] by the dtype's
+    maximum. Returns the mean of ``E_t`` over pairs with any non-occluded pixel (squared units of
+    the dtype range); ValueError if none has one.
+    """
+    if frames.ndim != 4 or len(frames) < 2:
+        raise ValueError(f"frames must be (T, H, W, C) with T >= 2, got {frames.shape}")
+    ref = frames if reference_frames is None else reference_frames
+    if ref.shape[:3] != frames.shape[:3]:
+        raise ValueError(f"reference_frames {ref.shape} do not match frames {frames.shape}")
+    if flows is not None and len(flows) != len(frames) - 1:
+        raise ValueError(f"need {len(frames) - 1} flow pairs, got {len(flows)}")
+    top = _peak(frames.dtype, None)
+    errors = []
+    for t in range(len(frames) - 1):
+        if flows is None:
+            a, b = motion.to_8bit_luma(ref[t]), motion.to_8bit_luma(ref[t + 1])
+            fw, bw = motion.estimate_flow(a, b, preset), motion.estimate_flow(b, a, preset)
+        else:
+            fw, bw = flows[t]
+        keep = ~motion.occlusion_mask(fw, bw)
+        if not keep.any():
+            continue
+        warped = motion.warp_to(frames[t + 1], fw)
+        sq = np.sum(((frames[t].astype(np.float32) - warped) / top) ** 2, axis=-1)
+        errors.append(float(np.sum(sq[keep], dtype=np.float64) / np.count_nonzero(keep)))
+    if not errors:
+        raise ValueError("every pixel of every pair is occluded")
+    return float(np.mean(errors))

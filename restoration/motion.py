@@ -1,0 +1,280 @@
+"""Motion compensation: DIS optical flow, warping, occlusion and cut checks.
+
+Flow is estimated on an 8-bit luma view (OpenCV's DIS takes 8-bit input only) and applied to the
+native frame, so warped neighbours keep the source's values and bit depth.
+
+Flow convention (docs/CONVENTIONS.md): ``flow[y, x] = (dx, dy)`` in pixels points from pixel
+``(x, y)`` of the reference frame to where it lies in the neighbour, i.e.
+``neighbour[y + dy, x + dx] ~ frame[y, x]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+
+_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
+_BT709 = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+
+
+def _check_frame(frame: np.ndarray, name: str = "frame") -> None:
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] not in (1, 3):
+        raise ValueError(f"{name} must be an (H, W, C) array with C in {{1, 3}}, got {getattr(frame, 'shape', None)}")
+    if frame.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"{name} must be uint8 or uint16, got {frame.dtype}")
+
+
+def _check_flow(flow: np.ndarray, shape: tuple[int, int], name: str = "flow") -> None:
+    if flow.shape != (*shape, 2):
+        raise ValueError(f"{name} must have shape {(*shape, 2)}, got {flow.shape}")
+
+
+def luma_float(frame: np.ndarray, peak: float) -> np.ndarray:
+    """Luma of ``frame`` scaled to [0, 1].
+
+    frame: ``(H, W, C)``, C in {1, 3}, any numeric dtype in native units (a warped float32 frame
+    too); peak: the value that maps to 1 (the source dtype's maximum). Returns float32 ``(H, W)``;
+    RGB uses BT.709 weights.
+    """
+    x = frame.astype(np.float32, copy=False)
+    y = x[..., 0] if x.shape[2] == 1 else x @ _BT709
+    return y * np.float32(1.0 / peak)
+
+
+def to_8bit_luma(frame: np.ndarray) -> np.ndarray:
+    """8-bit luma view for flow estimation.
+
+    frame: ``(H, W, C)`` uint8 or uint16, C in {1, 3}. Returns ``(H, W)`` uint8 (uint16 is
+    rescaled by 255/65535, RGB is reduced with BT.709 weights). A gray uint8 frame is returned as
+    a contiguous copy of its only channel.
+    """
+    _check_frame(frame)
+    if frame.dtype == np.uint8 and frame.shape[2] == 1:
+        return np.ascontiguousarray(frame[..., 0])
+    y = luma_float(frame, np.iinfo(frame.dtype).max)
+    return np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
+
+
+def estimate_flow(frame: np.ndarray, neighbour: np.ndarray, preset: str = "medium") -> np.ndarray:
+    """DIS optical flow from ``frame`` to ``neighbour``.
+
+    frame, neighbour: ``(H, W, C)`` uint8/uint16 frames or ``(H, W)`` uint8 luma views (as from
+    :func:`to_8bit_luma`; pass those to avoid converting the same frame twice).
+    preset: "ultrafast", "fast" or "medium". Returns float32 ``(H, W, 2)`` (dx, dy) in pixels with
+    ``neighbour[y + dy, x + dx] ~ frame[y, x]``.
+    """
+    if preset not in _PRESETS:
+        raise ValueError(f"preset must be one of {sorted(_PRESETS)}, got {preset!r}")
+    a = frame if frame.ndim == 2 else to_8bit_luma(frame)
+    b = neighbour if neighbour.ndim == 2 else to_8bit_luma(neighbour)
+    if a.dtype != np.uint8 or b.dtype != np.uint8 or a.shape != b.shape:
+        raise ValueError(f"frames must match in shape and be 8-bit luma or (H, W, C): {a.shape} vs {b.shape}")
+    dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
+    return dis.calc(a, b, None).astype(np.float32, copy=False)
+
+
+def warp_to(neighbour: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Sample ``neighbour`` at ``x + flow`` so that it lines up with the reference frame.
+
+    neighbour: ``(H, W, C)`` (any dtype; also ``(H, W, 2)`` flows) in native units.
+    flow: float32 ``(H, W, 2)`` from :func:`estimate_flow` (reference -> neighbour).
+    Returns float32 ``(H, W, C)`` in the neighbour's native scale (not normalised). Bilinear
+    interpolation; samples outside the frame replicate the border (see :func:`occlusion_mask` for
+    which pixels that makes meaningless).
+    """
+    if neighbour.ndim != 3:
+        raise ValueError(f"neighbour must be (H, W, C), got {neighbour.shape}")
+    h, w, c = neighbour.shape
+    _check_flow(flow, (h, w))
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    src = neighbour.astype(np.float32, copy=False)
+    # cv2.remap handles at most 4 channels per call; frames have 1 or 3, flows 2.
+    out = cv2.remap(src, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(h, w, c)
+
+
+def occlusion_mask(flow_fw: np.ndarray, flow_bw: np.ndarray) -> np.ndarray:
+    """Pixels of the reference frame with no trustworthy match in the neighbour.
+
+    flow_fw: reference -> neighbour, flow_bw: neighbour -> reference, both float32 ``(H, W, 2)``.
+    Returns bool ``(H, W)``, True = occluded: the forward-backward check
+    ``|w + w_b(x + w)|^2 > 0.01 (|w|^2 + |w_b(x + w)|^2) + 0.5`` fails, or ``x + w`` lies outside
+    the frame (no real sample there).
+    """
+    h, w = flow_fw.shape[:2]
+    _check_flow(flow_fw, (h, w), "flow_fw")
+    _check_flow(flow_bw, (h, w), "flow_bw")
+    back = warp_to(flow_bw, flow_fw)
+    total = np.sum((flow_fw + back) ** 2, axis=2)
+    bound = 0.01 * (np.sum(flow_fw**2, axis=2) + np.sum(back**2, axis=2)) + 0.5
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    x, y = gx + flow_fw[..., 0], gy + flow_fw[..., 1]
+    outside = (x < 0) | (x > w - 1) | (y < 0) | (y > h - 1)
+    return (total > bound) | outside
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    """Settings for :func:`compensate`.
+
+    preset: DIS preset ("ultrafast", "fast", "medium").
+    prefilter: median filter size (odd; 1 = off) applied to the 8-bit luma views before flow
+        estimation. In flat areas a speck drags DIS flow by pixels over hundreds of pixels around
+        it, which then fail the forward-backward check and hide the speck; the median removes
+        specks up to about half its window from what the flow sees.
+    duplicate_tol, duplicate_fraction: a neighbour is a near-duplicate of the frame when at least
+        ``duplicate_fraction`` of its 8-bit luma pixels differ by at most ``duplicate_tol`` levels
+        (a fraction, not a mean, so that a speck on one of the two does not hide the repeat).
+    max_duplicate_skip: how many further frames to try past a duplicate, per neighbour.
+    cut_ratio: a neighbour is a scene cut when the median absolute residual after warping exceeds
+        ``cut_ratio`` times the frame's own contrast (median absolute deviation of its luma) ...
+    cut_floor: ... and exceeds this absolute level (fraction of the dtype range), so that flat
+        frames (fades, black leader) whose contrast is grain are not taken for cuts.
+    min_valid_fraction: a neighbour with fewer non-occluded pixels than this is treated as a cut.
+    max_hole_area: occluded blobs of at most this many pixels, enclosed by valid pixels, count as
+        valid. A speck on the reference frame fails the forward-backward check by itself (the
+        neighbour has nothing to match it with), which would hide exactly the pixels the spike
+        detector and the temporal median need. Real occlusions are bands along moving edges and
+        show in one temporal direction only, which the spike test rejects. 0 disables.
+    """
+
+    preset: str = "medium"
+    prefilter: int = 7
+    duplicate_tol: int = 1
+    duplicate_fraction: float = 0.98
+    max_duplicate_skip: int = 2
+    cut_ratio: float = 0.5
+    cut_floor: float = 0.03
+    min_valid_fraction: float = 0.3
+    max_hole_area: int = 400
+
+
+def is_duplicate(luma: np.ndarray, other: np.ndarray, config: MotionConfig = MotionConfig()) -> bool:
+    """Whether two uint8 ``(H, W)`` luma views are the same picture repeated (see MotionConfig)."""
+    diff = np.abs(luma.astype(np.int16) - other.astype(np.int16))
+    return bool(np.mean(diff <= config.duplicate_tol) >= config.duplicate_fraction)
+
+
+def fill_small_holes(valid: np.ndarray, max_area: int) -> np.ndarray:
+    """``valid`` (bool ``(H, W)``) with enclosed False blobs of at most ``max_area`` px set True."""
+    if max_area <= 0:
+        return valid
+    holes = ndi.binary_fill_holes(valid) & ~valid
+    labels, n = ndi.label(holes, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return valid
+    small = np.bincount(labels.ravel(), minlength=n + 1) <= max_area
+    small[0] = False
+    return valid | small[labels]
+
+
+def is_scene_cut(
+    frame: np.ndarray, neighbour_warped: np.ndarray, valid: np.ndarray, config: MotionConfig = MotionConfig()
+) -> bool:
+    """Whether a warped neighbour shows a different shot, so it must not be used.
+
+    frame: ``(H, W, C)`` uint8/uint16; neighbour_warped: float32 ``(H, W, C)`` in the frame's native
+    scale (from :func:`warp_to`); valid: bool ``(H, W)``, non-occluded pixels.
+    A cut: too few valid pixels, or a median residual over the valid pixels that is large both
+    relative to the frame's contrast and in absolute terms (see :class:`MotionConfig`).
+    """
+    _check_frame(frame)
+    if valid.mean() < config.min_valid_fraction:
+        return True
+    peak = np.iinfo(frame.dtype).max
+    a = luma_float(frame, peak)
+    b = luma_float(neighbour_warped, peak)
+    residual = float(np.median(np.abs(a - b)[valid]))
+    contrast = float(np.median(np.abs(a - np.median(a))))
+    return residual > config.cut_floor and residual > config.cut_ratio * contrast
+
+
+def select_neighbours(
+    lumas: Sequence[np.ndarray], index: int, offsets: Sequence[int], config: MotionConfig = MotionConfig()
+) -> list[int | None]:
+    """Frame indices to use for each offset, skipping near-duplicates of frame ``index``.
+
+    lumas: uint8 ``(H, W)`` luma views (or anything indexable with ``len``; entries are only read
+    for the candidates). For each direction the offsets are taken in order of distance; a candidate
+    that repeats the reference is passed over for the next frame further out (up to
+    ``max_duplicate_skip`` times), and the offsets further out shift by as much, so no two offsets
+    share a frame. If only duplicates are in reach, the nominal ``index + offset`` frame is used
+    (still valid: a repeated frame is aligned, it only cannot reveal a speck both copies carry).
+    ``None`` = out of range.
+    """
+    picks: dict[int, int | None] = {}
+    for direction in (-1, 1):
+        shift = 0
+        for off in sorted((o for o in offsets if o * direction > 0), key=abs):
+            nominal = j = index + off + direction * shift
+            skipped = 0
+            while 0 <= j < len(lumas) and skipped < config.max_duplicate_skip and is_duplicate(
+                lumas[index], lumas[j], config
+            ):
+                j += direction
+                skipped += 1
+            if not (0 <= j < len(lumas)) or is_duplicate(lumas[index], lumas[j], config):
+                j = nominal  # nothing independent in reach: fall back to the nominal frame
+            else:
+                shift += skipped
+            picks[off] = j if 0 <= j < len(lumas) else None
+    return [picks[o] for o in offsets]
+
+
+def compensate(
+    frames: np.ndarray | Sequence[np.ndarray],
+    index: int,
+    offsets: Sequence[int] = (-1, 1),
+    config: MotionConfig = MotionConfig(),
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Motion-compensated neighbours of frame ``index``.
+
+    frames: ``(T, H, W, C)`` uint8/uint16 clip (or a sequence of ``(H, W, C)`` frames).
+    offsets: non-zero frame offsets, e.g. ``(-1, 1)`` or ``(-2, -1, 1, 2)``; the result follows
+        their order. Near-duplicates of the frame are skipped (see :func:`select_neighbours`).
+    Returns one ``(warped, valid)`` per offset: warped float32 ``(H, W, C)`` in native units, aligned
+    to frame ``index``; valid bool ``(H, W)``, False where occluded, out of frame, or everywhere when
+    the neighbour is out of range or across a scene cut.
+    """
+    if not 0 <= index < len(frames):
+        raise ValueError(f"index {index} outside a clip of {len(frames)} frames")
+    if any(o == 0 for o in offsets):
+        raise ValueError(f"offsets must be non-zero, got {tuple(offsets)}")
+    frame = frames[index]
+    _check_frame(frame)
+
+    cache: dict[int, np.ndarray] = {}
+
+    class _Lumas:  # lazy: only the candidates select_neighbours looks at get converted
+        def __len__(self) -> int:
+            return len(frames)
+
+        def __getitem__(self, j: int) -> np.ndarray:
+            if j not in cache:
+                luma = to_8bit_luma(frames[j])
+                cache[j] = cv2.medianBlur(luma, config.prefilter) if config.prefilter > 1 else luma
+            return cache[j]
+
+    lumas = _Lumas()
+    out = []
+    h, w, c = frame.shape
+    for j in select_neighbours(lumas, index, offsets, config):
+        if j is None:
+            out.append((np.zeros((h, w, c), np.float32), np.zeros((h, w), bool)))
+            continue
+        fw = estimate_flow(lumas[index], lumas[j], config.preset)
+        bw = estimate_flow(lumas[j], lumas[index], config.preset)
+        warped = warp_to(frames[j], fw)
+        valid = fill_small_holes(~occlusion_mask(fw, bw), config.max_hole_area)
+        if is_scene_cut(frame, warped, valid, config):
+            valid = np.zeros((h, w), bool)
+        out.append((warped, valid))
+    return out

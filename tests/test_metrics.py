@@ -1,0 +1,99 @@
+"""Metrics against values worked out by hand on tiny arrays."""
+
+import math
+
+import numpy as np
+import pytest
+from skimage.metrics import structural_similarity
+
+from restoration.metrics import changed_outside, detection_scores, psnr, ssim_in_mask, warping_error
+
+
+def test_detection_scores_hand_values():
+    pred = np.array([[1, 1, 0], [1, 0, 0]], bool)
+    truth = np.array([[1, 0, 0], [1, 1, 1]], bool)
+    s = detection_scores(pred, truth)
+    # tp 2, fp 1, fn 2: precision 2/3, recall 1/2, f1 4/7, iou 2/5.
+    assert (s["tp"], s["fp"], s["fn"]) == (2, 1, 2)
+    assert s["precision"] == pytest.approx(2 / 3) and s["recall"] == pytest.approx(0.5)
+    assert s["f1"] == pytest.approx(4 / 7) and s["iou"] == pytest.approx(0.4)
+
+
+def test_detection_scores_empty_conventions():
+    empty, some = np.zeros((2, 2), bool), np.eye(2, dtype=bool)
+    both = detection_scores(empty, empty)
+    assert all(both[k] == 1.0 for k in ("precision", "recall", "f1", "iou"))
+    missed = detection_scores(empty, some)
+    assert (missed["precision"], missed["recall"], missed["f1"], missed["iou"]) == (0.0, 0.0, 0.0, 0.0)
+    false_alarm = detection_scores(some, empty)
+    assert (false_alarm["precision"], false_alarm["recall"], false_alarm["fp"]) == (0.0, 0.0, 2)
+    with pytest.raises(ValueError):
+        detection_scores(some.astype(np.uint8), some)
+
+
+def test_psnr_hand_values():
+    a = np.zeros((2, 2, 1), np.uint8)
+    b = a.copy()
+    assert psnr(a, b) == math.inf
+    b[0, 0, 0] = 255
+    # mse = 255^2 / 4 -> 10 log10(4) dB.
+    assert psnr(a, b) == pytest.approx(10 * math.log10(4))
+    mask = np.array([[True, True], [False, False]])
+    assert psnr(a, b, mask) == pytest.approx(10 * math.log10(2))
+    assert psnr(a, b, ~mask) == math.inf
+    assert psnr(a, b, peak=1.0) == pytest.approx(10 * math.log10(4 / 255**2))
+    c = np.zeros((1, 2, 3), np.uint16)
+    d = c.copy()
+    d[0, 0] = (65535, 0, 0)  # one channel of six differs by the peak: mse = peak^2 / 6
+    assert psnr(c, d) == pytest.approx(10 * math.log10(6))
+    with pytest.raises(ValueError):
+        psnr(a, b, np.zeros((2, 2), bool))
+
+
+def test_ssim_in_mask():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+    mask = np.zeros((12, 12), bool)
+    mask[4:8, 4:8] = True
+    assert ssim_in_mask(a, a.copy(), mask) == pytest.approx(1.0)
+    b = np.clip(a.astype(int) + rng.integers(-20, 21, a.shape), 0, 255).astype(np.uint8)
+    _, smap = structural_similarity(a, b, data_range=255, channel_axis=-1, full=True)
+    assert ssim_in_mask(a, b, mask) == pytest.approx(smap[4:8, 4:8].mean())
+    assert ssim_in_mask(a, b, mask) < 1.0
+
+
+def test_changed_outside_counts_pixels_not_channels():
+    a = np.zeros((2, 3, 3), np.uint16)
+    b = a.copy()
+    b[0, 0] = (1, 1, 1)  # outside the mask: one pixel
+    b[1, 2, 0] = 5  # outside: one pixel
+    b[0, 1, 2] = 9  # inside: not counted
+    mask = np.zeros((2, 3), bool)
+    mask[0, 1] = True
+    assert changed_outside(a, b, mask) == 2
+    assert changed_outside(a[None], b[None], mask[None]) == 2
+
+
+def test_warping_error_hand_values():
+    frames = np.zeros((3, 8, 8, 3), np.uint8)
+    frames[1] = 10  # pair (0, 1) differs by 10 in each of three channels, pair (1, 2) by 10 too
+    zero = np.zeros((8, 8, 2), np.float32)
+    flows = [(zero, zero), (zero, zero)]
+    assert warping_error(frames, flows=flows) == pytest.approx(3 * (10 / 255) ** 2)
+    assert warping_error(frames[:1].repeat(2, axis=0), flows=flows[:1]) == 0.0
+    # A one-pixel shift, with the flow from the reference: exact alignment except the occluded column.
+    ramp = np.tile(np.arange(8, dtype=np.uint8) * 30, (8, 1))[..., None]
+    seq = np.stack([ramp, np.roll(ramp, 1, axis=1)])
+    fw = np.zeros((8, 8, 2), np.float32)
+    fw[..., 0] = 1
+    assert warping_error(seq, flows=[(fw, -fw)]) == pytest.approx(0.0)
+    rng = np.random.default_rng(0)
+    tex = rng.integers(0, 256, (24, 33), dtype=np.uint8)
+    tex = ((tex.astype(int) + np.roll(tex, 1, 0) + np.roll(tex, 1, 1)) // 3).astype(np.uint8)[..., None]
+    moving = np.stack([tex[:, 1:], tex[:, :-1]])  # content moves one pixel right
+    assert warping_error(moving) < 2e-3  # flow estimated with DIS on the sequence itself
+    noisy = moving.copy()
+    noisy[1] = np.clip(noisy[1].astype(int) + rng.integers(-40, 41, noisy[1].shape), 0, 255)
+    assert warping_error(noisy, reference_frames=moving) > warping_error(moving)
+    with pytest.raises(ValueError):
+        warping_error(frames[:1])

@@ -1,0 +1,109 @@
+"""Motion compensation on synthetic textures shifted by known integer offsets."""
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from restoration.motion import (
+    MotionConfig,
+    compensate,
+    estimate_flow,
+    is_scene_cut,
+    occlusion_mask,
+    select_neighbours,
+    to_8bit_luma,
+    warp_to,
+)
+
+H, W = 64, 80
+
+
+def texture(seed: int = 0, size: tuple[int, int] = (H + 40, W + 40)) -> np.ndarray:
+    """Smooth random texture in [0, 1], large enough to crop shifted windows from."""
+    t = ndi.gaussian_filter(np.random.default_rng(seed).random(size), 2.0)
+    return (t - t.min()) / (t.max() - t.min())
+
+
+def crop(tex: np.ndarray, dx: int, dy: int, dtype=np.uint8, channels: int = 1) -> np.ndarray:
+    """``(H, W, C)`` window of ``tex`` whose content moves by (dx, dy) as the offsets grow."""
+    top = np.iinfo(dtype).max
+    win = tex[20 - dy : 20 - dy + H, 20 - dx : 20 - dx + W]
+    img = np.clip(np.rint((0.1 + 0.8 * win) * top), 0, top).astype(dtype)
+    return np.repeat(img[..., None], channels, axis=2)
+
+
+def test_to_8bit_luma_scales_and_weights():
+    rgb16 = np.zeros((2, 2, 3), np.uint16)
+    rgb16[..., 1] = 65535
+    assert to_8bit_luma(rgb16).dtype == np.uint8
+    assert to_8bit_luma(rgb16)[0, 0] == round(0.7152 * 255)
+    gray = np.arange(4, dtype=np.uint8).reshape(2, 2, 1)
+    assert np.array_equal(to_8bit_luma(gray), gray[..., 0])
+    with pytest.raises(ValueError):
+        to_8bit_luma(np.zeros((2, 2), np.uint8))
+
+
+@pytest.mark.parametrize("dtype,channels", [(np.uint8, 1), (np.uint16, 3)])
+def test_flow_recovers_shift_and_warp_aligns(dtype, channels):
+    tex = texture()
+    frame, neighbour = crop(tex, 0, 0, dtype, channels), crop(tex, 3, -2, dtype, channels)
+    flow = estimate_flow(frame, neighbour)
+    assert flow.dtype == np.float32 and flow.shape == (H, W, 2)
+    inner = (slice(10, -10), slice(10, -10))
+    # Content moved by (+3, -2): frame[y, x] is found at neighbour[y - 2, x + 3].
+    assert np.allclose(np.median(flow[inner], axis=(0, 1)), [3, -2], atol=0.2)
+    warped = warp_to(neighbour, flow)
+    assert warped.dtype == np.float32 and warped.shape == frame.shape
+    err = np.abs(warped[inner] - frame[inner]).mean() / np.iinfo(dtype).max
+    assert err < 0.01
+
+
+def test_warp_to_exact_for_integer_flow_and_keeps_native_scale():
+    img = np.arange(5 * 6, dtype=np.uint16).reshape(5, 6, 1) * 1000
+    flow = np.zeros((5, 6, 2), np.float32)
+    flow[..., 0] = 1
+    out = warp_to(img, flow)
+    assert np.array_equal(out[:, :-1], img[:, 1:].astype(np.float32))
+    assert np.array_equal(out[:, -1], img[:, -1].astype(np.float32))  # border replicated
+
+
+def test_occlusion_mask_flags_out_of_frame_and_inconsistent():
+    fw = np.zeros((8, 10, 2), np.float32)
+    fw[..., 0] = 2
+    bw = -fw
+    occ = occlusion_mask(fw, bw)
+    assert occ[:, -2:].all() and not occ[:, :-2].any()  # x + 2 leaves the frame
+    bw_bad = bw.copy()
+    bw_bad[4, 5] = (5, 5)  # the pixel (4, 3) lands on a backward vector that disagrees
+    assert occlusion_mask(fw, bw_bad)[4, 3]
+
+
+def test_compensate_aligns_neighbours_and_out_of_range():
+    tex = texture()
+    frames = np.stack([crop(tex, 2 * t, t) for t in range(3)])
+    out = compensate(frames, 0, offsets=(-1, 1))
+    warped, valid = out[0]
+    assert not valid.any() and warped.shape == frames[0].shape
+    warped, valid = out[1]
+    assert valid.mean() > 0.8
+    assert np.abs(warped[valid] - frames[0][valid]).mean() < 3
+
+
+def test_scene_cut_invalidates_neighbour():
+    frames = np.stack([crop(texture(0), 0, 0), crop(texture(0), 1, 0), crop(texture(7), 0, 0)])
+    assert compensate(frames, 1, (-1,))[0][1].mean() > 0.8
+    assert not compensate(frames, 1, (1,))[0][1].any()
+    frame = frames[0]
+    assert is_scene_cut(frame, frames[2].astype(np.float32), np.ones((H, W), bool))
+    assert not is_scene_cut(frame, frame.astype(np.float32), np.ones((H, W), bool))
+
+
+def test_duplicates_are_skipped_when_possible():
+    tex = texture()
+    a, b, c = crop(tex, 0, 0), crop(tex, 2, 0), crop(tex, 4, 0)
+    lumas = [to_8bit_luma(f) for f in (a, b, b, c)]  # frame 2 repeats frame 1
+    assert select_neighbours(lumas, 1, (-1, 1)) == [0, 3]
+    assert select_neighbours(lumas, 2, (-1, 1)) == [0, 3]
+    assert select_neighbours(lumas[:3], 1, (-1, 1)) == [0, 2]  # nothing further: keep the repeat
+    assert select_neighbours(lumas, 1, (-1, 1), MotionConfig(max_duplicate_skip=0)) == [0, 2]
+    assert select_neighbours(lumas, 0, (-1, 1)) == [None, 1]
