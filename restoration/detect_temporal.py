@@ -49,7 +49,7 @@ class SpikeDetectorConfig:
     use_rank_order: bool = True
     window: int = 3
     min_area: int = 3
-    dilate: int = 1
+    dilate: int = 0
 
 
 def _robust_sigma(residual: np.ndarray) -> float:
