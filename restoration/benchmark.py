@@ -21,7 +21,7 @@ from restoration.damage import DAMAGE_CLASSES, DamageConfig, simulate_damage
 from restoration.detect_temporal import SpikeDetectorConfig, detect_spikes
 from restoration.film_look import add_film_look, to_gray
 from restoration.inpaint_classical import inpaint_telea, inpaint_temporal_median
-from restoration.metrics import changed_outside, detection_scores, psnr, ssim_in_mask, warping_error
+from restoration.metrics import changed_outside, consecutive_flows, detection_scores, psnr, ssim_in_mask, warping_error
 from restoration.motion import MotionConfig, compensate
 from restoration.reel import probe, read_frames
 
@@ -104,7 +104,8 @@ def run_benchmark(
     damaged = simulate_damage(clean, DamageConfig(level=config.level, seed=config.seed, sprites_dir=config.sprites_dir))
     truth = damaged.mask
     neighbours = [compensate(damaged.frames, i, config=motion) for i in range(len(clean))]
-    clean_flicker = warping_error(clean, clean)
+    flows = consecutive_flows(clean)
+    clean_flicker = warping_error(clean, flows=flows)
     results = []
     for method in methods:
         restored = np.empty_like(damaged.frames)
@@ -128,7 +129,7 @@ def run_benchmark(
                 "detector": method.detector,
                 "inpainter": method.inpainter,
                 **score_restoration(clean, damaged.frames, restored, truth, masks, damaged.class_map),
-                "flicker": warping_error(restored, clean),
+                "flicker": warping_error(restored, clean, flows=flows),
                 "flicker_clean": clean_flicker,
                 "seconds_per_frame_detect": t_detect / len(clean),
                 "seconds_per_frame_inpaint": t_inpaint / len(clean),

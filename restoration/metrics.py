@@ -103,6 +103,13 @@ def changed_outside(original: np.ndarray, restored: np.ndarray, mask: np.ndarray
     return int(np.count_nonzero(changed & ~mask))
 
 
+def consecutive_flows(frames: np.ndarray, preset: str = "medium") -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(forward, backward)`` DIS flows, float32 ``(H, W, 2)``, for each pair ``(t, t + 1)`` of
+    ``frames`` ``(T, H, W, C)``: computed once, they let several sequences be judged on one motion."""
+    lumas = [motion.to_8bit_luma(f) for f in frames]
+    return [(motion.estimate_flow(a, b, preset), motion.estimate_flow(b, a, preset)) for a, b in zip(lumas, lumas[1:])]
+
+
 def warping_error(
     frames: np.ndarray,
     reference_frames: np.ndarray | None = None,
@@ -130,12 +137,7 @@ def warping_error(
         raise ValueError(f"need {len(frames) - 1} flow pairs, got {len(flows)}")
     top = _peak(frames.dtype, None)
     errors = []
-    for t in range(len(frames) - 1):
-        if flows is None:
-            a, b = motion.to_8bit_luma(ref[t]), motion.to_8bit_luma(ref[t + 1])
-            fw, bw = motion.estimate_flow(a, b, preset), motion.estimate_flow(b, a, preset)
-        else:
-            fw, bw = flows[t]
+    for t, (fw, bw) in enumerate(flows if flows is not None else consecutive_flows(ref, preset)):
         keep = ~motion.occlusion_mask(fw, bw)
         if not keep.any():
             continue
