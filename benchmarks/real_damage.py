@@ -23,7 +23,7 @@ import numpy as np
 from restoration.benchmark import available_methods
 from restoration.detect_spatial import detect_outliers
 from restoration.metrics import detection_scores, psnr
-from restoration.pipeline import RestoreConfig, method_description, restore_frame
+from restoration.pipeline import RestoreConfig, load_models, restore_frame
 from restoration.reel import probe, read_frames
 
 HERE = Path(__file__).parent
@@ -53,7 +53,7 @@ def film_r_table(folder: Path) -> list[str]:
             mask = truth if detector == "oracle" else detectors[detector](scan, [], 0)
             scores = detection_scores(mask, truth)
             for inpainter in ("telea",) + tuple(i for i in inpainters if i not in ("none", "telea", "temporal_median")):
-                restored = inpainters[inpainter](scan, mask, [])
+                restored = inpainters[inpainter](scan, mask, [], 0)
                 rows.append(
                     f"| {name} | {truth.mean():.2%} | {detector} + {inpainter} | {scores['precision']:.3f} "
                     f"| {scores['recall']:.3f} | {scores['f1']:.3f} | {psnr(restored, target, mask=truth):.2f} ({baseline:.2f}) |"
@@ -64,9 +64,11 @@ def film_r_table(folder: Path) -> list[str]:
 def contact_sheet(folder: Path, out: Path, picks: int = 4) -> Path:
     """Rows of before | after | mask (red) for ``picks`` frames of a real film's frame folder."""
     frames = read_frames(probe(folder))
+    config = RestoreConfig()
+    models = load_models(config)
     rows = []
     for i in np.linspace(2, len(frames) - 3, picks).astype(int):
-        mask, after, _ = restore_frame(frames, i, RestoreConfig())
+        mask, after, _, _ = restore_frame(frames, i, i, config, models)
         before = np.repeat(frames[i], 3 // frames.shape[-1], axis=-1)
         shown = before.copy()
         shown[mask] = (255, 0, 0)
@@ -93,7 +95,8 @@ def main() -> None:
         "",
         "### Real films: contact sheets",
         "",
-        f"Before | after | mask (red), as `restoration restore` does it ({method_description(RestoreConfig())}); written to `benchmarks/work/` by this script "
+        f"Before | after | mask (red), as `restoration restore` does it ({RestoreConfig().detector} + "
+        f"{RestoreConfig().inpainter}); written to `benchmarks/work/` by this script "
         "(not committed: the films are not the project's to redistribute).",
         "",
     ]

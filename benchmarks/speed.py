@@ -44,7 +44,7 @@ def timed_methods(clean: np.ndarray, level: str, seed: int) -> tuple[float, floa
         t0 = time.perf_counter()
         for i in inner:
             mask = detectors[method.detector](damaged.frames[i], neighbours[i], i)
-            inpainters[method.inpainter](damaged.frames[i], mask, neighbours[i])
+            inpainters[method.inpainter](damaged.frames[i], mask, neighbours[i], i)
         timings[method.name] = (time.perf_counter() - t0) / len(inner)
     return float(damaged.mask[1:-1].mean()), motion, timings
 

@@ -23,12 +23,17 @@ from restoration.film_look import add_film_look, to_gray
 from restoration.inpaint_classical import inpaint_telea, inpaint_temporal_median
 from restoration.metrics import changed_outside, consecutive_flows, detection_scores, psnr, ssim_in_mask, warping_error
 from restoration.motion import MotionConfig, compensate
+from restoration.detect_diffedit import detect_damage, load_detector
+from restoration.inpaint_diffusion import inpaint_palette, load_inpainter
+from restoration.pipeline import RestoreConfig, frame_generator
 from restoration.reel import probe, read_frames
+from restoration.weights import shipped
 
-# A detector maps (frame (H,W,C), neighbours from ``compensate``, index) to a bool (H, W) mask;
-# an inpainter maps (frame, mask, neighbours) to the restored frame.
+# A detector maps (frame (H,W,C), neighbours from ``compensate``, frame index) to a bool (H, W)
+# mask; an inpainter maps (frame, mask, neighbours, frame index) to the restored frame. The index
+# seeds the diffusion methods.
 Detector = Callable[[np.ndarray, list, int], np.ndarray]
-Inpainter = Callable[[np.ndarray, np.ndarray, list], np.ndarray]
+Inpainter = Callable[[np.ndarray, np.ndarray, list, int], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -71,9 +76,9 @@ def classical_detectors(spikes: SpikeDetectorConfig = SpikeDetectorConfig()) -> 
 
 def classical_inpainters() -> dict[str, Inpainter]:
     return {
-        "none": lambda frame, mask, neighbours: frame,
-        "telea": lambda frame, mask, neighbours: inpaint_telea(frame, mask),
-        "temporal_median": inpaint_temporal_median,
+        "none": lambda frame, mask, neighbours, i: frame,
+        "telea": lambda frame, mask, neighbours, i: inpaint_telea(frame, mask),
+        "temporal_median": lambda frame, mask, neighbours, i: inpaint_temporal_median(frame, mask, neighbours),
     }
 
 
@@ -118,7 +123,7 @@ def run_benchmark(
             else:
                 masks[i] = detectors[method.detector](frame, neighbours[i], i)
             t1 = time.perf_counter()
-            restored[i] = inpainters[method.inpainter](frame, masks[i], neighbours[i])
+            restored[i] = inpainters[method.inpainter](frame, masks[i], neighbours[i], i)
             t2 = time.perf_counter()
             t_detect, t_inpaint = t_detect + t1 - t0, t_inpaint + t2 - t1
             if on_frame:
@@ -170,6 +175,29 @@ def score_restoration(
     }
 
 
-def available_methods() -> tuple[tuple[Method, ...], dict[str, Detector], dict[str, Inpainter]]:
-    """Every method this installation can run: the baselines, plus the trained models when shipped."""
-    return BASELINES, classical_detectors(), classical_inpainters()
+def available_methods(config: RestoreConfig = RestoreConfig()) -> tuple[tuple[Method, ...], dict[str, Detector], dict[str, Inpainter]]:
+    """Every method this installation can run: the baselines, plus the trained models when shipped.
+
+    The diffusion methods run as ``restoration restore`` runs them (``config``'s settings, each
+    frame seeded by its index).
+    """
+    methods, detectors, inpainters = list(BASELINES), classical_detectors(config.spikes), classical_inpainters()
+    have_detector, have_inpainter = shipped("detector").is_file(), shipped("inpainter").is_file()
+    if have_detector:
+        model, scheduler = load_detector()
+
+        def diffedit(frame, neighbours, i):
+            proposals = detect_spikes(frame, neighbours, config.spikes)
+            return detect_damage(frame, neighbours, model, scheduler, config.diffedit, frame_generator(config, i), proposals=proposals)
+
+        detectors["diffedit"] = diffedit
+        methods += [Method("diffedit + temporal median", "diffedit", "temporal_median")]
+    if have_inpainter:
+        inpainter, inpaint_scheduler = load_inpainter()
+        inpainters["palette"] = lambda frame, mask, neighbours, i: inpaint_palette(
+            frame, mask, neighbours, inpainter, inpaint_scheduler, config.palette, frame_generator(config, i)
+        )[0]
+        methods += [Method("spike + palette", "spike", "palette"), Method("oracle + palette", "oracle", "palette")]
+    if have_detector and have_inpainter:
+        methods += [Method("diffedit + palette", "diffedit", "palette")]
+    return tuple(methods), detectors, inpainters

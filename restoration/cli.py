@@ -170,3 +170,25 @@ def bench(
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result, indent=1))
+
+
+train_app = typer.Typer(help="Train or fine-tune the shipped models (CPU; checkpoints and resume).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+_FORWARD = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+@train_app.command("detector", context_settings=_FORWARD)
+def train_detector(ctx: typer.Context):
+    """Train the DiffEdit damage detector; options as `python -m restoration.train_detector --help`."""
+    from restoration.train_detector import main as train_main
+
+    train_main(ctx.args)
+
+
+@train_app.command("inpainter", context_settings=_FORWARD)
+def train_inpainter(ctx: typer.Context):
+    """Train or fine-tune (--init WEIGHTS --data REEL) the Palette inpainter; options as
+    `python -m restoration.train_inpainter --help`."""
+    from restoration.train_inpainter import main as train_main
+
+    train_main(ctx.args)

@@ -14,29 +14,46 @@ from pathlib import Path
 
 import numpy as np
 
+import torch
+
+from restoration.consistency import ConsistencyConfig, check_frame
+from restoration.detect_diffedit import DiffEditConfig, detect_damage, load_detector
 from restoration.detect_temporal import SpikeDetectorConfig, detect_spikes
 from restoration.encode import EncodeConfig, write_access_copy, write_master
-from restoration.errors import OutputExistsError, StoreError
+from restoration.errors import OutputExistsError, RestorationError, StoreError
 from restoration.inpaint_classical import inpaint_temporal_median
+from restoration.inpaint_diffusion import PaletteConfig, inpaint_palette, load_inpainter
 from restoration.motion import MotionConfig, compensate
-from restoration.reel import ReelInfo, iter_frames, probe, read_frames
+from restoration.reel import ReelInfo, iter_frames, probe, read_frames, sha256_file
 from restoration.store import SCORE_NAMES, STATUS, FrameResults, ProvenanceStore
+from restoration.weights import shipped
 
-DETECTORS = ("temporal",)
-INPAINTERS = ("temporal_median",)
+DETECTORS = ("diffedit", "temporal")
+INPAINTERS = ("palette", "temporal_median")
 
 
 @dataclass(frozen=True)
 class RestoreConfig:
-    """Everything that decides a restoration's result; written into the store's event log."""
+    """Everything that decides a restoration's result; written into the store's event log.
 
-    detector: str = "temporal"
-    inpainter: str = "temporal_median"
+    ``detector_weights`` / ``inpainter_weights``: None = the weights shipped with the package.
+    Every frame's randomness comes from ``seed`` and the frame's number, so a frame restores the
+    same whatever chunk or worker it falls in.
+    """
+
+    detector: str = "diffedit"
+    inpainter: str = "palette"
+    detector_weights: str | None = None
+    inpainter_weights: str | None = None
     chunk_frames: int = 16
     context_frames: int = 2
     seed: int = 0
+    device: str = "cpu"
     motion: MotionConfig = field(default_factory=MotionConfig)
     spikes: SpikeDetectorConfig = field(default_factory=SpikeDetectorConfig)
+    diffedit: DiffEditConfig = field(default_factory=DiffEditConfig)
+    palette: PaletteConfig = field(default_factory=PaletteConfig)
+    consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
 
     def __post_init__(self):
@@ -46,6 +63,38 @@ class RestoreConfig:
             raise ValueError(f"unknown inpainter {self.inpainter!r}; choose from {INPAINTERS}")
         if self.chunk_frames < 1 or self.context_frames < 1:
             raise ValueError("chunk_frames and context_frames must be at least 1")
+
+
+@dataclass
+class Models:
+    """The loaded diffusion models a configuration needs (None where a classical method runs)."""
+
+    detector: tuple | None = None
+    inpainter: tuple | None = None
+    weights: dict[str, dict] = field(default_factory=dict)
+
+
+def load_models(config: RestoreConfig) -> Models:
+    """Load the weights ``config`` names onto ``config.device``, recording their SHA-256."""
+    models = Models()
+    for name, wanted, path, loader in (
+        ("detector", config.detector == "diffedit", config.detector_weights, load_detector),
+        ("inpainter", config.inpainter == "palette", config.inpainter_weights, load_inpainter),
+    ):
+        if not wanted:
+            continue
+        path = Path(path) if path else shipped(name)
+        if not path.is_file():
+            raise RestorationError(f"{path}: {name} weights not found")
+        model, scheduler = loader(path)
+        setattr(models, name, (model.to(config.device), scheduler))
+        models.weights[name] = {"path": str(path), "sha256": sha256_file(path)}
+    return models
+
+
+def frame_generator(config: RestoreConfig, frame_number: int) -> torch.Generator:
+    """The frame's own random stream: the same for a frame whichever chunk or worker restores it."""
+    return torch.Generator(device="cpu").manual_seed(config.seed * 1_000_003 + frame_number)
 
 
 @dataclass(frozen=True)
@@ -67,39 +116,59 @@ def chunk_ranges(frame_count: int, chunk_frames: int) -> list[tuple[int, int]]:
     return [(a, min(a + chunk_frames, frame_count)) for a in range(0, frame_count, chunk_frames)]
 
 
-def method_description(config: RestoreConfig) -> dict:
-    """What ran, for the provenance: the classical methods stand in until the diffusion models ship."""
+def method_description(config: RestoreConfig, models: Models | None = None) -> dict:
+    """What ran, for the provenance: methods, and the SHA-256 of the weights they used."""
+    kinds = {
+        "diffedit": "DiffEdit mask from a class-conditional diffusion model, verifying temporal proposals",
+        "temporal": "classical: motion-compensated spike detector (Kokaram SDIp)",
+        "palette": "Palette-style conditional diffusion inpainting with warped neighbours, DDIM",
+        "temporal_median": "classical: motion-compensated temporal median, Telea where no neighbour is valid",
+    }
+    weights = models.weights if models else {}
     return {
-        "detector": {
-            "name": config.detector,
-            "kind": "classical: motion-compensated spike detector (Kokaram SDIp)",
-        },
-        "inpainter": {
-            "name": config.inpainter,
-            "kind": "classical: motion-compensated temporal median, Telea where no neighbour is valid",
-        },
+        "detector": {"name": config.detector, "kind": kinds[config.detector], "weights": weights.get("detector")},
+        "inpainter": {"name": config.inpainter, "kind": kinds[config.inpainter], "weights": weights.get("inpainter")},
     }
 
 
-def restore_frame(frames: np.ndarray, index: int, config: RestoreConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Detect and fill ``frames[index]`` using its neighbours in ``frames`` ``(T, H, W, C)``.
+def restore_frame(
+    frames: np.ndarray, index: int, frame_number: int, config: RestoreConfig, models: Models
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str | None]:
+    """Detect, fill and check ``frames[index]`` (reel frame ``frame_number``) using its neighbours.
 
-    Returns ``(mask (H, W) bool, restored (H, W, C) of the frames' dtype, scores (S,) float32)``;
+    ``frames`` is ``(T, H, W, C)``. Returns ``(mask (H, W) bool, restored (H, W, C) of the frames'
+    dtype, scores (S,) float32 named by ``SCORE_NAMES``, reason the frame is flagged or None)``;
     ``restored`` differs from the frame only under ``mask``.
     """
     frame = frames[index]
     neighbours = compensate(frames, index, config=config.motion)
-    mask = detect_spikes(frame, neighbours, config.spikes)
-    restored = inpaint_temporal_median(frame, mask, neighbours)
-    scores = np.array([mask.mean(), np.nan, np.nan], np.float32)
-    return mask, restored, scores
+    generator = frame_generator(config, frame_number)
+    proposals = detect_spikes(frame, neighbours, config.spikes)
+    if config.detector == "diffedit":
+        model, scheduler = models.detector
+        mask = detect_damage(frame, neighbours, model, scheduler, config.diffedit, generator, proposals=proposals)
+    else:
+        mask = proposals
+    spread = None
+    if config.inpainter == "palette":
+        model, scheduler = models.inpainter
+        restored, spread = inpaint_palette(frame, mask, neighbours, model, scheduler, config.palette, generator)
+    else:
+        restored = inpaint_temporal_median(frame, mask, neighbours)
+    checks, flagged, reason = check_frame(restored, mask, neighbours, spread, config.consistency)
+    scores = np.array([mask.mean(), checks["warp_ratio"], checks["spread_mean"]], np.float32)
+    return mask, restored, scores, reason if flagged else None
 
 
-def restore_range(store: ProvenanceStore, start: int, stop: int, config: RestoreConfig) -> None:
+def restore_range(
+    store: ProvenanceStore, start: int, stop: int, config: RestoreConfig, models: Models | None = None
+) -> None:
     """Restore frames ``[start, stop)``, reading context frames either side, and store the results.
 
     Context crosses chunk borders, so a chunk's result does not depend on how the reel was cut.
+    Flagged frames get the status ``flagged`` and a ``frame_flagged`` event with the reason.
     """
+    models = models or load_models(config)
     info = store.info
     lo = max(0, start - config.context_frames)
     hi = min(info.frame_count, stop + config.context_frames)
@@ -108,8 +177,13 @@ def restore_range(store: ProvenanceStore, start: int, stop: int, config: Restore
     masks = np.zeros((n, info.height, info.width), bool)
     restored = frames[start - lo : stop - lo].copy()
     scores = np.full((n, len(SCORE_NAMES)), np.nan, np.float32)
+    status = np.full(n, STATUS["done"], np.uint8)
+    reasons = {}
     for k in range(n):
-        masks[k], restored[k], scores[k] = restore_frame(frames, start - lo + k, config)
+        masks[k], restored[k], scores[k], reason = restore_frame(frames, start - lo + k, start + k, config, models)
+        if reason:
+            status[k] = STATUS["flagged"]
+            reasons[start + k] = reason
     store.write(
         FrameResults(
             start=start,
@@ -117,9 +191,11 @@ def restore_range(store: ProvenanceStore, start: int, stop: int, config: Restore
             original=frames[start - lo : stop - lo],
             restored=restored,
             scores=scores,
-            status=np.full(n, STATUS["done"], np.uint8),
+            status=status,
         )
     )
+    for frame_number, reason in reasons.items():
+        store.log_event("frame_flagged", frame=frame_number, reason=reason, by="consistency check")
 
 
 def pending_ranges(store: ProvenanceStore, chunk_frames: int) -> list[tuple[int, int]]:
@@ -145,7 +221,7 @@ def open_or_create_store(info: ReelInfo, out_dir: Path, config: RestoreConfig) -
                 f"this reel {info.sha256[:12]}…)"
             )
     else:
-        store = ProvenanceStore.create(outputs.store, info, {"methods": method_description(config)})
+        store = ProvenanceStore.create(outputs.store, info)
     return store, outputs
 
 
@@ -176,10 +252,11 @@ def restore_reel(
 ) -> ReelOutputs:
     """Restore a probed reel into ``out_dir``, resuming from the store if a run was interrupted."""
     store, outputs = open_or_create_store(info, out_dir, config)
+    models = load_models(config)
     todo = pending_ranges(store, config.chunk_frames)
-    store.log_event("run_started", config=asdict(config), chunks_pending=len(todo), methods=method_description(config))
+    store.log_event("run_started", config=asdict(config), chunks_pending=len(todo), methods=method_description(config, models))
     for a, b in todo:
-        restore_range(store, a, b, config)
+        restore_range(store, a, b, config, models)
         if on_chunk:
             on_chunk(a, b)
     encode_outputs(store, outputs, config, on_frame=on_frame)
