@@ -25,26 +25,30 @@ def to_gray(frames: np.ndarray) -> np.ndarray:
 def add_film_look(frames: np.ndarray, grain: float = 1.0, flicker: float = 1.0, seed: int = 0) -> np.ndarray:
     """Add film grain and frame-to-frame flicker to ``frames`` ``(T, H, W, C)`` uint8/uint16.
 
-    ``grain`` scales a signal-dependent, slightly correlated noise (standard deviation about 1.5 %
-    of the range in mid-tones at 1.0); ``flicker`` scales a smooth per-frame gain (about ±3 % at 1.0)
-    and offset. Deterministic for ``seed``; same shape and dtype, clipped to the dtype's range.
+    ``grain`` scales a signal-dependent gaussian noise, blurred with sigma 0.7 px so that it is
+    slightly correlated like real grain (standard deviation 1.5 % of the range in mid-tones, 0.4 %
+    at black and white, at 1.0). ``flicker`` scales a smooth per-frame gain (at most ±3 % at 1.0)
+    and offset (about ±1 % of the range). Deterministic for ``seed``; same shape and dtype, clipped
+    to the dtype's range. Neither is damage: a restoration must keep grain and may remove flicker.
     """
     if frames.ndim != 4 or frames.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"expected (T, H, W, C) uint8/uint16 frames, got {frames.shape} {frames.dtype}")
     rng = np.random.default_rng(seed)
     top = float(np.iinfo(frames.dtype).max)
-    t = len(frames)
-    # Flicker: a random walk smoothed over a few frames, as lamp and exposure drift are.
-    walk = np.convolve(rng.normal(0, 1, t + 4), np.ones(5) / 5, mode="valid")[:t]
-    gains = 1 + 0.03 * flicker * walk / max(np.abs(walk).max(), 1e-6)
-    offsets = 0.01 * flicker * top * rng.normal(0, 1, t)
+    gains = 1 + 0.03 * flicker * _smooth_noise(len(frames), rng)
+    offsets = 0.01 * flicker * _smooth_noise(len(frames), rng)
     out = np.empty_like(frames)
     for i, frame in enumerate(frames):
         x = frame.astype(np.float32) / top
-        noise = rng.normal(0, 1, frame.shape).astype(np.float32)
-        noise = cv2.GaussianBlur(noise, (0, 0), 0.7).reshape(frame.shape)
-        noise /= noise.std() + 1e-6
-        sigma = grain * (0.006 + 0.018 * np.sqrt(x * (1 - x) * 4))
-        y = (x + sigma * noise) * gains[i] + offsets[i] / top
+        noise = cv2.GaussianBlur(rng.normal(0, 1, frame.shape).astype(np.float32), (0, 0), 0.7)
+        noise = noise.reshape(frame.shape) / (noise.std() + 1e-6)
+        sigma = grain * (0.004 + 0.011 * np.sqrt(x * (1 - x) * 4))
+        y = (x + sigma * noise) * gains[i] + offsets[i]
         out[i] = np.clip(np.rint(y * top), 0, top).astype(frames.dtype)
     return out
+
+
+def _smooth_noise(t: int, rng: np.random.Generator) -> np.ndarray:
+    """``(t,)`` noise averaged over 5 frames, as lamp and exposure drift are, scaled to peak at ±1."""
+    walk = np.convolve(rng.normal(0, 1, t + 4), np.ones(5) / 5, mode="valid")
+    return walk / max(np.abs(walk).max(), 1e-6)
