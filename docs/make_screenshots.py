@@ -1,0 +1,27 @@
+"""Screenshots of the review dashboard's three views (reels, reel, frame) into ``docs/``.
+
+Runs the browser test (``tests/test_dashboard_browser.py``: the sample reel restored, the dashboard
+served, Debian's headless Chromium driven through a review) with ``DASHBOARD_SCREENSHOTS`` set, so
+the pictures show exactly what the test checks. Needs /usr/bin/chromium and the ``playwright``
+package::
+
+    .venv/bin/python docs/make_screenshots.py
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    env = {**os.environ, "DASHBOARD_SCREENSHOTS": str(DOCS)}
+    test = "tests/test_dashboard_browser.py::test_review_approve_and_reprocess"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test]
+    return subprocess.call(cmd, cwd=DOCS.parent, env=env)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,507 @@
+// Operator review dashboard: plain JavaScript, no build step, no external resources.
+// Routes (location.hash): #/  |  #/reel/<id>  |  #/frame/<id>/<n>
+"use strict";
+
+const state = {
+  me: null,          // {user, role, can_act, csrf, poll_seconds}
+  timer: null,       // polling timer of the current view
+  mode: "side",      // frame view: "side" (before | after | mask) or "ab" (one place, flipped by a key)
+  showAfter: false,  // A/B: which image is visible
+  zoom: "fit",       // "fit" or "1:1"
+  selected: new Set(),
+  reel: null,        // last reel detail (for neighbours and flagged navigation)
+  renderKey: "",
+  keyHandler: null,
+};
+
+const STATUS_ORDER = ["pending", "done", "flagged", "approved", "reprocess"];
+
+// -- tiny DOM helper: text always goes through textContent -------------------------------------
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "text") el.textContent = v;
+    else if (k === "style") Object.assign(el.style, v);  // CSSOM: the CSP refuses style attributes
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+const SVG = "http://www.w3.org/2000/svg";
+function s(tag, attrs) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
+  return el;
+}
+const $ = (sel) => document.querySelector(sel);
+
+function toast(msg, bad) {
+  const t = $("#toast");
+  t.textContent = msg;
+  t.className = bad ? "show bad" : "show";
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { t.className = ""; }, 4000);
+}
+
+// -- API -----------------------------------------------------------------------------------------
+class HttpError extends Error {
+  constructor(status, detail) { super(detail); this.status = status; }
+}
+
+async function api(path, body) {
+  const opts = { credentials: "same-origin", headers: {} };
+  if (body !== undefined) {
+    opts.method = "POST";
+    opts.headers["Content-Type"] = "application/json";
+    if (state.me) opts.headers["X-CSRF-Token"] = state.me.csrf;
+    opts.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, opts);
+  let data = null;
+  try { data = await r.json(); } catch (e) { data = null; }
+  if (r.status === 401 && path !== "/api/login") {
+    state.me = null;
+    showLogin();
+    throw new HttpError(401, "sign in first");
+  }
+  if (!r.ok) {
+    let detail = data && data.detail;
+    if (Array.isArray(detail)) detail = detail.map((d) => d.msg).join("; ");
+    throw new HttpError(r.status, detail || r.statusText);
+  }
+  return data;
+}
+
+const reelPath = (id) => id.split("/").map(encodeURIComponent).join("/");
+const imgUrl = (id, n, kind, v) => `/api/reels/${reelPath(id)}/frames/${n}/${kind}.png${v ? "?v=" + v : ""}`;
+const fmt = (x, digits) => (x === null || x === undefined ? "–" : Number(x).toPrecision(digits || 3));
+const pct = (x) => (x * 100).toFixed(x < 1 && x > 0.999 ? 2 : 0) + "%";
+
+// -- routing -------------------------------------------------------------------------------------
+function stopView() {
+  clearInterval(state.timer);
+  state.timer = null;
+  if (state.keyHandler) document.removeEventListener("keydown", state.keyHandler);
+  state.keyHandler = null;
+}
+
+function route() {
+  stopView();
+  if (!state.me) return showLogin();
+  const hash = location.hash || "#/";
+  let m;
+  if ((m = hash.match(/^#\/frame\/(.+)\/(\d+)$/))) return frameView(decodeURIComponent(m[1]), Number(m[2]));
+  if ((m = hash.match(/^#\/reel\/(.+)$/))) return reelView(decodeURIComponent(m[1]));
+  return reelsView();
+}
+
+function crumbs(...items) {
+  const nav = $("#crumbs");
+  nav.replaceChildren(...items.map((it, i) => [i ? h("span", { class: "sep" }, "›") : null,
+    it.href ? h("a", { href: it.href }, it.text) : h("span", {}, it.text)]).flat().filter(Boolean));
+}
+
+function poll(fn) {
+  const every = Math.max(1, (state.me && state.me.poll_seconds) || 3) * 1000;
+  state.timer = setInterval(() => fn().catch((e) => { if (e.status !== 401) console.warn(e); }), every);
+}
+
+// -- sign-in -------------------------------------------------------------------------------------
+function showLogin(message) {
+  stopView();
+  crumbs();
+  $("#who").textContent = "";
+  $("#logout").hidden = true;
+  const err = h("p", { id: "login-error", class: "error", role: "alert" }, message || "");
+  const form = h("form", { id: "login", class: "card login", autocomplete: "on" },
+    h("h1", {}, "Sign in"),
+    h("label", {}, "Name", h("input", { id: "login-name", name: "username", autocomplete: "username", required: true })),
+    h("label", {}, "Password", h("input", { id: "login-password", name: "password", type: "password", autocomplete: "current-password", required: true })),
+    err,
+    h("button", { id: "login-submit", type: "submit", class: "primary" }, "Sign in"));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    err.textContent = "";
+    try {
+      state.me = await api("/api/login", { name: $("#login-name").value, password: $("#login-password").value });
+      signedIn();
+    } catch (e) {
+      err.textContent = e.status === 401 ? "Wrong name or password." : e.message;
+    }
+  });
+  $("#view").replaceChildren(form);
+  $("#login-name").focus();
+}
+
+function signedIn() {
+  $("#who").textContent = `${state.me.user} (${state.me.role})`;
+  $("#logout").hidden = false;
+  document.body.classList.toggle("viewer", !state.me.can_act);
+  route();
+}
+
+// -- reels list ----------------------------------------------------------------------------------
+function progressBar(p, counts, frames) {
+  const bar = h("div", { class: "bar", title: pct(p) });
+  for (const st of ["done", "approved", "flagged", "reprocess"]) {
+    const n = (counts && counts[st]) || 0;
+    if (n) bar.append(h("span", { class: "seg st-" + st, style: { width: `${(100 * n) / frames}%` } }));
+  }
+  return h("div", { class: "progress" }, bar, h("span", { class: "pct" }, pct(p)));
+}
+
+async function reelsView() {
+  crumbs({ text: "Reels" });
+  const table = h("table", { id: "reels", class: "grid" },
+    h("thead", {}, h("tr", {}, ...["Reel", "Source", "Frames", "Progress", "State", "Flagged", "Approved", "Reprocess", "Last event"].map((t) => h("th", {}, t)))),
+    h("tbody"));
+  const info = h("p", { class: "muted" });
+  $("#view").replaceChildren(h("section", { class: "card" }, h("h1", {}, "Reels"), info, table));
+  async function load() {
+    const data = await api("/api/reels");
+    info.textContent = `${data.reels.length} reel(s) under ${data.root} · refreshed ${new Date().toLocaleTimeString()}`;
+    const rows = data.reels.map((r) => {
+      if (r.error) return h("tr", {}, h("td", {}, r.id), h("td", { colspan: 8, class: "error" }, r.error));
+      const src = r.source;
+      const last = r.last_event ? `${r.last_event.kind} · ${r.last_event.user || ""} · ${shortTime(r.last_event.time)}` : "–";
+      return h("tr", { class: "reel-row", "data-reel": r.id },
+        h("td", {}, h("a", { class: "reel-link", href: "#/reel/" + encodeURIComponent(r.id) }, r.id)),
+        h("td", { class: "muted" }, `${r.name} · ${src.width}×${src.height} · ${src.bit_depth} bit · ${src.channels === 1 ? "gray" : "RGB"}`),
+        h("td", { class: "num" }, r.frames),
+        h("td", {}, progressBar(r.progress, r.counts, r.frames)),
+        h("td", {}, h("span", { class: "state state-" + r.state.replace(/ /g, "-") }, r.state)),
+        h("td", { class: "num" + (r.counts.flagged ? " hot" : "") }, r.counts.flagged),
+        h("td", { class: "num" }, r.counts.approved),
+        h("td", { class: "num" }, r.counts.reprocess),
+        h("td", { class: "muted small" }, last));
+    });
+    if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: 9, class: "muted" }, "No provenance stores (*.zarr) under this folder yet.")));
+    table.tBodies[0].replaceChildren(...rows);
+  }
+  await load();
+  poll(load);
+}
+
+function shortTime(t) {
+  if (!t) return "";
+  const d = new Date(t);
+  return isNaN(d) ? t : d.toLocaleString();
+}
+
+// -- reel view -----------------------------------------------------------------------------------
+function plot(detail, onPick) {
+  const W = 1000, H = 240, L = 56, R = 56, T = 14, B = 40;
+  const n = detail.frames;
+  const dmg = detail.scores.damage_fraction, con = detail.scores.consistency;
+  const maxOf = (a) => Math.max(1e-9, ...a.filter((v) => v !== null));
+  const dMax = maxOf(dmg), cMax = maxOf(con);
+  const hasCon = con.some((v) => v !== null);
+  const x = (i) => L + ((W - L - R) * (i + 0.5)) / n;
+  const yD = (v) => T + (H - T - B) * (1 - v / dMax);
+  const yC = (v) => T + (H - T - B) * (1 - v / cMax);
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "plot", role: "img", "aria-label": "damage fraction and consistency per frame" });
+  // grid and axes
+  for (let k = 0; k <= 4; k++) {
+    const y = T + ((H - T - B) * k) / 4;
+    svg.append(s("line", { x1: L, x2: W - R, y1: y, y2: y, class: "gridline" }));
+    const l = s("text", { x: L - 6, y: y + 4, class: "axis left" }); l.textContent = ((dMax * (4 - k)) / 4).toPrecision(2); svg.append(l);
+    if (hasCon) { const r = s("text", { x: W - R + 6, y: y + 4, class: "axis right" }); r.textContent = ((cMax * (4 - k)) / 4).toPrecision(2); svg.append(r); }
+  }
+  // status strip and markers
+  const stripY = H - B + 8;
+  const colour = { flagged: "st-flagged", approved: "st-approved", reprocess: "st-reprocess", done: "st-done", pending: "st-pending" };
+  let a = 0;
+  for (let i = 1; i <= n; i++) {
+    if (i === n || detail.status[i] !== detail.status[a]) {
+      const name = detail.status_names[detail.status[a]];
+      svg.append(s("rect", { x: L + ((W - L - R) * a) / n, y: stripY, width: Math.max(0.5, ((W - L - R) * (i - a)) / n), height: 10, class: "strip " + colour[name] }));
+      if (name === "flagged" || name === "reprocess") {
+        for (let j = a; j < i; j++) svg.append(s("line", { x1: x(j), x2: x(j), y1: T, y2: H - B, class: "mark " + colour[name] }));
+      }
+      a = i;
+    }
+  }
+  const line = (vals, y, cls) => {
+    let d = "", pen = false;
+    vals.forEach((v, i) => {
+      if (v === null) { pen = false; return; }
+      d += `${pen ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
+      pen = true;
+    });
+    svg.append(s("path", { d, class: cls }));
+  };
+  line(dmg, yD, "series damage");
+  if (hasCon) line(con, yC, "series consistency");
+  // flagged frames: a marker on the damage line
+  detail.flagged.forEach((f) => {
+    if (f.status !== "flagged") return;
+    const v = dmg[f.frame];
+    svg.append(s("circle", { cx: x(f.frame), cy: v === null ? T + 4 : yD(v), r: 4, class: "flag-dot" }));
+  });
+  // x axis labels
+  const ticks = Math.min(10, n);
+  for (let k = 0; k <= ticks; k++) {
+    const i = Math.round(((n - 1) * k) / Math.max(1, ticks));
+    const t = s("text", { x: x(i), y: H - 6, class: "axis bottom" }); t.textContent = i; svg.append(t);
+  }
+  const cursor = s("line", { x1: 0, x2: 0, y1: T, y2: H - B, class: "cursor", visibility: "hidden" });
+  svg.append(cursor);
+  const frameAt = (ev) => {
+    const box = svg.getBoundingClientRect();
+    const px = ((ev.clientX - box.left) / box.width) * W;
+    return Math.min(n - 1, Math.max(0, Math.floor(((px - L) / (W - L - R)) * n)));
+  };
+  const readout = h("div", { class: "readout muted" }, "Hover the plot for values; click to open a frame.");
+  svg.addEventListener("mousemove", (ev) => {
+    const i = frameAt(ev);
+    cursor.setAttribute("x1", x(i)); cursor.setAttribute("x2", x(i)); cursor.setAttribute("visibility", "visible");
+    readout.textContent = `frame ${i} · ${detail.status_names[detail.status[i]]} · damage ${fmt(dmg[i])} · consistency ${fmt(con[i])}`;
+  });
+  svg.addEventListener("click", (ev) => onPick(frameAt(ev)));
+  const legend = h("div", { class: "legend" },
+    h("span", { class: "key damage" }, "damage fraction (left axis)"),
+    hasCon ? h("span", { class: "key consistency" }, "consistency (right axis)") : h("span", { class: "muted" }, "no consistency scores yet"),
+    h("span", { class: "key flagged" }, "flagged"), h("span", { class: "key reprocess" }, "reprocess"),
+    h("span", { class: "key approved" }, "approved"), h("span", { class: "key done" }, "done"), h("span", { class: "key pending" }, "pending"));
+  return h("div", { id: "plot" }, svg, legend, readout);
+}
+
+async function act(reelId, action, frames, note) {
+  const res = await api(`/api/reels/${reelPath(reelId)}/actions`, { action, frames, note: note || "" });
+  let msg = `${action}: ${frames.length} frame(s) → ${res.status}`;
+  if (res.reprocess) msg += ` (${res.reprocess.backend}${res.reprocess.error ? ": " + res.reprocess.error : ""})`;
+  toast(msg, res.reprocess && res.reprocess.backend === "failed");
+  return res;
+}
+
+async function reelView(id) {
+  crumbs({ text: "Reels", href: "#/" }, { text: id });
+  state.selected = new Set();
+  state.renderKey = "";
+  const view = $("#view");
+  view.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  const goto = (n) => { location.hash = `#/frame/${encodeURIComponent(id)}/${n}`; };
+
+  async function load() {
+    const d = await api(`/api/reels/${reelPath(id)}`);
+    state.reel = d;
+    const key = JSON.stringify([d.status, d.flagged, d.events.length, d.scores.damage_fraction.length, d.scores.consistency]);
+    if (key === state.renderKey) return;
+    state.renderKey = key;
+    render(d);
+  }
+
+  function render(d) {
+    const src = d.source;
+    const c = d.counts;
+    const head = h("section", { class: "card" },
+      h("h1", {}, d.id),
+      h("p", { class: "muted" }, `${src.path} · ${src.codec} · ${src.width}×${src.height} · ${src.bit_depth} bit · ${src.fps} fps · ${d.frames} frames${src.timecode ? " · TC " + src.timecode : ""}`),
+      h("div", { class: "counts" },
+        progressBar(d.progress, c, d.frames),
+        h("span", { class: "state state-" + d.state.replace(/ /g, "-") }, d.state),
+        ...STATUS_ORDER.map((st) => h("span", { class: "count" }, h("i", { class: "dot st-" + st }), `${st} ${c[st]}`))),
+      plot(d, goto));
+
+    // flagged frames and their reasons
+    const flaggedIds = d.flagged.filter((f) => f.status === "flagged").map((f) => f.frame);
+    for (const f of [...state.selected]) if (!d.flagged.some((g) => g.frame === f)) state.selected.delete(f);
+    const all = h("input", { type: "checkbox", "aria-label": "select all",
+      onchange: (ev) => { d.flagged.forEach((f) => (ev.target.checked ? state.selected.add(f.frame) : state.selected.delete(f.frame))); render(d); } });
+    all.checked = d.flagged.length > 0 && d.flagged.every((f) => state.selected.has(f.frame));
+    const rows = d.flagged.map((f) => {
+      const box = h("input", { type: "checkbox", "aria-label": `select frame ${f.frame}`,
+        onchange: (ev) => { ev.target.checked ? state.selected.add(f.frame) : state.selected.delete(f.frame); } });
+      box.checked = state.selected.has(f.frame);
+      return h("tr", { "data-frame": f.frame },
+        h("td", {}, box),
+        h("td", { class: "num" }, h("a", { class: "frame-link", href: `#/frame/${encodeURIComponent(id)}/${f.frame}` }, f.frame)),
+        h("td", {}, h("span", { class: "badge st-" + f.status }, f.status)),
+        h("td", { class: "num" }, fmt(f.damage_fraction)),
+        h("td", { class: "num" }, fmt(f.consistency)),
+        h("td", {}, f.reasons.length ? h("ul", { class: "reasons" }, ...f.reasons.map((r) =>
+          h("li", {}, h("span", {}, r.reason || "(no reason given)"), h("span", { class: "muted small" }, ` — ${r.user || "?"}, ${shortTime(r.time)}${r.source === "operator" ? "" : " (" + r.source + ")"}`)))) : h("span", { class: "muted" }, "–")));
+    });
+    if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No flagged frames.")));
+    const selectedFrames = () => [...state.selected].sort((a, b) => a - b);
+    const run = (action, framesFn) => async () => {
+      const frames = framesFn();
+      if (!frames.length) return toast("Select frames first.", true);
+      try { await act(id, action, frames); state.selected.clear(); state.renderKey = ""; await load(); } catch (e) { toast(e.message, true); }
+    };
+    const actions = h("div", { class: "actions operator-only" },
+      h("button", { id: "approve-selected", type: "button", onclick: run("approve", selectedFrames) }, "Approve selected"),
+      h("button", { id: "reprocess-selected", type: "button", onclick: run("reprocess", selectedFrames) }, "Reprocess selected"),
+      h("button", { id: "reprocess-flagged", type: "button", class: "primary", disabled: flaggedIds.length ? null : true,
+        onclick: run("reprocess", () => flaggedIds) }, `Reprocess all flagged (${flaggedIds.length})`));
+    const flagged = h("section", { class: "card" },
+      h("h2", {}, "Flagged frames"), actions,
+      h("table", { id: "flagged-table", class: "grid" },
+        h("thead", {}, h("tr", {}, h("th", {}, all), ...["Frame", "Status", "Damage", "Consistency", "Reasons"].map((t) => h("th", {}, t)))),
+        h("tbody", {}, ...rows)));
+
+    // status of every frame
+    const filter = h("select", { id: "status-filter", "aria-label": "status filter" },
+      ...["all", ...STATUS_ORDER].map((st) => h("option", { value: st }, st)));
+    filter.value = state.filter || "all";
+    const chips = h("div", { class: "chips" });
+    const fillChips = () => {
+      state.filter = filter.value;
+      const list = [];
+      for (let i = 0; i < d.frames && list.length < 600; i++) {
+        const st = d.status_names[d.status[i]];
+        if (filter.value === "all" || filter.value === st)
+          list.push(h("a", { class: "chip st-" + st, title: `frame ${i}: ${st}`, href: `#/frame/${encodeURIComponent(id)}/${i}` }, i));
+      }
+      chips.replaceChildren(...(list.length ? list : [h("span", { class: "muted" }, "none")]));
+    };
+    filter.addEventListener("change", fillChips);
+    fillChips();
+    const frames = h("section", { class: "card" }, h("h2", {}, "Frames by status ", filter), chips);
+
+    const events = h("section", { class: "card" }, h("h2", {}, "Recent events"),
+      h("ul", { class: "events" }, ...d.events.slice(-15).reverse().map((e) => h("li", {},
+        h("span", { class: "muted small" }, shortTime(e.time)), " ", h("b", {}, e.kind), ` · ${e.user || "?"}`,
+        e.frames ? ` · frames ${e.frames.join(", ")}${e.frame_total > e.frames.length ? " …" : ""}` : "",
+        e.reason ? ` · “${e.reason}”` : "", e.note ? ` · “${e.note}”` : "", e.backend ? ` · ${e.backend}` : "",
+        e.error ? h("span", { class: "error" }, ` · ${e.error}`) : ""))));
+    view.replaceChildren(head, flagged, frames, events);
+  }
+
+  await load();
+  poll(load);
+}
+
+// -- frame view ----------------------------------------------------------------------------------
+async function frameView(id, n) {
+  crumbs({ text: "Reels", href: "#/" }, { text: id, href: "#/reel/" + encodeURIComponent(id) }, { text: `frame ${n}` });
+  const view = $("#view");
+  let info;
+  try {
+    info = await api(`/api/reels/${reelPath(id)}/frames/${n}`);
+  } catch (e) {
+    view.replaceChildren(h("p", { class: "error" }, e.message));
+    return;
+  }
+  const last = info.frames - 1;
+  const version = () => info.version;
+  const go = (k) => { if (k >= 0 && k <= last) location.hash = `#/frame/${encodeURIComponent(id)}/${k}`; };
+
+  const img = (kind, extra) => h("img", { src: imgUrl(id, n, kind, kind === "before" ? null : version()), alt: `${kind} frame ${n}`,
+    width: info.width, height: info.height, class: "frame-img", draggable: "false", ...(extra || {}) });
+  const side = h("div", { id: "side", class: "side" },
+    ...["before", "after", "mask"].map((kind) => h("figure", { class: "panel" },
+      h("figcaption", {}, kind === "mask" ? `mask (${info.masked_pixels} px replaced)` : kind),
+      h("div", { class: "scroller" }, img(kind, { id: "side-" + kind })))));
+  const abBefore = img("before", { id: "ab-before" });
+  const abAfter = img("after", { id: "ab-after" });
+  const abLabel = h("div", { id: "ab-label", class: "ab-label" });
+  const ab = h("div", { id: "ab", class: "ab" }, h("div", { class: "scroller" }, h("div", { id: "ab-stage", class: "stage" }, abBefore, abAfter)), abLabel);
+
+  const statusBadge = h("span", { id: "frame-status", class: "badge st-" + info.status }, info.status);
+  const modeBtn = h("button", { id: "mode", type: "button", title: "s: side by side · space: A/B flip" });
+  const zoomBtn = h("button", { id: "zoom", type: "button", title: "z" });
+  const note = h("input", { id: "flag-note", placeholder: "what is wrong (required to flag)", maxlength: 2000 });
+  const doAction = async (action, text) => {
+    try {
+      await act(id, action, [n], text);
+      frameView(id, n);
+    } catch (e) { toast(e.message, true); }
+  };
+  const toolbar = h("div", { class: "toolbar card" },
+    h("button", { id: "prev", type: "button", disabled: n > 0 ? null : true, onclick: () => go(n - 1), title: "←" }, "← prev"),
+    h("span", { id: "frame-number", class: "frame-number" }, `frame ${n}`), h("span", { class: "muted" }, ` / ${last}`),
+    h("button", { id: "next", type: "button", disabled: n < last ? null : true, onclick: () => go(n + 1), title: "→" }, "next →"),
+    statusBadge,
+    h("span", { class: "scores muted" }, `damage ${fmt(info.scores.damage_fraction)} · consistency ${fmt(info.scores.consistency)} · uncertainty ${fmt(info.scores.uncertainty)} · ${info.width}×${info.height} · ${info.bit_depth} bit${info.bit_depth > 8 ? " (shown as 8 bit)" : ""}`),
+    h("span", { class: "spacer" }),
+    modeBtn, zoomBtn);
+  const actions = h("div", { class: "toolbar card operator-only" },
+    h("button", { id: "approve", type: "button", class: "good", onclick: () => doAction("approve") }, "Approve"),
+    note,
+    h("button", { id: "flag", type: "button", class: "warn", onclick: () => {
+      if (!note.value.trim()) { note.focus(); return toast("Write a note saying what is wrong.", true); }
+      doAction("flag", note.value);
+    } }, "Flag"),
+    h("button", { id: "reprocess", type: "button", onclick: () => doAction("reprocess", note.value) }, "Send for reprocessing"));
+  const reasons = info.reasons.length ? h("div", { class: "card" }, h("h2", {}, "Why flagged"),
+    h("ul", { class: "reasons" }, ...info.reasons.map((r) => h("li", {}, r.reason || "(no reason)", h("span", { class: "muted small" }, ` — ${r.user || "?"}, ${shortTime(r.time)}`))))) : null;
+  const history = h("div", { class: "card" }, h("h2", {}, "History of this frame"),
+    info.events.length ? h("ul", { class: "events" }, ...info.events.slice().reverse().map((e) => h("li", {},
+      h("span", { class: "muted small" }, shortTime(e.time)), " ", h("b", {}, e.kind), ` · ${e.user || "?"}`,
+      e.reason ? ` · “${e.reason}”` : "", e.note ? ` · “${e.note}”` : "", e.backend ? ` · ${e.backend}` : ""))) : h("p", { class: "muted" }, "No events."));
+  const help = h("p", { class: "muted small keys" },
+    "Keys: ← / → previous / next frame · space or b: flip before / after in place · s: side by side · z: fit / 1:1 pixels");
+
+  function apply() {
+    side.hidden = state.mode !== "side";
+    ab.hidden = state.mode !== "ab";
+    abBefore.classList.toggle("hidden", state.showAfter);
+    abAfter.classList.toggle("hidden", !state.showAfter);
+    abLabel.textContent = state.showAfter ? "AFTER" : "BEFORE";
+    abLabel.className = "ab-label " + (state.showAfter ? "after" : "before");
+    modeBtn.textContent = state.mode === "side" ? "A/B flip (space)" : "Side by side (s)";
+    zoomBtn.textContent = state.zoom === "fit" ? "Zoom 1:1 (z)" : "Fit (z)";
+    view.classList.toggle("zoom-1", state.zoom === "1:1");
+    // 1:1 means one image pixel per device pixel.
+    const dpr = window.devicePixelRatio || 1;
+    for (const im of view.querySelectorAll("img.frame-img")) {
+      im.style.width = state.zoom === "1:1" ? `${info.width / dpr}px` : "";
+      im.style.height = state.zoom === "1:1" ? `${info.height / dpr}px` : "";
+    }
+  }
+  modeBtn.addEventListener("click", () => { state.mode = state.mode === "side" ? "ab" : "side"; apply(); });
+  zoomBtn.addEventListener("click", () => { state.zoom = state.zoom === "fit" ? "1:1" : "fit"; apply(); });
+
+  // Scroll the three panels together when zoomed in, so they show the same place.
+  const scrollers = [...side.querySelectorAll(".scroller")];
+  scrollers.forEach((sc) => sc.addEventListener("scroll", () => {
+    for (const o of scrollers) if (o !== sc) { o.scrollLeft = sc.scrollLeft; o.scrollTop = sc.scrollTop; }
+    state.scroll = [sc.scrollLeft, sc.scrollTop];
+  }));
+  ab.querySelector(".scroller").addEventListener("scroll", (ev) => { state.scroll = [ev.target.scrollLeft, ev.target.scrollTop]; });
+
+  view.replaceChildren(toolbar, actions, h("div", { class: "images" }, side, ab), help, reasons || "", history);
+  apply();
+  if (state.scroll) for (const sc of view.querySelectorAll(".scroller")) { sc.scrollLeft = state.scroll[0]; sc.scrollTop = state.scroll[1]; }
+
+  // Preload the neighbours so arrow keys flip without waiting.
+  for (const k of [n - 1, n + 1]) if (k >= 0 && k <= last) for (const kind of ["before", "after"]) new Image().src = imgUrl(id, k, kind, kind === "before" ? null : version());
+
+  state.keyHandler = (ev) => {
+    if (ev.target.closest && ev.target.closest("input, textarea, select")) return;
+    if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    if (ev.key === "ArrowLeft") { ev.preventDefault(); go(n - 1); }
+    else if (ev.key === "ArrowRight") { ev.preventDefault(); go(n + 1); }
+    else if (ev.key === " " || ev.key === "b") {
+      ev.preventDefault();
+      if (state.mode !== "ab") { state.mode = "ab"; state.showAfter = false; }
+      state.showAfter = !state.showAfter;
+      apply();
+    } else if (ev.key === "s") { state.mode = "side"; apply(); }
+    else if (ev.key === "z") { state.zoom = state.zoom === "fit" ? "1:1" : "fit"; apply(); }
+  };
+  document.addEventListener("keydown", state.keyHandler);
+}
+
+// -- start ---------------------------------------------------------------------------------------
+window.addEventListener("hashchange", route);
+$("#logout").addEventListener("click", async () => {
+  try { await api("/api/logout", {}); } catch (e) { /* signed out anyway */ }
+  state.me = null;
+  showLogin("Signed out.");
+});
+(async () => {
+  try {
+    state.me = await api("/api/me");
+    signedIn();
+  } catch (e) {
+    if (e.status !== 401) showLogin(e.message);
+  }
+})();

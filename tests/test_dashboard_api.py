@@ -1,0 +1,263 @@
+"""The review dashboard's API: sign-in, roles, path traversal, CSRF, actions and frame images."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from flows.dashboard import add_user, create_app, remove_user
+from flows.dashboard.app import Reprocessor, call_arguments, find_stores
+from flows.dashboard.auth import hash_password, load_users, verify_password
+from flows.dashboard.images import render, to_8bit
+from restoration.reel import probe, read_frames
+from restoration.store import SCORE_NAMES, STATUS, FrameResults, ProvenanceStore
+from tests.clips import random_frames, write_clip
+
+ORIGIN = {"Origin": "http://testserver"}
+T, H, W = 6, 24, 32
+
+
+def make_store(folder: Path, name: str = "reel", done: bool = True) -> ProvenanceStore:
+    """A tiny gray reel and its store: frames 0..4 done with a 3x3 fill on frame 2, frame 5 pending."""
+    folder.mkdir(parents=True, exist_ok=True)
+    clip = write_clip(folder / f"{name}.mkv", random_frames(T, H, W, 1, np.uint8), "gray", audio=False)
+    info = probe(clip)
+    store = ProvenanceStore.create(folder / f"{name}.zarr", info)
+    frames = read_frames(info)
+    mask = np.zeros((T, H, W), bool)
+    mask[2, 5:8, 10:13] = True
+    restored = frames.copy()
+    restored[2, 5:8, 10:13] = 7
+    scores = np.zeros((T, len(SCORE_NAMES)), np.float32)
+    scores[:, 0] = mask.mean(axis=(1, 2))
+    status = np.full(T, STATUS["done"], np.uint8)
+    status[5] = STATUS["pending"]
+    store.write(FrameResults(0, mask, frames, restored, scores, status))
+    store.set_status([3], "flagged")
+    store.log_event("frame_flagged", user="checker", frame=3, reason="warping error 4.2x the ring's")
+    return store
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    base = tmp_path_factory.mktemp("dash")
+    root = base / "out"
+    store = make_store(root / "batch1")
+    outside = make_store(base / "elsewhere", "secret")
+    (root / "escape.zarr").symlink_to(outside.path, target_is_directory=True)
+    users = base / "users.json"
+    add_user(users, "ada", "correct horse", "operator")
+    add_user(users, "vic", "viewer pass", "viewer")
+    app = create_app(root, users, secret="test-secret", reprocess="mark")
+    return {"app": app, "root": root, "store": store, "outside": outside, "users": users}
+
+
+def signed_in(site, name="ada", password="correct horse") -> tuple[TestClient, str]:
+    client = TestClient(site["app"])
+    r = client.post("/api/login", json={"name": name, "password": password}, headers=ORIGIN)
+    assert r.status_code == 200, r.text
+    return client, r.json()["csrf"]
+
+
+RID = "batch1/reel.zarr"
+
+
+def act(client, csrf, action, frames, note="", headers=None):
+    h = {**ORIGIN, "X-CSRF-Token": csrf} if headers is None else headers
+    return client.post(f"/api/reels/{RID}/actions", json={"action": action, "frames": frames, "note": note}, headers=h)
+
+
+def test_password_hashing_and_users_file(tmp_path):
+    encoded = hash_password("s3cret")
+    assert encoded.startswith("scrypt$") and "s3cret" not in encoded
+    assert verify_password("s3cret", encoded) and not verify_password("s3cret!", encoded)
+    path = tmp_path / "u.json"
+    add_user(path, "bo", "pw", "viewer")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert load_users(path)["bo"]["role"] == "viewer"
+    with pytest.raises(ValueError):
+        add_user(path, "bo", "pw", "admin")
+    with pytest.raises(ValueError):
+        add_user(path, "../x", "pw", "viewer")
+
+
+def test_sign_in_session_cookie_and_wrong_password(site):
+    anon = TestClient(site["app"])
+    assert anon.get("/api/reels").status_code == 401
+    assert anon.get("/").status_code == 200  # the page itself (sign-in form) is public
+    r = anon.post("/api/login", json={"name": "ada", "password": "wrong"}, headers=ORIGIN)
+    assert r.status_code == 401 and "restoration_session" not in r.cookies
+    assert anon.post("/api/login", json={"name": "nobody", "password": "x"}, headers=ORIGIN).status_code == 401
+    r = anon.post("/api/login", json={"name": "ada", "password": "correct horse"}, headers=ORIGIN)
+    assert r.status_code == 200 and r.json()["role"] == "operator" and r.json()["can_act"]
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert "content-security-policy" in r.headers
+    reels = anon.get("/api/reels").json()["reels"]
+    assert [x["id"] for x in reels] == [RID]  # the symlink to a store outside the root is not listed
+    assert reels[0]["counts"]["flagged"] == 1 and reels[0]["counts"]["pending"] == 1
+    # A forged or tampered cookie is no session.
+    forged = TestClient(site["app"], cookies={"restoration_session": "eyJ1IjoiYWRhIn0.AAAA"})
+    assert forged.get("/api/me").status_code == 401
+
+
+def test_session_ends_when_user_removed(site, tmp_path):
+    users = tmp_path / "u.json"
+    add_user(users, "tmp", "pw", "operator")
+    app = create_app(site["root"], users, secret="s", reprocess="mark")
+    client = TestClient(app)
+    assert client.post("/api/login", json={"name": "tmp", "password": "pw"}, headers=ORIGIN).status_code == 200
+    assert client.get("/api/me").status_code == 200
+    remove_user(users, "tmp")
+    assert client.get("/api/me").status_code == 401
+
+
+def test_viewer_can_look_but_not_act(site):
+    client, csrf = signed_in(site, "vic", "viewer pass")
+    assert client.get(f"/api/reels/{RID}").status_code == 200
+    for action, note in (("approve", ""), ("flag", "looks wrong"), ("reprocess", "")):
+        assert act(client, csrf, action, [0], note).status_code == 403
+    assert ProvenanceStore(site["store"].path).status()[0] == STATUS["done"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/reels/..%2F..%2Fetc",
+        "/api/reels/..%2F..%2Fetc%2Fpasswd",
+        "/api/reels/%2Fetc%2Fpasswd",
+        "/api/reels//etc/passwd",
+        "/api/reels/..%2Felsewhere%2Fsecret.zarr",
+        "/api/reels/batch1%2F..%2F..%2Felsewhere%2Fsecret.zarr",
+        "/api/reels/escape.zarr",  # a symlink inside the root to a store outside it
+        "/api/reels/escape.zarr/frames/0/before.png",
+        "/api/reels/..%2Felsewhere%2Fsecret.zarr/frames/0/before.png",
+        "/api/reels/batch1%5C..%5C..%5Celsewhere%5Csecret.zarr",
+        "/api/reels/batch1",  # inside the root but not a store
+    ],
+)
+def test_path_traversal_refused(site, path):
+    client, _ = signed_in(site)
+    r = client.get(path)
+    assert r.status_code in (400, 404), (path, r.status_code)
+    assert "secret" not in r.text and "root:" not in r.text
+
+
+def test_traversal_refused_for_actions(site):
+    client, csrf = signed_in(site)
+    r = client.post(
+        "/api/reels/escape.zarr/actions", json={"action": "approve", "frames": [0]},
+        headers={**ORIGIN, "X-CSRF-Token": csrf},
+    )
+    assert r.status_code in (400, 404)
+    assert ProvenanceStore(site["outside"].path).status()[0] == STATUS["done"]
+
+
+def test_csrf_and_origin_checked(site):
+    client, csrf = signed_in(site)
+    before = ProvenanceStore(site["store"].path).status()[0]
+    assert act(client, csrf, "approve", [0], headers=ORIGIN).status_code == 403  # no token
+    assert act(client, csrf, "approve", [0], headers={**ORIGIN, "X-CSRF-Token": "0" * 64}).status_code == 403
+    assert act(client, csrf, "approve", [0], headers={"X-CSRF-Token": csrf}).status_code == 403  # no Origin
+    evil = {"Origin": "http://evil.example", "X-CSRF-Token": csrf}
+    assert act(client, csrf, "approve", [0], headers=evil).status_code == 403
+    # Another session's token does not fit this one.
+    _, other = signed_in(site)
+    assert act(client, csrf, "approve", [0], headers={**ORIGIN, "X-CSRF-Token": other}).status_code == 403
+    # Sign-in itself is refused from another origin.
+    anon = TestClient(site["app"])
+    r = anon.post("/api/login", json={"name": "ada", "password": "correct horse"}, headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403
+    assert ProvenanceStore(site["store"].path).status()[0] == before
+
+
+def test_approve_flag_reprocess_write_events_and_status(site):
+    client, csrf = signed_in(site)
+    r = act(client, csrf, "approve", [1])
+    assert r.status_code == 200, r.text
+    store = ProvenanceStore(site["store"].path)
+    assert store.status()[1] == STATUS["approved"]
+    event = store.events()[-1]
+    assert event["kind"] == "frame_approved" and event["user"] == "ada" and event["frame"] == 1 and event["time"]
+
+    assert act(client, csrf, "flag", [4]).status_code == 422  # a flag needs a note
+    assert act(client, csrf, "flag", [4], note="  hair left at top left ").status_code == 200
+    assert ProvenanceStore(site["store"].path).status()[4] == STATUS["flagged"]
+    detail = client.get(f"/api/reels/{RID}").json()
+    flagged = {f["frame"]: f for f in detail["flagged"]}
+    assert flagged[3]["reasons"][0]["reason"].startswith("warping error")
+    assert flagged[4]["reasons"][-1] == {
+        "time": flagged[4]["reasons"][-1]["time"], "user": "ada", "reason": "hair left at top left", "source": "operator",
+    }
+
+    r = act(client, csrf, "reprocess", [3, 4])
+    assert r.status_code == 200 and r.json()["reprocess"]["backend"] == "mark"
+    store = ProvenanceStore(site["store"].path)
+    assert list(store.status()[[3, 4]]) == [STATUS["reprocess"]] * 2
+    kinds = [e["kind"] for e in store.events()[-2:]]
+    assert kinds == ["frame_reprocess_requested", "reprocess_started"]
+
+    assert act(client, csrf, "approve", [5]).status_code == 409  # pending: a run owns it
+    assert act(client, csrf, "approve", [99]).status_code == 422
+    frame = client.get(f"/api/reels/{RID}/frames/4").json()
+    assert frame["status"] == "reprocess" and [e["kind"] for e in frame["events"]][-2:] == [
+        "frame_reprocess_requested", "reprocess_started",
+    ]
+
+
+def test_reprocess_runs_local_function_in_thread(site, monkeypatch, tmp_path):
+    import flows.dashboard.app as dash
+
+    calls = []
+
+    def reprocess_frames(store: ProvenanceStore, frames: list[int], config=None):
+        calls.append((store.path, frames))
+
+    monkeypatch.setattr(dash, "find_local_reprocess", lambda: reprocess_frames)
+    monkeypatch.setattr(dash, "prefect_api_configured", lambda: False)
+    store = make_store(tmp_path / "r")
+    reprocessor = Reprocessor("auto")
+    started = reprocessor.start(store, [3], "ada")
+    assert started["backend"] == "local"
+    for thread in reprocessor.threads:
+        thread.join(10)
+    assert calls == [(store.path, [3])]
+
+    # Flows get JSON parameters: the store's path as a string.
+    def flow_like(store_path: str, frames: list[int], user: str = ""):
+        pass
+
+    assert call_arguments(flow_like, store.path, [1, 2], "ada") == {"store_path": str(store.path), "frames": [1, 2], "user": "ada"}
+
+
+def test_frame_images(site):
+    client, _ = signed_in(site)
+    store = site["store"]
+    source = read_frames(store.info, 2, 3)[0]
+    imgs = {}
+    for kind in ("before", "after", "mask"):
+        r = client.get(f"/api/reels/{RID}/frames/2/{kind}.png")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        imgs[kind] = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(imgs["before"], source[..., 0])
+    assert (imgs["after"][5:8, 10:13] == 7).all()
+    assert np.array_equal(imgs["after"][0:5], source[0:5, :, 0])
+    assert imgs["mask"].shape == (H, W, 3) and tuple(imgs["mask"][6, 11]) == (40, 40, 255)  # red, BGR
+    assert client.get(f"/api/reels/{RID}/frames/{T}/before.png").status_code == 404
+    assert client.get(f"/api/reels/{RID}/frames/0/other.png").status_code == 404
+
+
+def test_16_bit_frames_shown_as_8_bit():
+    frame = np.full((4, 5, 3), 0xABCD, np.uint16)
+    assert to_8bit(frame).dtype == np.uint8 and (to_8bit(frame) == 0xAB).all()
+    mask = np.zeros((4, 5), bool)
+    mask[1, 1] = True
+    after = render("after", frame, mask, np.full_like(frame, 0x1200))
+    assert after[1, 1, 0] == 0x12 and after[0, 0, 0] == 0xAB
+    assert render("mask", frame, mask, frame)[1, 1].tolist() == [255, 40, 40]
+
+
+def test_find_stores_skips_symlinks_out_of_root(site):
+    assert [p.name for p in find_stores(site["root"])] == ["reel.zarr"]

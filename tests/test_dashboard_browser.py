@@ -1,0 +1,221 @@
+"""The review dashboard in a real browser (Debian's Chromium, headless, driven by Playwright).
+
+Sign in, reels list -> reel view -> frame view, A/B flip key, arrow to the next frame, approve,
+reprocess, and live refresh of the reels list. Skipped only when /usr/bin/chromium is absent.
+With ``DASHBOARD_SCREENSHOTS=folder`` set, the three views are saved there as PNG
+(``docs/make_screenshots.py`` does that for ``docs/``).
+"""
+
+import os
+import socket
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)", allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+from flows.dashboard import add_user, create_app  # noqa: E402
+from restoration.store import STATUS, ProvenanceStore  # noqa: E402
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_reels" / "bbb_damaged.mkv"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SHOTS = os.environ.get("DASHBOARD_SCREENSHOTS")
+
+
+def make_reel_store(root: Path, work: Path) -> ProvenanceStore:
+    """The sample reel (or a small synthetic one) restored with the classical methods, no access copy,
+    and two frames flagged by "the check" with reasons, as a run with the diffusion models leaves it."""
+    from restoration.pipeline import RestoreConfig, restore_reel
+    from restoration.reel import probe
+
+    if SAMPLE.exists():
+        reel = SAMPLE
+    else:
+        from tests.clips import random_frames, write_clip
+
+        work.mkdir(parents=True, exist_ok=True)
+        reel = write_clip(work / "synthetic.mkv", random_frames(24, 72, 96, 1, np.uint8), "gray", audio=False)
+    config = RestoreConfig(detector="temporal", inpainter="temporal_median")
+    config = replace(config, encode=replace(config.encode, access_copy=False))
+    outputs = restore_reel(probe(reel), root / "batch1", config)
+    store = ProvenanceStore(outputs.store)
+    damage = store.scores()[:, 0]
+    already = set(np.flatnonzero(store.status() == STATUS["flagged"]).tolist())
+    for frame in np.argsort(-np.nan_to_num(damage))[: max(0, 2 - len(already))]:
+        frame = int(frame)
+        store.set_status([frame], "flagged")
+        store.log_event("frame_flagged", frame=frame, reason="warping error 3.1x the ring's", by="consistency check")
+    return store
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    import uvicorn
+
+    base = tmp_path_factory.mktemp("browser")
+    root = base / "out"
+    store = make_reel_store(root, base / "work")
+    users = base / "users.json"
+    add_user(users, "ada", "correct horse", "operator")
+    add_user(users, "vic", "viewer pass", "viewer")
+    app = create_app(root, users, secret="browser-test", reprocess="mark", poll_seconds=1.0)
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("dashboard server did not start")
+        time.sleep(0.05)
+    yield {"url": f"http://127.0.0.1:{port}/", "store": store, "root": root}
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    # Console errors include Content-Security-Policy refusals, which break a page silently.
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "status of 40" not in m.text else None)
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def sign_in(page, url, name, password):
+    page.goto(url)
+    page.fill("#login-name", name)
+    page.fill("#login-password", password)
+    page.click("#login-submit")
+
+
+def shot(page, name):
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"dashboard-{name}.png"), full_page=False)
+
+
+def test_review_approve_and_reprocess(server, page):
+    store_path = server["store"].path
+    rid = "batch1/bbb_damaged.zarr" if SAMPLE.exists() else "batch1/synthetic.zarr"
+
+    sign_in(page, server["url"], "ada", "wrong password")
+    expect(page.locator("#login-error")).to_have_text("Wrong name or password.")
+    page.fill("#login-password", "correct horse")
+    page.click("#login-submit")
+
+    # Reels list
+    row = page.locator(f'tr.reel-row[data-reel="{rid}"]')
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("needs review")
+    shot(page, "reels")
+
+    # Reel view: plot with the damage line and flagged markers, flagged frames with reasons
+    row.locator("a.reel-link").click()
+    expect(page.locator("#plot svg path.series.damage")).to_have_count(1)
+    expect(page.locator("#plot svg circle.flag-dot")).to_have_count(2)
+    flagged_rows = page.locator("#flagged-table tbody tr[data-frame]")
+    expect(flagged_rows).to_have_count(2)
+    expect(flagged_rows.first).to_contain_text("warping error")
+    flagged = sorted(int(x) for x in flagged_rows.evaluate_all("rows => rows.map(r => r.dataset.frame)"))
+    shot(page, "reel")
+
+    # Frame view: before / after / mask side by side, images rendered
+    page.locator(f'#flagged-table tr[data-frame="{flagged[0]}"] a.frame-link').click()
+    expect(page.locator("#frame-number")).to_have_text(f"frame {flagged[0]}")
+    for kind in ("before", "after", "mask"):
+        img = page.locator(f"#side-{kind}")
+        expect(img).to_be_visible()
+        page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=img.element_handle())
+    expect(page.locator("#side")).to_contain_text("px replaced")
+    shot(page, "frame")
+
+    # A/B: one key flips before / after in the same place
+    page.keyboard.press("Space")
+    expect(page.locator("#ab")).to_be_visible()
+    expect(page.locator("#ab-label")).to_have_text("AFTER")
+    box_after = page.locator("#ab-after").bounding_box()
+    page.keyboard.press("Space")
+    expect(page.locator("#ab-label")).to_have_text("BEFORE")
+    expect(page.locator("#ab-after")).to_have_class("frame-img hidden")
+    assert page.locator("#ab-before").bounding_box() == box_after
+    # zoom to 1:1 image pixels per device pixel
+    page.keyboard.press("z")
+    width = server["store"].info.width
+    assert page.locator("#ab-before").evaluate("el => el.getBoundingClientRect().width * devicePixelRatio") == width
+
+    # Right arrow: the next frame
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#frame-number")).to_have_text(f"frame {flagged[0] + 1}")
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#frame-number")).to_have_text(f"frame {flagged[0]}")
+
+    # Approve: status changes, event with the operator's name
+    page.click("#approve")
+    expect(page.locator("#frame-status")).to_have_text("approved")
+    store = ProvenanceStore(store_path)
+    assert store.status()[flagged[0]] == STATUS["approved"]
+    event = [e for e in store.events() if e["kind"] == "frame_approved"][-1]
+    assert event["user"] == "ada" and event["frames"] == [flagged[0]]
+
+    # Back to the reel: send the remaining flagged frame for reprocessing
+    page.click(f'#crumbs a[href="#/reel/{rid.replace("/", "%2F")}"]')
+    button = page.locator("#reprocess-flagged")
+    expect(button).to_have_text("Reprocess all flagged (1)")
+    button.click()
+    expect(page.locator("#toast")).to_contain_text("reprocess: 1 frame(s)")
+    expect(page.locator(f'#flagged-table tr[data-frame="{flagged[1]}"]')).to_contain_text("reprocess")
+    store = ProvenanceStore(store_path)
+    assert store.status()[flagged[1]] == STATUS["reprocess"]
+    assert store.events()[-1]["kind"] == "reprocess_started" and store.events()[-1]["user"] == "ada"
+
+
+def test_reels_list_is_live_and_viewer_cannot_act(server, page):
+    sign_in(page, server["url"], "vic", "viewer pass")
+    row = page.locator("tr.reel-row").first
+    expect(row).to_be_visible()
+    flagged_cell = row.locator("td").nth(5)
+    before = int(flagged_cell.inner_text())
+    # A run (here: the test) flags another frame; the list refreshes without a reload.
+    store = ProvenanceStore(server["store"].path)
+    frame = int(np.flatnonzero(store.status() == STATUS["done"])[0])
+    store.set_status([frame], "flagged")
+    store.log_event("frame_flagged", frame=frame, reason="spread too high", by="consistency check")
+    expect(flagged_cell).to_have_text(str(before + 1), timeout=10_000)
+    # A viewer sees no action buttons.
+    row.locator("a.reel-link").click()
+    expect(page.locator("#plot svg")).to_be_visible()
+    expect(page.locator("#reprocess-flagged")).to_be_hidden()
+    page.locator("a.frame-link").first.click()
+    expect(page.locator("#frame-number")).to_be_visible()
+    expect(page.locator("#approve")).to_be_hidden()
