@@ -1,4 +1,8 @@
-"""The ``restoration`` command: probe, restore, status and revert reels, and run the benchmark."""
+"""The library's commands: probe, status and revert reels, and run the benchmark.
+
+The ``restoration`` console script is ``flows.cli:app``, which adds the orchestrated commands
+(restore, inbox, reprocess, finetune) to this app; the library itself knows nothing of Prefect.
+"""
 
 from __future__ import annotations
 
@@ -61,42 +65,6 @@ def probe(
     for key, value in data.items():
         table.add_row(key, str(value))
     Console().print(table)
-
-
-@app.command()
-@_clear_errors
-def restore(
-    reel: Path = typer.Argument(..., help="The reel to restore (file or image-sequence folder)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder: master, access copy and provenance store."),
-    chunk_frames: int = typer.Option(16, help="Frames per unit of work; a killed run resumes by chunk."),
-    seed: int = typer.Option(0, help="Seed for every random choice; the same seed gives the same output."),
-    access_copy: bool = typer.Option(True, help="Also write an H.264 access copy for viewing."),
-):
-    """Restore REEL into OUT: <name>.master.mkv (FFV1, lossless), <name>.access.mp4, <name>.zarr.
-
-    Only pixels found to be damage change; the store records each one's original value, so
-    `restoration revert` rebuilds the source exactly. Re-running after an interruption resumes.
-    """
-    from restoration.encode import EncodeConfig
-    from restoration.pipeline import RestoreConfig, open_or_create_store, restore_reel
-    from restoration.reel import probe as probe_reel
-
-    config = RestoreConfig(chunk_frames=chunk_frames, seed=seed, encode=EncodeConfig(access_copy=access_copy))
-    info = probe_reel(reel)
-    open_or_create_store(info, out, config)  # refuse a finished output before any progress is shown
-    frames = info.frame_count
-    with _progress() as bar:
-        restoring = bar.add_task("restoring", total=frames)
-        encoding = bar.add_task("encoding master", total=frames)
-        outputs = restore_reel(
-            info, out, config,
-            on_chunk=lambda a, b: bar.advance(restoring, b - a),
-            on_frame=lambda: bar.advance(encoding),
-        )
-        bar.update(restoring, completed=frames)
-    console.print(f"master: {outputs.master}\nstore:  {outputs.store}")
-    if config.encode.access_copy:
-        console.print(f"access: {outputs.access}")
 
 
 @app.command()

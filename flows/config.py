@@ -1,0 +1,53 @@
+"""Flow parameters (simple, JSON-able) -> the library's frozen ``RestoreConfig``, and small helpers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+
+from restoration.encode import EncodeConfig
+from restoration.pipeline import RestoreConfig
+from restoration.reprocess import config_from_dict
+
+
+def _merge(base: dict, overrides: dict) -> dict:
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def build_config(
+    chunk_frames: int = 16,
+    seed: int = 0,
+    detector: str = "diffedit",
+    inpainter: str = "palette",
+    detector_weights: str | None = None,
+    inpainter_weights: str | None = None,
+    context_frames: int = 2,
+    device: str = "cpu",
+    access_copy: bool = True,
+    settings: dict | None = None,
+) -> RestoreConfig:
+    """A ``RestoreConfig`` from flow parameters; ``settings`` overrides any nested field by name,
+    e.g. ``{"palette": {"steps": 10}, "consistency": {"max_warp_ratio": 2.0}}``."""
+    base = asdict(
+        RestoreConfig(
+            detector=detector,
+            inpainter=inpainter,
+            detector_weights=detector_weights,
+            inpainter_weights=inpainter_weights,
+            chunk_frames=chunk_frames,
+            context_frames=context_frames,
+            seed=seed,
+            device=device,
+            encode=EncodeConfig(access_copy=access_copy),
+        )
+    )
+    return config_from_dict(RestoreConfig, _merge(base, settings or {}))
+
+
+def artifact_key(*parts: str) -> str:
+    """An artifact key from free text: lowercase letters, digits and dashes only."""
+    key = re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
+    return key or "reel"

@@ -1,0 +1,46 @@
+"""A store's run history, read from its event log: was the last run interrupted, what is done."""
+
+from __future__ import annotations
+
+from restoration.pipeline import chunk_ranges
+from restoration.store import STATUS, ProvenanceStore
+
+
+def unfinished_run(events: list[dict]) -> dict | None:
+    """The last ``run_started`` event with no ``run_finished`` after it, or None.
+
+    A ``run_finished`` carrying a ``run_id`` closes the run of that id; one without closes the
+    latest open run. A run that failed (``run_failed``) or was killed stays open: the next run
+    resumes it.
+    """
+    open_runs: list[dict] = []
+    for event in events:
+        kind = event.get("kind")
+        if kind == "run_started":
+            open_runs.append(event)
+        elif kind == "run_finished" and open_runs:
+            run_id = event.get("run_id")
+            match = [e for e in open_runs if run_id is not None and e.get("run_id") == run_id]
+            open_runs.remove(match[-1] if match else open_runs[-1])
+    return open_runs[-1] if open_runs else None
+
+
+def done_ranges(store: ProvenanceStore, chunk_frames: int) -> list[tuple[int, int]]:
+    """Chunks whose frames all have a status other than ``pending``."""
+    status = store.status()
+    return [(a, b) for a, b in chunk_ranges(store.frame_count, chunk_frames) if (status[a:b] != STATUS["pending"]).all()]
+
+
+def pending_subranges(store: ProvenanceStore, start: int, stop: int) -> list[tuple[int, int]]:
+    """Maximal runs of still-pending frames inside ``[start, stop)`` (a chunk cut short by a kill)."""
+    pending = store.status(start, stop) == STATUS["pending"]
+    ranges, a = [], None
+    for i, p in enumerate(pending):
+        if p and a is None:
+            a = start + i
+        elif not p and a is not None:
+            ranges.append((a, start + i))
+            a = None
+    if a is not None:
+        ranges.append((a, stop))
+    return ranges

@@ -1,0 +1,269 @@
+"""The Prefect flows under ``prefect_test_harness``, and the library parts they stand on (lock, reprocess).
+
+Classical methods (temporal detector, temporal median) on small synthetic clips keep this fast.
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from clips import random_frames, write_clip
+
+import flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
+from restoration.lock import ReelLockedError, RunLock
+from restoration.reel import probe, read_frames
+from restoration.store import STATUS, ProvenanceStore
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSICAL = {"detector": "temporal", "inpainter": "temporal_median"}
+
+
+def damaged_frames(count=12, height=48, width=64, seed=0):
+    """Smooth texture with one bright 3x3 speck per frame at a random place (transient damage)."""
+    frames = random_frames(count, height, width, 1, np.uint8, seed=seed)
+    rng = np.random.default_rng(seed + 3)
+    for t in range(count):
+        y, x = rng.integers(4, height - 8), rng.integers(4, width - 8)
+        frames[t, y : y + 3, x : x + 3] = 255
+    return frames
+
+
+@pytest.fixture(scope="session")
+def harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=None):
+        yield
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return write_clip(tmp_path_factory.mktemp("clip") / "reel.mkv", damaged_frames(), "gray")
+
+
+@pytest.fixture(scope="module")
+def restored(harness, clip, tmp_path_factory):
+    from flows.reel import restore_reel
+
+    out = tmp_path_factory.mktemp("restored")
+    result = restore_reel(str(clip), str(out), chunk_frames=4, access_copy=False, **CLASSICAL)
+    return out, result
+
+
+def master_frames(path):
+    return read_frames(probe(path))
+
+
+# --------------------------------------------------------------------------- restore_reel
+
+
+def test_restore_reel_writes_outputs_records_and_artifacts(restored, clip):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    out, result = restored
+    store = ProvenanceStore(out / "reel.zarr")
+    assert (store.status() != STATUS["pending"]).all()
+    assert Path(result["master"]).is_file() and result["access"] is None
+    assert sorted(store.run_records()) == ["chunk-00000000-00000004", "chunk-00000004-00000008", "chunk-00000008-00000012"]
+    kinds = [e["kind"] for e in store.events() if e["kind"] != "frame_flagged"]
+    assert kinds == ["run_started", "run_finished"]
+    mask = store.read_diff(0, 12)[0]
+    assert mask.any()
+    source, master = master_frames(clip), master_frames(result["master"])
+    assert np.array_equal(master[~mask], source[~mask])
+    assert not (out / "reel.zarr" / "run.lock").exists()
+    with get_client(sync_client=True) as client:
+        keys = {a.key for a in client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="reel-reel")))}
+    assert {"reel-reel-progress", "reel-reel-flagged", "reel-reel-summary"} <= keys
+
+
+def test_interrupted_run_resumes_and_says_so(harness, restored, clip, tmp_path):
+    """A run that died after its first chunk (simulated: a run_started with no run_finished) resumes."""
+    from flows.reel import restore_reel
+    from restoration.pipeline import RestoreConfig, open_or_create_store, restore_range
+
+    config = RestoreConfig(chunk_frames=4, **CLASSICAL)
+    store, _ = open_or_create_store(probe(clip), tmp_path, config)
+    store.log_event("run_started", run_id="dead-run", config={})
+    restore_range(store, 0, 4, config)
+    restore_range(store, 4, 6, config)  # a chunk cut short: frames 6, 7 still pending
+    result = restore_reel(str(clip), str(tmp_path), chunk_frames=4, access_copy=False, **CLASSICAL)
+    events = store.events()
+    resumed = [e for e in events if e["kind"] == "run_resumed"]
+    assert len(resumed) == 1
+    assert resumed[0]["interrupted_run"] == "dead-run" and resumed[0]["chunks_done"] == [[0, 4]]
+    assert resumed[0]["chunks_pending"] == [[4, 8], [8, 12]]
+    assert store.run_records()["chunk-00000004-00000008"]["frames_restored"] == 2
+    reference = restored[1]["master"]
+    assert np.array_equal(master_frames(result["master"]), master_frames(reference))
+
+
+def test_a_running_restore_refuses_a_second_and_a_stale_lock_is_recovered(harness, clip, tmp_path):
+    from flows.reel import restore_reel
+    from restoration.pipeline import RestoreConfig, open_or_create_store
+
+    store, _ = open_or_create_store(probe(clip), tmp_path, RestoreConfig(**CLASSICAL))
+    with RunLock(store.path, "restore"):  # this (live) process holds it
+        with pytest.raises(ReelLockedError, match="already being processed"):
+            restore_reel(str(clip), str(tmp_path), chunk_frames=4, access_copy=False, **CLASSICAL)
+    lock_file = store.path / "run.lock"
+    import socket
+    import time
+
+    dead = {"token": "x", "host": socket.gethostname(), "pid": 2**22 + 7, "heartbeat": time.time(), "purpose": "restore"}
+    lock_file.write_text(json.dumps(dead))
+    restore_reel(str(clip), str(tmp_path), chunk_frames=4, access_copy=False, **CLASSICAL)
+    recovered = [e for e in store.events() if e["kind"] == "lock_recovered"]
+    assert len(recovered) == 1 and "is gone" in recovered[0]["stale_lock"]["stale_reason"]
+    assert not lock_file.exists()
+
+
+# --------------------------------------------------------------------------- the lock alone
+
+
+def test_lock_states(tmp_path):
+    first = RunLock(tmp_path, "restore")
+    assert first.acquire() is None
+    with pytest.raises(ReelLockedError, match=f"process {os.getpid()}"):
+        RunLock(tmp_path, "restore").acquire()
+    first.refresh()
+    first.release()
+    assert not (tmp_path / "run.lock").exists()
+    # Too old a heartbeat (a run on another host that died): taken over.
+    (tmp_path / "run.lock").write_text(json.dumps({"token": "t", "host": "elsewhere", "pid": 1, "heartbeat": 0}))
+    lock = RunLock(tmp_path, "restore", max_age_s=60)
+    assert "no heartbeat" in lock.acquire()["stale_reason"]
+    lock.release()
+    # A live run on another host within its heartbeat: refused.
+    import time
+
+    (tmp_path / "run.lock").write_text(json.dumps({"token": "t", "host": "elsewhere", "pid": 1, "heartbeat": time.time()}))
+    with pytest.raises(ReelLockedError, match="elsewhere"):
+        RunLock(tmp_path).acquire()
+
+
+# --------------------------------------------------------------------------- reprocess
+
+
+def test_reprocess_flagged_rewrites_frames_and_replaces_master(harness, restored, clip, tmp_path):
+    from flows.reprocess import reprocess_flagged
+
+    out = tmp_path / "out"
+    shutil.copytree(restored[0], out)
+    store = ProvenanceStore(out / "reel.zarr")
+    store.set_status([2, 3, 9], "reprocess")
+    before = (out / "reel.master.mkv").stat().st_ino
+    result = reprocess_flagged(str(store.path), user="ada")
+    assert result["frames"] == [2, 3, 9] and result["seed"] == 1
+    assert (out / "reel.master.mkv").stat().st_ino != before  # replaced, not rewritten in place
+    assert set(store.status()[[2, 3, 9]]) <= {STATUS["done"], STATUS["flagged"]}
+    events = [e for e in store.events() if e["kind"] in ("frame_reprocessed", "reprocessed", "reencoded")]
+    assert [e["kind"] for e in events] == ["frame_reprocessed"] * 3 + ["reprocessed", "reencoded"]
+    assert events[0]["user"] == "ada" and events[0]["previous"] == "reprocess"
+    mask, original, values = store.read_diff(0, 12)
+    source, master = master_frames(clip), master_frames(out / "reel.master.mkv")
+    assert np.array_equal(master, np.where(mask[..., None], values, source))
+    assert np.array_equal(original[mask], source[mask])
+    assert not list(out.glob(".*"))  # no temporary left behind
+    # Nothing flagged or sent back: nothing to do.
+    assert reprocess_flagged(str(store.path))["frames"] == []
+
+
+# --------------------------------------------------------------------------- inbox
+
+
+def test_inbox_restores_each_new_reel_once_and_records_failures(harness, clip, tmp_path):
+    from flows.inbox import LEDGER, restore_inbox
+
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    shutil.copy(clip, inbox / "a.mkv")
+    shutil.copy(clip, inbox / "a-copy.mkv")  # same SHA-256: restored once
+    write_clip(inbox / "b.mkv", damaged_frames(6, seed=5), "gray")
+    (inbox / "broken.mkv").write_text("not a video")
+    (inbox / "notes.txt").write_text("ignored")
+    params = dict(chunk_frames=4, access_copy=False, max_concurrent=2, **CLASSICAL)
+    first = restore_inbox(str(inbox), str(out), **params)["reels"]
+    ledger = json.loads((out / LEDGER).read_text())["reels"]
+    assert sorted(e["status"] for e in ledger.values()) == ["done", "done", "failed"]
+    failed = next(e for e in ledger.values() if e["status"] == "failed")
+    assert Path(failed["reel"]).name == "broken.mkv" and "not a video file" in failed["reason"]
+    assert len(first) == 3
+    masters = sorted(p.name for p in out.glob("*/*.master.mkv"))
+    assert len(masters) == 2
+    assert restore_inbox(str(inbox), str(out), **params)["reels"] == {}  # nothing new the second time
+
+
+# --------------------------------------------------------------------------- finetune
+
+
+def test_finetune_registers_weights_with_their_digest(harness, clip, tmp_path, monkeypatch):
+    from restoration.reel import sha256_file
+    from restoration.registry import register_weights, registered
+
+    fake = tmp_path / "w.safetensors"
+    fake.write_bytes(b"weights")
+    entry = register_weights(tmp_path / "models", "demo", "inpainter", fake, data=[str(clip)])
+    assert entry["sha256"] == sha256_file(fake) and Path(entry["path"]).read_bytes() == b"weights"
+    assert registered(tmp_path / "models") == [entry]
+
+    # The flow's wiring with the trainers replaced by stand-ins (real training is too slow for CI);
+    # the stand-ins check the settings the flow builds from its parameters.
+    import restoration.train_detector as train_detector
+    import restoration.train_inpainter as train_inpainter
+    from flows.finetune import finetune
+
+    seen = {}
+
+    def fake_train(kind):
+        def train(config, log=None):
+            seen[kind] = config
+            out = Path(config.out_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / f"{kind}.safetensors").write_bytes(f"{kind} after {config.steps} steps".encode())
+            return out / f"{kind}.safetensors"
+
+        return train
+
+    monkeypatch.setattr(train_inpainter, "train", fake_train("inpainter"))
+    monkeypatch.setattr(train_detector, "train", fake_train("detector"))
+    base = tmp_path / "base.safetensors"
+    base.write_bytes(b"base weights")
+    entries = finetune(
+        [str(clip)], str(tmp_path / "models"), name="tiny", steps=3, inpainter_init=str(base),
+        settings={"inpainter": {"batch": 4}},
+    )
+    assert [e["kind"] for e in entries] == ["inpainter", "detector"]
+    assert seen["inpainter"].init == str(base) and seen["inpainter"].batch == 4 and seen["inpainter"].steps == 3
+    assert seen["inpainter"].data == (str(clip),)
+    assert entries[0]["base"]["sha256"] == sha256_file(base)
+    for e in entries:
+        assert e["sha256"] == sha256_file(e["path"]) and e["data"] == [str(clip)]
+    assert [e["name"] for e in registered(tmp_path / "models")] == ["demo", "tiny", "tiny"]
+
+
+# --------------------------------------------------------------------------- deployments
+
+
+def test_every_deployment_entrypoint_imports_as_a_flow():
+    from prefect import Flow
+    from prefect.flows import load_flow_from_entrypoint
+
+    spec = yaml.safe_load((ROOT / "deploy" / "prefect.yaml").read_text())
+    names = set()
+    for deployment in spec["deployments"]:
+        path, _ = deployment["entrypoint"].split(":")
+        assert (ROOT / path).is_file(), deployment["entrypoint"]
+        flow = load_flow_from_entrypoint(str(ROOT / deployment["entrypoint"]))
+        assert isinstance(flow, Flow)
+        names.add(deployment["name"])
+    assert {"restore-inbox", "restore-reel", "reprocess-flagged", "finetune"} <= names
+    inbox = next(d for d in spec["deployments"] if d["name"] == "restore-inbox")
+    assert inbox["schedules"][0]["cron"]
+    for other in ("docker-compose.yml", "kubernetes/base-job-template.yaml"):
+        yaml.safe_load((ROOT / "deploy" / other).read_text())
