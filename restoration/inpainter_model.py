@@ -1,0 +1,85 @@
+"""The Palette-style inpainter network: a conditional ``UNet2DModel`` on single-channel patches.
+
+Input channels (all ``(N, 1, P, P)`` float, stacked in this order, :data:`CHANNELS`):
+
+0. ``noisy``      x_t, the noised *residual* (clean - baseline, see below) in [-1, 1] units
+1. ``masked``     the patch with holes set to the baseline, scaled to [-1, 1]
+2. ``mask``       1 = hole, 0 = known
+3. ``prev``       previous frame warped onto this one, scaled to [-1, 1] (0 where invalid)
+4. ``prev_valid`` 1 where the warped previous frame is trustworthy
+5. ``next``       next frame warped onto this one, scaled to [-1, 1] (0 where invalid)
+6. ``next_valid`` 1 where the warped next frame is trustworthy
+
+Output: the predicted noise (epsilon), one channel.
+
+Residual formulation: the diffusion variable is ``x0 = (clean - baseline)`` (in [-1, 1] units,
+i.e. 2 * difference of [0, 1] values), with ``baseline`` = the frame itself outside the holes and,
+inside, the mean of the valid motion-compensated neighbours (the cheap temporal estimate), or the
+mean of the known ring around the patch where no neighbour is valid (see
+:func:`restoration.inpaint_diffusion.baseline_fill`). So x0 is exactly 0 outside the holes (the known
+pixels re-imposed at each step are noised zeros) and the network only learns the correction:
+brightness flicker between frames, mis-registration, occlusions, and grain.
+
+The model is single-channel (gray / luma). Colour frames are filled one channel at a time, each
+channel a separate batch item (:func:`restoration.inpaint_diffusion.inpaint_palette` does this).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from diffusers import UNet2DModel
+
+CHANNELS = ("noisy", "masked", "mask", "prev", "prev_valid", "next", "next_valid")
+
+
+@dataclass(frozen=True)
+class InpainterModelConfig:
+    """Shape of the inpainter U-Net.
+
+    patch: tile side in pixels the model is trained on (it is fully convolutional, but attention and
+        group norms are tuned to this size); a multiple of 2 ** (levels - 1).
+    channels: output channels per resolution level (3 levels -> 2 downsamplings).
+    layers_per_block: ResNet blocks per level.
+    attention_lowest: self-attention at the lowest resolution only (DESIGN: attention at 64x64 costs
+        7x; at the lowest level of a 32 patch, 8x8 tokens, it is cheap).
+    norm_groups: GroupNorm groups (must divide every entry of ``channels``).
+    """
+
+    patch: int = 32
+    channels: tuple[int, ...] = (32, 64, 96)
+    layers_per_block: int = 1
+    attention_lowest: bool = True
+    norm_groups: int = 16
+
+
+def tiny_inpainter_config() -> InpainterModelConfig:
+    """A very small config for tests (random weights, fast on CPU)."""
+    return InpainterModelConfig(patch=16, channels=(8, 16), layers_per_block=1, attention_lowest=False, norm_groups=4)
+
+
+def build_inpainter(config: InpainterModelConfig = InpainterModelConfig()) -> UNet2DModel:
+    """A fresh (randomly initialised) inpainter ``UNet2DModel``: in 7 channels, out 1 (noise)."""
+    n = len(config.channels)
+    if n < 2:
+        raise ValueError(f"need at least 2 levels, got channels={config.channels}")
+    if config.patch % (2 ** (n - 1)):
+        raise ValueError(f"patch {config.patch} must be a multiple of {2 ** (n - 1)}")
+    if any(c % config.norm_groups for c in config.channels):
+        raise ValueError(f"norm_groups {config.norm_groups} must divide every channel count {config.channels}")
+    down = ["DownBlock2D"] * n
+    up = ["UpBlock2D"] * n
+    if config.attention_lowest:
+        down[-1] = "AttnDownBlock2D"
+        up[0] = "AttnUpBlock2D"
+    return UNet2DModel(
+        sample_size=config.patch,
+        in_channels=len(CHANNELS),
+        out_channels=1,
+        block_out_channels=tuple(config.channels),
+        layers_per_block=config.layers_per_block,
+        down_block_types=tuple(down),
+        up_block_types=tuple(up),
+        norm_num_groups=config.norm_groups,
+        attention_head_dim=min(32, config.channels[-1]),
+    )

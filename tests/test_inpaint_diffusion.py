@@ -1,0 +1,100 @@
+"""Palette inpainting: only masked pixels change, determinism, tiling at borders, shipped weights."""
+
+import numpy as np
+import pytest
+import torch
+
+from restoration.inpaint_diffusion import PaletteConfig, inpaint_palette, inpaint_palette_many, load_inpainter, make_scheduler
+from restoration.inpainter_model import build_inpainter, tiny_inpainter_config
+from restoration.weights import shipped
+
+CFG = PaletteConfig(steps=3, tile=16, context=4, samples=2, bf16=False)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return build_inpainter(tiny_inpainter_config()), make_scheduler()
+
+
+def _case(dtype, channels, h=37, w=45, seed=0):
+    rng = np.random.default_rng(seed)
+    top = np.iinfo(dtype).max
+    frame = rng.integers(0, top + 1, (h, w, channels), dtype=np.int64).astype(dtype)
+    mask = np.zeros((h, w), bool)
+    mask[10:13, 20:24] = True
+    mask[30:32, 5:6] = True
+    nb = [(frame.astype(np.float32), np.ones((h, w), bool)), (frame.astype(np.float32) * 0.9, rng.random((h, w)) > 0.5)]
+    return frame, mask, nb
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_only_masked_pixels_change(tiny, dtype, channels):
+    frame, mask, nb = _case(dtype, channels)
+    out, spread = inpaint_palette(frame, mask, nb, *tiny, CFG, torch.Generator().manual_seed(0))
+    assert out.dtype == frame.dtype and out.shape == frame.shape
+    assert np.array_equal(out[~mask], frame[~mask])
+    assert spread.dtype == np.float32 and spread.shape == mask.shape
+    assert np.all(spread[~mask] == 0)
+
+
+def test_deterministic_for_a_seed(tiny):
+    frame, mask, nb = _case(np.uint8, 3)
+    a = inpaint_palette(frame, mask, nb, *tiny, CFG, torch.Generator().manual_seed(7))
+    b = inpaint_palette(frame, mask, nb, *tiny, CFG, torch.Generator().manual_seed(7))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_speck_in_corner_and_small_frame(tiny):
+    frame, _, nb = _case(np.uint16, 1)
+    mask = np.zeros(frame.shape[:2], bool)
+    mask[0:2, 0:3] = True  # touches the corner
+    mask[-1, -1] = True
+    out, _ = inpaint_palette(frame, mask, nb, *tiny, CFG, torch.Generator().manual_seed(0))
+    assert np.array_equal(out[~mask], frame[~mask])
+    # a frame smaller than a tile
+    small = frame[:9, :11]
+    m = np.zeros((9, 11), bool)
+    m[4, 5] = True
+    out, _ = inpaint_palette(small, m, [], *tiny, CFG, torch.Generator().manual_seed(0))
+    assert out.shape == small.shape and np.array_equal(out[~m], small[~m])
+
+
+def test_empty_mask_never_calls_the_model():
+    class Boom(torch.nn.Module):
+        def forward(self, *a, **k):
+            raise AssertionError("model called")
+
+    frame, _, nb = _case(np.uint8, 3)
+    out, spread = inpaint_palette(frame, np.zeros(frame.shape[:2], bool), nb, Boom(), make_scheduler(), CFG)
+    assert np.array_equal(out, frame) and not spread.any()
+
+
+def test_batched_frames_and_repaint(tiny):
+    f1, m1, nb1 = _case(np.uint8, 1, seed=1)
+    f2, m2, nb2 = _case(np.uint8, 1, seed=2)
+    cfg = PaletteConfig(steps=4, tile=16, context=4, samples=1, repaint_jump=2, repaint_resample=2, bf16=False)
+    assert cfg.evaluations() == 6
+    res = inpaint_palette_many([f1, f2], [m1, m2], [nb1, nb2], *tiny, cfg, torch.Generator().manual_seed(0))
+    for (out, _), f, m in zip(res, (f1, f2), (m1, m2)):
+        assert np.array_equal(out[~m], f[~m])
+
+
+def test_shipped_weights_fill_a_speck():
+    if not shipped("inpainter").exists():
+        pytest.fail("restoration/weights/inpainter.safetensors is missing")
+    model, scheduler = load_inpainter()
+    rng = np.random.default_rng(0)
+    # a smooth gradient with grain, a dark speck, static neighbours showing the clean picture
+    yy, xx = np.mgrid[:40, :40]
+    clean = np.clip(80 + 2 * xx + rng.normal(0, 3, (40, 40)), 0, 255).astype(np.uint8)[..., None]
+    frame = clean.copy()
+    mask = np.zeros((40, 40), bool)
+    mask[18:22, 18:22] = True
+    frame[mask] = 5
+    nb = [(clean.astype(np.float32), np.ones((40, 40), bool))] * 2
+    out, spread = inpaint_palette(frame, mask, nb, model, scheduler, PaletteConfig(steps=5, samples=2), torch.Generator().manual_seed(0))
+    assert np.array_equal(out[~mask], frame[~mask])
+    err = np.abs(out[mask].astype(float) - clean[mask].astype(float)).mean()
+    assert err < 12, err
