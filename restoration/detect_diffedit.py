@@ -61,20 +61,20 @@ class DiffEditConfig:
     bf16: bfloat16 autocast (about 2x faster on CPU).
     """
 
-    strength: float = 0.3
+    strength: float = 0.06
     n_draws: int = 4
     clamp: float = 3.0
     threshold: float = 0.5
-    floor: float = 0.25
+    floor: float = 0.45
     tile: int = 32
     margin: int = 6
-    fusion: str = "verify"
-    proposal_dilate: int = 3
+    fusion: str = "grow"
+    proposal_dilate: int = 4
     thorough: bool = False
     strong: float = 0.6
     min_area: int = 2
     close: int = 1
-    dilate: int = 1
+    dilate: int = 0
     batch: int = 64
     bf16: bool = True
 

@@ -148,12 +148,12 @@ def test_shipped_weights_detect_a_speck():
     model, sched = load_detector()
     assert model.config.num_class_embeds == len(LABELS)
     frame, nb = scene(48, 64, speck=(24, 30))
-    rng = np.random.default_rng(0)
     prop = np.zeros((48, 64), bool)
     prop[22:26, 28:32] = True
     prop[5:8, 50:53] = True  # a false proposal on clean picture
-    m = detect_damage(frame, nb, model, sched, DiffEditConfig(), generator=0, proposals=prop)
-    assert m.shape == (48, 64)
-    assert m[23:25, 29:31].all()  # the speck
-    assert not m[:12, 44:].any()  # the false proposal is rejected
-    assert rng is not None
+    m, score = detect_damage(frame, nb, model, sched, DiffEditConfig(), generator=0, proposals=prop, return_score=True)
+    assert m.shape == (48, 64) and m.dtype == bool
+    assert m[22:26, 28:32].all()  # the speck, grown to its full extent
+    assert score[22:26, 28:32].max() > 1 and score[:12, 44:].max() < 1  # DiffEdit tells them apart
+    v = detect_damage(frame, nb, model, sched, DiffEditConfig(fusion="verify"), generator=0, proposals=prop)
+    assert v[23:25, 29:31].all() and not v[:12, 44:].any()  # "verify" drops the false proposal
