@@ -20,8 +20,8 @@ def _merge(base: dict, overrides: dict) -> dict:
 def build_config(
     chunk_frames: int = 16,
     seed: int = 0,
-    detector: str = "diffedit",
-    inpainter: str = "palette",
+    detector: str = "temporal",
+    inpainter: str = "temporal_median",
     detector_weights: str | None = None,
     inpainter_weights: str | None = None,
     context_frames: int = 2,

@@ -174,14 +174,17 @@ def score_restoration(
     }
 
 
-def available_methods(config: RestoreConfig = RestoreConfig()) -> tuple[tuple[Method, ...], dict[str, Detector], dict[str, Inpainter]]:
+def available_methods(
+    config: RestoreConfig = RestoreConfig(), palette: bool = False
+) -> tuple[tuple[Method, ...], dict[str, Detector], dict[str, Inpainter]]:
     """Every method this installation can run: the baselines, plus the trained models when shipped.
 
     The diffusion methods run as ``restoration restore`` runs them (``config``'s settings, each
-    frame seeded by its index).
+    frame seeded by its index). The Palette inpainter costs tens of seconds a frame on a CPU, so it
+    is included only when ``palette`` is asked for.
     """
     methods, detectors, inpainters = list(BASELINES), classical_detectors(config.spikes), classical_inpainters()
-    have_detector, have_inpainter = shipped("detector").is_file(), shipped("inpainter").is_file()
+    have_detector, have_inpainter = shipped("detector").is_file(), palette and shipped("inpainter").is_file()
     if have_detector:
         model, scheduler = load_detector()
 

@@ -41,8 +41,10 @@ class RestoreConfig:
     same whatever chunk or worker it falls in.
     """
 
-    detector: str = "diffedit"
-    inpainter: str = "palette"
+    # The classical pair is the default until the diffusion models beat it on the benchmark at a
+    # cost a reel can bear (benchmarks/RESULTS.md); "diffedit" and "palette" are opt-in.
+    detector: str = "temporal"
+    inpainter: str = "temporal_median"
     detector_weights: str | None = None
     inpainter_weights: str | None = None
     chunk_frames: int = 16
