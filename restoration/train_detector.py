@@ -46,7 +46,8 @@ from scipy import ndimage as ndi
 
 from restoration import motion
 from restoration.detector_model import LABELS, DetectorModelConfig, build_detector
-from restoration.train_inpainter import _parse_entry, _read_gray, default_data, film_look
+from restoration.film_look import add_film_look
+from restoration.train_inpainter import _parse_entry, _read_gray, default_data
 from restoration.weights import load_unet, save_unet
 
 SPRITES = Path(__file__).resolve().parents[2] / "shared" / "data" / "damage_overlays"
@@ -253,7 +254,7 @@ def build_bank(config: TrainDetectorConfig, log=print) -> dict[str, np.ndarray]:
             continue
         t = int(rng.integers(1, len(clip) - 1))
         seed = int(rng.integers(1 << 30))
-        tri = film_look(clip[t - 1 : t + 2], float(rng.uniform(*config.grain)), float(rng.uniform(*config.flicker)), seed)
+        tri = add_film_look(clip[t - 1 : t + 2], float(rng.uniform(*config.grain)), float(rng.uniform(*config.flicker)), seed)
         damaged, mask = simulate(tri, str(rng.choice(list(config.levels))), seed, sprites)
         nb = motion.compensate(damaged, 1)
         proposals = detect_spikes(damaged[1], nb)

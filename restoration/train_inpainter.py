@@ -38,6 +38,8 @@ from safetensors.torch import load_file, save_file
 from scipy import ndimage as ndi
 
 from restoration import motion
+from restoration.damage import LEVEL_COVERAGE, DamageConfig, simulate_damage
+from restoration.film_look import add_film_look, to_gray
 from restoration.inpaint_diffusion import SCHEDULER_CONFIG, conditioning, make_scheduler
 from restoration.inpainter_model import InpainterModelConfig, build_inpainter
 from restoration.reel import probe
@@ -119,72 +121,6 @@ def _parse_entry(entry: str) -> tuple[Path, float, float]:
     return p, a, b
 
 
-def to_gray(frames: np.ndarray) -> np.ndarray:
-    """``(T, H, W, C)`` -> ``(T, H, W, 1)`` of the same dtype (BT.709 luma, rounded)."""
-    try:
-        from restoration.film_look import to_gray as _to_gray
-
-        return _to_gray(frames)
-    except ImportError:
-        if frames.shape[-1] == 1:
-            return frames
-        y = frames.astype(np.float32) @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-        top = np.iinfo(frames.dtype).max
-        return np.clip(np.rint(y), 0, top).astype(frames.dtype)[..., None]
-
-
-def film_look(frames: np.ndarray, grain: float, flicker: float, seed: int) -> np.ndarray:
-    """Grain and flicker on a gray clip (the project's simulator when present)."""
-    try:
-        from restoration.film_look import add_film_look
-
-        return add_film_look(frames, grain=grain, flicker=flicker, seed=seed)
-    except ImportError:
-        rng = np.random.default_rng(seed)
-        top = float(np.iinfo(frames.dtype).max)
-        x = frames.astype(np.float32) / top
-        g = rng.normal(0, 1, x.shape).astype(np.float32)
-        g = ndi.gaussian_filter(g, (0, 0.6, 0.6, 0)) * 2.0
-        gain = 1 + flicker * 0.06 * rng.normal(0, 1, (len(x), 1, 1, 1)).astype(np.float32)
-        x = x * gain + grain * 0.04 * g
-        return np.clip(np.rint(x * top), 0, top).astype(frames.dtype)
-
-
-def damage_masks(frames: np.ndarray, level: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(damaged frames, mask (T, H, W) bool)`` from the project's damage simulator.
-
-    Falls back to random blobs and short lines (flat fill) if ``restoration.damage`` is absent.
-    """
-    try:
-        from restoration.damage import DamageConfig, simulate_damage
-
-        clip = simulate_damage(frames, DamageConfig(level=level, seed=seed))
-        return clip.frames, clip.mask
-    except ImportError:
-        rng = np.random.default_rng(seed)
-        t, h, w = frames.shape[:3]
-        mask = np.zeros((t, h, w), bool)
-        n = {"light": 10, "medium": 30, "heavy": 80}[level]
-        for i in range(t):
-            for _ in range(n):
-                y, x = rng.integers(0, h), rng.integers(0, w)
-                r = rng.choice([1, 2, 3, 5, 9])
-                yy, xx = np.ogrid[:h, :w]
-                blob = ((yy - y) / r) ** 2 + ((xx - x) / (r * rng.uniform(0.4, 1.6))) ** 2 <= 1
-                mask[i] |= blob
-            for _ in range(n // 5):  # hairs and short scratches
-                import cv2
-
-                line = np.zeros((h, w), np.uint8)
-                pts = np.cumsum(rng.normal(0, 6, (6, 2)), axis=0) + [rng.integers(0, w), rng.integers(0, h)]
-                cv2.polylines(line, [pts.astype(np.int32)], False, 1, int(rng.integers(1, 3)))
-                mask[i] |= line.astype(bool)
-        out = frames.copy()
-        top = np.iinfo(frames.dtype).max
-        out[mask] = top * rng.choice([0, 1])
-        return out, mask
-
-
 def _read_gray(path: Path, a: float, b: float, max_side: int) -> np.ndarray:
     import cv2
 
@@ -221,8 +157,9 @@ def build_bank(config: TrainInpainterConfig, log=print) -> dict[str, np.ndarray]
             continue
         t = int(rng.integers(1, len(clip) - 1))
         seed = int(rng.integers(1 << 30))
-        tri = film_look(clip[t - 1 : t + 2], float(rng.uniform(*config.grain)), float(rng.uniform(*config.flicker)), seed)
-        damaged, mask = damage_masks(tri, str(rng.choice(["light", "medium", "heavy"])), seed)
+        tri = add_film_look(clip[t - 1 : t + 2], float(rng.uniform(*config.grain)), float(rng.uniform(*config.flicker)), seed)
+        damage = simulate_damage(tri, DamageConfig(level=str(rng.choice(list(LEVEL_COVERAGE))), seed=seed))
+        damaged, mask = damage.frames, damage.mask
         centre_mask = mask[1]
         if not centre_mask.any():
             continue
