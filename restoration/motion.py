@@ -153,6 +153,7 @@ class MotionConfig:
     max_duplicate_skip: int = 2
     cut_ratio: float = 0.5
     cut_floor: float = 0.03
+    flat_gradient: float = 0.02
     min_valid_fraction: float = 0.3
     max_hole_area: int = 400
 
@@ -229,6 +230,17 @@ def select_neighbours(
     return [picks[o] for o in offsets]
 
 
+def flat_regions(luma: np.ndarray, threshold: float) -> np.ndarray:
+    """Bool ``(H, W)``: pixels of an 8-bit ``luma`` with no edge within 2 px (gradient magnitude
+    below ``threshold`` of the range). There a wrong flow vector cannot move picture detail, so a
+    failed forward-backward check (grain makes flow noisy on flat film) is no reason to distrust
+    the warped neighbour."""
+    gx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3) / 8
+    gy = cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3) / 8
+    near_edge = cv2.dilate(np.hypot(gx, gy), np.ones((5, 5), np.uint8))
+    return near_edge < threshold * 255
+
+
 def compensate(
     frames: np.ndarray | Sequence[np.ndarray],
     index: int,
@@ -274,6 +286,7 @@ def compensate(
         bw = estimate_flow(lumas[j], lumas[index], config.preset)
         warped = warp_to(frames[j], fw)
         valid = fill_small_holes(~occlusion_mask(fw, bw), config.max_hole_area)
+        valid |= flat_regions(lumas[index], config.flat_gradient)
         if is_scene_cut(frame, warped, valid, config):
             valid = np.zeros((h, w), bool)
         out.append((warped, valid))

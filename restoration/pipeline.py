@@ -96,7 +96,7 @@ def load_models(config: RestoreConfig) -> Models:
 
 def frame_generator(config: RestoreConfig, frame_number: int) -> torch.Generator:
     """The frame's own random stream: the same for a frame whichever chunk or worker restores it."""
-    return torch.Generator(device="cpu").manual_seed(config.seed * 1_000_003 + frame_number)
+    return torch.Generator(device="cpu").manual_seed(int(config.seed * 1_000_003 + frame_number))
 
 
 @dataclass(frozen=True)

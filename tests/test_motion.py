@@ -107,3 +107,13 @@ def test_duplicates_are_skipped_when_possible():
     assert select_neighbours(lumas[:3], 1, (-1, 1)) == [0, 2]  # nothing further: keep the repeat
     assert select_neighbours(lumas, 1, (-1, 1), MotionConfig(max_duplicate_skip=0)) == [0, 2]
     assert select_neighbours(lumas, 0, (-1, 1)) == [None, 1]
+
+
+def test_flat_regions_trust_flat_film_but_not_edges():
+    from restoration.motion import flat_regions
+
+    luma = np.full((40, 40), 100, np.uint8)
+    luma[:, 20:] = 160
+    flat = flat_regions(luma, 0.02)
+    assert flat[:, :15].all() and flat[:, 25:].all()
+    assert not flat[:, 18:22].any()
