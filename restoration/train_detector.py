@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import json
 import math
 import os
 import time
@@ -41,11 +40,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from diffusers import DDPMScheduler
-from safetensors.torch import load_file, save_file
 from scipy import ndimage as ndi
 
 from restoration import motion
 from restoration.detector_model import LABELS, DetectorModelConfig, build_detector
+from restoration.checkpoint import load_checkpoint, save_checkpoint
+from restoration.damage import DamageConfig, simulate_damage
 from restoration.film_look import add_film_look
 from restoration.train_inpainter import _parse_entry, _read_gray, default_data
 from restoration.weights import load_unet, save_unet
@@ -126,65 +126,10 @@ class TrainDetectorConfig:
 
 
 def simulate(frames: np.ndarray, level: str, seed: int, sprites_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """``(damaged frames, mask (T, H, W) bool)`` from the project's damage simulator
-    (:mod:`restoration.damage`), or :func:`_sprite_damage` where that module is absent."""
+    """``(damaged frames, mask (T, H, W) bool)`` from the project's damage simulator."""
     sprites = sprites_dir if sprites_dir is not None else (str(SPRITES) if SPRITES.is_dir() else None)
-    try:
-        from restoration.damage import DamageConfig, simulate_damage
-    except ImportError:
-        return _sprite_damage(frames, level, seed, sprites)
     clip = simulate_damage(frames, DamageConfig(level=level, seed=seed, sprites_dir=sprites))
     return clip.frames, clip.mask
-
-
-_SPRITE_CACHE: dict[str, list[np.ndarray]] = {}
-
-
-def _sprite_damage(frames: np.ndarray, level: str, seed: int, sprites_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """Stand-in simulator: FilmDamageSimulator sprites (or ellipses without them), scaled, rotated
-    and composited light or dark, independently per frame. ``level`` sets the count per frame."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    t, h, w = frames.shape[:3]
-    top = float(np.iinfo(frames.dtype).max)
-    count = {"low": 6, "light": 6, "medium": 18, "high": 45, "heavy": 45}.get(level, 18)
-    count = max(1, int(count * h * w / (768 * 432)))
-    classes = sorted(p.name for p in Path(sprites_dir).iterdir() if p.is_dir()) if sprites_dir else []
-    out = frames.astype(np.float32) / top
-    mask = np.zeros((t, h, w), bool)
-    for i in range(t):
-        for _ in range(int(rng.poisson(count))):
-            size = int(np.clip(rng.lognormal(np.log(7), 0.7), 2, min(h, w) // 3))
-            if classes:
-                cls = classes[int(rng.integers(len(classes)))]
-                if cls not in _SPRITE_CACHE:
-                    files = sorted((Path(sprites_dir) / cls).glob("*.png"))
-                    pick = np.random.default_rng(0).permutation(len(files))[:40]
-                    _SPRITE_CACHE[cls] = [cv2.imread(str(files[j]), cv2.IMREAD_UNCHANGED)[..., 3] for j in pick]
-                sprite = _SPRITE_CACHE[cls][int(rng.integers(len(_SPRITE_CACHE[cls])))]
-                ys, xs = np.nonzero(sprite > 16)
-                if len(ys) == 0:
-                    continue
-                sprite = sprite[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-                if cls in ("hair", "scratches"):
-                    size = int(size * rng.uniform(2, 5))
-                s = size / max(sprite.shape)
-                a = cv2.resize(sprite, (max(1, round(sprite.shape[1] * s)), max(1, round(sprite.shape[0] * s))), interpolation=cv2.INTER_AREA)
-                a = np.rot90(a, int(rng.integers(4))).astype(np.float32) / 255.0
-            else:
-                yy, xx = np.ogrid[-size:size + 1, -size:size + 1]
-                a = (((yy / size) ** 2 + (xx / (size * rng.uniform(0.4, 1))) ** 2) <= 1).astype(np.float32)
-            sh, sw = a.shape
-            if sh >= h or sw >= w:
-                continue
-            y, x = int(rng.integers(0, h - sh)), int(rng.integers(0, w - sw))
-            alpha = a * rng.uniform(0.5, 1.0)
-            value = rng.choice([rng.uniform(0.0, 0.15), rng.uniform(0.85, 1.0)])
-            region = out[i, y : y + sh, x : x + sw, :]
-            out[i, y : y + sh, x : x + sw, :] = region * (1 - alpha[..., None]) + value * alpha[..., None]
-            mask[i, y : y + sh, x : x + sw] |= alpha > 0.15
-    return np.clip(np.rint(out * top), 0, top).astype(frames.dtype), mask
 
 
 def _centres(rng: np.random.Generator, mask: np.ndarray, proposals: np.ndarray, n: int, config: TrainDetectorConfig) -> list[tuple[int, int]]:
@@ -323,37 +268,6 @@ def make_batch(bank: dict[str, np.ndarray], idx: np.ndarray, config: TrainDetect
 # --------------------------------------------------------------------------- checkpoints
 
 
-def _save_checkpoint(path: Path, model, ema, opt, step: int, losses_tail: list) -> None:
-    """Model, EMA and optimiser state in one safetensors file (no pickle); step in the metadata."""
-    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
-    tensors.update({f"ema.{k}": v.detach().contiguous() for k, v in ema.state_dict().items()})
-    osd = opt.state_dict()
-    for pid, st in osd["state"].items():
-        for k, v in st.items():
-            tensors[f"opt.{pid}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(v)).detach().contiguous()
-    meta = {"step": str(step), "param_groups": json.dumps(osd["param_groups"]), "losses_tail": json.dumps(losses_tail)}
-    tmp = path.with_name(path.name + ".partial")
-    save_file(tensors, str(tmp), metadata=meta)
-    tmp.replace(path)
-
-
-def _load_checkpoint(path: Path, model, ema, opt) -> tuple[int, list]:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata()
-    tensors = load_file(str(path))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
-    state: dict = {}
-    for k, v in tensors.items():
-        if k.startswith("opt."):
-            _, pid, name = k.split(".", 2)
-            state.setdefault(int(pid), {})[name] = v
-    opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
-    return int(meta["step"]), json.loads(meta.get("losses_tail", "[]"))
-
-
 # --------------------------------------------------------------------------- training
 
 
@@ -400,7 +314,8 @@ def train(config: TrainDetectorConfig, log=None) -> Path:
     step, tail = 0, []
     ckpt = out / "checkpoint.safetensors"
     if config.resume and ckpt.exists():
-        step, tail = _load_checkpoint(ckpt, model, ema, opt)
+        step, extra = load_checkpoint(ckpt, model, ema, opt)
+        tail = extra.get("losses_tail", [])
         say(f"resumed at step {step}")
     rng = np.random.default_rng([config.seed, step])  # fixed seed per resume point: reproducible
     gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
@@ -456,7 +371,7 @@ def train(config: TrainDetectorConfig, log=None) -> Path:
             say(f"step {step} loss {avg:.4f} (damaged px {avg_d:.4f}) lr {lr:.2e}")
         over_time = config.max_minutes and time.time() - start_time > 60 * config.max_minutes
         if time.time() - last_ckpt > 60 * config.checkpoint_minutes or step == config.steps or over_time:
-            _save_checkpoint(ckpt, model, ema, opt, step, tail)
+            save_checkpoint(ckpt, model, ema, opt, step, {"losses_tail": tail})
             _write_weights(out, ema, config, step, tail)
             last_ckpt = time.time()
             say(f"checkpoint at step {step}")
@@ -470,12 +385,7 @@ def _write_weights(out: Path, ema, config: TrainDetectorConfig, step: int, tail:
     path = out / "detector.safetensors"
     cfg = dataclasses.asdict(config)
     cfg["data"] = list(config.data or default_data())
-    try:
-        import restoration.damage  # noqa: F401
-
-        simulator = "restoration.damage.simulate_damage"
-    except ImportError:
-        simulator = "restoration.train_detector._sprite_damage (stand-in: restoration.damage absent)"
+    simulator = "restoration.damage.simulate_damage"
     facts = {"kind": "diffedit-detector", "damage_simulator": simulator, "steps": step, "losses_tail": tail, "train_config": cfg, "scheduler": SCHEDULER_CONFIG, "labels": LABELS, "formulation": "eps-prediction on 2*luma-1; clean warped neighbours as conditioning"}
     sha = save_unet(ema, path, facts)
     (out / "detector.sha256").write_text(sha + "\n")

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import json
 import math
 import os
 import time
@@ -34,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from scipy import ndimage as ndi
 
 from restoration import motion
+from restoration.checkpoint import load_checkpoint, save_checkpoint
 from restoration.damage import LEVEL_COVERAGE, DamageConfig, simulate_damage
 from restoration.film_look import add_film_look, to_gray
 from restoration.inpaint_diffusion import SCHEDULER_CONFIG, conditioning, make_scheduler
@@ -228,37 +227,6 @@ def make_batch(bank: dict[str, np.ndarray], idx: np.ndarray, config: TrainInpain
 # --------------------------------------------------------------------------- checkpoints
 
 
-def _save_checkpoint(path: Path, model, ema, opt, step: int, rng_state: dict, losses_tail: list) -> None:
-    """Model, EMA and optimiser state in one safetensors file (no pickle); step and RNG in metadata."""
-    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
-    tensors.update({f"ema.{k}": v.detach().contiguous() for k, v in ema.state_dict().items()})
-    osd = opt.state_dict()
-    for pid, st in osd["state"].items():
-        for k, v in st.items():
-            tensors[f"opt.{pid}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(v)).detach().contiguous()
-    meta = {"step": str(step), "param_groups": json.dumps(osd["param_groups"]), "rng": json.dumps(rng_state), "losses_tail": json.dumps(losses_tail)}
-    tmp = path.with_name(path.name + ".partial")
-    save_file(tensors, str(tmp), metadata=meta)
-    tmp.replace(path)
-
-
-def _load_checkpoint(path: Path, model, ema, opt) -> tuple[int, dict]:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata()
-    tensors = load_file(str(path))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
-    state: dict = {}
-    for k, v in tensors.items():
-        if k.startswith("opt."):
-            _, pid, name = k.split(".", 2)
-            state.setdefault(int(pid), {})[name] = v
-    opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
-    return int(meta["step"]), json.loads(meta["rng"])
-
-
 # --------------------------------------------------------------------------- training
 
 
@@ -303,10 +271,10 @@ def train(config: TrainInpainterConfig, log=None) -> Path:
     sched = make_scheduler()
     alphas = sched.alphas_cumprod
 
-    step, rng_state = 0, {}
+    step = 0
     ckpt = out / "checkpoint.safetensors"
     if config.resume and ckpt.exists():
-        step, rng_state = _load_checkpoint(ckpt, model, ema, opt)
+        step, _ = load_checkpoint(ckpt, model, ema, opt)
         say(f"resumed at step {step}")
     rng = np.random.default_rng([config.seed, step])  # fixed seed per resume point: reproducible
     gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
@@ -355,7 +323,7 @@ def train(config: TrainInpainterConfig, log=None) -> Path:
             say(f"step {step} loss {avg:.4f} lr {lr:.2e}")
         over_time = config.max_minutes and time.time() - start_time > 60 * config.max_minutes
         if time.time() - last_ckpt > 60 * config.checkpoint_minutes or step == config.steps or over_time:
-            _save_checkpoint(ckpt, model, ema, opt, step, {}, tail)
+            save_checkpoint(ckpt, model, ema, opt, step, {"losses_tail": tail})
             _write_weights(out, ema, config, step, tail)
             last_ckpt = time.time()
             say(f"checkpoint at step {step}")
