@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from restoration.benchmark import available_methods
 from restoration.damage import DamageConfig, simulate_damage
@@ -56,6 +57,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    torch.set_num_threads(1)  # as in run_all.py: one thread, comparable timings
     info = probe(args.data / "clean_video" / args.clip)
     source = to_gray(read_frames(info, info.frame_count - args.frames, info.frame_count))
     rows = []
