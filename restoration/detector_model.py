@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 from diffusers import UNet2DModel
 
+from restoration.unet import patch_unet
+
 CHANNELS = ("noisy", "prev", "prev_valid", "next", "next_valid")
 LABELS = {"clean": 0, "damaged": 1, "null": 2}
 
@@ -63,31 +65,10 @@ def tiny_detector_config() -> DetectorModelConfig:
 def build_detector(config: DetectorModelConfig = DetectorModelConfig()) -> UNet2DModel:
     """A fresh (randomly initialised) detector ``UNet2DModel``: in ``config.in_channels``, out 1,
     class embedding over 3 labels (clean, damaged, null)."""
-    ch = tuple(config.block_out_channels)
-    n = len(ch)
-    if n < 2:
-        raise ValueError(f"need at least 2 levels, got block_out_channels={ch}")
-    if config.patch % (2 ** (n - 1)):
-        raise ValueError(f"patch {config.patch} must be a multiple of {2 ** (n - 1)}")
-    if any(c % config.norm_groups for c in ch):
-        raise ValueError(f"norm_groups {config.norm_groups} must divide every channel count {ch}")
     if config.in_channels not in (1, len(CHANNELS)):
         raise ValueError(f"in_channels must be 1 or {len(CHANNELS)}, got {config.in_channels}")
-    down = ["DownBlock2D"] * n
-    up = ["UpBlock2D"] * n
-    if config.attention_lowest:
-        down[-1] = "AttnDownBlock2D"
-        up[0] = "AttnUpBlock2D"
-    return UNet2DModel(
-        sample_size=config.patch,
-        in_channels=config.in_channels,
-        out_channels=1,
-        block_out_channels=ch,
-        layers_per_block=config.layers_per_block,
-        down_block_types=tuple(down),
-        up_block_types=tuple(up),
-        norm_num_groups=config.norm_groups,
-        attention_head_dim=min(32, ch[-1]),
-        num_class_embeds=len(LABELS),
-        time_embedding_type="positional",
+    return patch_unet(
+        config.patch, config.block_out_channels, config.in_channels, config.layers_per_block,
+        config.norm_groups, config.attention_lowest,
+        num_class_embeds=len(LABELS), time_embedding_type="positional",
     )

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 from diffusers import UNet2DModel
 
+from restoration.unet import patch_unet
+
 CHANNELS = ("noisy", "masked", "mask", "prev", "prev_valid", "next", "next_valid")
 
 
@@ -60,26 +62,7 @@ def tiny_inpainter_config() -> InpainterModelConfig:
 
 def build_inpainter(config: InpainterModelConfig = InpainterModelConfig()) -> UNet2DModel:
     """A fresh (randomly initialised) inpainter ``UNet2DModel``: in 7 channels, out 1 (noise)."""
-    n = len(config.channels)
-    if n < 2:
-        raise ValueError(f"need at least 2 levels, got channels={config.channels}")
-    if config.patch % (2 ** (n - 1)):
-        raise ValueError(f"patch {config.patch} must be a multiple of {2 ** (n - 1)}")
-    if any(c % config.norm_groups for c in config.channels):
-        raise ValueError(f"norm_groups {config.norm_groups} must divide every channel count {config.channels}")
-    down = ["DownBlock2D"] * n
-    up = ["UpBlock2D"] * n
-    if config.attention_lowest:
-        down[-1] = "AttnDownBlock2D"
-        up[0] = "AttnUpBlock2D"
-    return UNet2DModel(
-        sample_size=config.patch,
-        in_channels=len(CHANNELS),
-        out_channels=1,
-        block_out_channels=tuple(config.channels),
-        layers_per_block=config.layers_per_block,
-        down_block_types=tuple(down),
-        up_block_types=tuple(up),
-        norm_num_groups=config.norm_groups,
-        attention_head_dim=min(32, config.channels[-1]),
+    return patch_unet(
+        config.patch, config.channels, len(CHANNELS), config.layers_per_block,
+        config.norm_groups, config.attention_lowest,
     )
