@@ -23,6 +23,7 @@ from rich.table import Table  # noqa: E402
 
 import flows  # noqa: E402,F401
 from restoration.cli import _clear_errors, _progress, app, console  # noqa: E402
+from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER  # noqa: E402
 
 __all__ = ["app"]
 
@@ -62,8 +63,8 @@ def restore(
     chunk_frames: int = typer.Option(16, help="Frames per unit of work; a killed run resumes by chunk."),
     seed: int = typer.Option(0, help="Seed for every random choice; the same seed gives the same output."),
     access_copy: bool = typer.Option(True, help="Also write an H.264 access copy for viewing."),
-    detector: str = typer.Option("temporal", help="temporal (classical, default) or diffedit (diffusion model)."),
-    inpainter: str = typer.Option("temporal_median", help="temporal_median (classical, default) or palette (diffusion model; slow on CPU)."),
+    detector: str = typer.Option(DEFAULT_DETECTOR, help="diffedit (diffusion model, default) or temporal (classical, fast)."),
+    inpainter: str = typer.Option(DEFAULT_INPAINTER, help="palette (diffusion model, default; seconds a frame on a CPU) or temporal_median (classical, fast)."),
     detector_weights: Path = typer.Option(None, help="Detector weights (default: the shipped ones)."),
     inpainter_weights: Path = typer.Option(None, help="Inpainter weights (default: the shipped ones)."),
     parallel: int = typer.Option(1, help="Chunks restored at once (threads)."),
@@ -190,8 +191,8 @@ def inbox(
     out: Path = typer.Option(..., "--out", "-o", help="Output root: one folder per reel and the ledger."),
     max_concurrent: int = typer.Option(1, help="Reels restored at once."),
     retry_failed: bool = typer.Option(False, help="Try reels that failed before again."),
-    detector: str = typer.Option("temporal", help="temporal or diffedit."),
-    inpainter: str = typer.Option("temporal_median", help="temporal_median or palette."),
+    detector: str = typer.Option(DEFAULT_DETECTOR, help="diffedit or temporal."),
+    inpainter: str = typer.Option(DEFAULT_INPAINTER, help="palette or temporal_median."),
 ):
     """Restore every new reel in FOLDER once (identified by SHA-256); the ledger records each outcome."""
     if not folder.is_dir():

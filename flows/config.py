@@ -6,6 +6,7 @@ import re
 from dataclasses import asdict
 
 from restoration.encode import EncodeConfig
+from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
 from restoration.pipeline import RestoreConfig
 from restoration.reprocess import config_from_dict
 
@@ -20,8 +21,8 @@ def _merge(base: dict, overrides: dict) -> dict:
 def build_config(
     chunk_frames: int = 16,
     seed: int = 0,
-    detector: str = "temporal",
-    inpainter: str = "temporal_median",
+    detector: str = DEFAULT_DETECTOR,
+    inpainter: str = DEFAULT_INPAINTER,
     detector_weights: str | None = None,
     inpainter_weights: str | None = None,
     context_frames: int = 2,

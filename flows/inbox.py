@@ -26,6 +26,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.reel import restore_reel
 from restoration.errors import RestorationError
 from restoration.lock import ReelLockedError, RunLock
+from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
 from restoration.reel import IMAGE_SUFFIXES, probe, sha256_file
 
 LEDGER = "inbox-ledger.json"
@@ -95,8 +96,8 @@ def restore_inbox(
     retry_failed: bool = False,
     chunk_frames: int = 16,
     seed: int = 0,
-    detector: str = "temporal",
-    inpainter: str = "temporal_median",
+    detector: str = DEFAULT_DETECTOR,
+    inpainter: str = DEFAULT_INPAINTER,
     detector_weights: str | None = None,
     inpainter_weights: str | None = None,
     access_copy: bool = True,

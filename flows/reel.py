@@ -35,6 +35,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.config import artifact_key, build_config
 from restoration.errors import RestorationError
 from restoration.lock import DEFAULT_MAX_AGE_S, RunLock
+from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
 from restoration.pipeline import (
     RestoreConfig,
     encode_outputs,
@@ -215,8 +216,8 @@ def restore_reel(
     out_dir: str,
     chunk_frames: int = 16,
     seed: int = 0,
-    detector: str = "temporal",
-    inpainter: str = "temporal_median",
+    detector: str = DEFAULT_DETECTOR,
+    inpainter: str = DEFAULT_INPAINTER,
     detector_weights: str | None = None,
     inpainter_weights: str | None = None,
     context_frames: int = 2,

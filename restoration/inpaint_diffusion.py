@@ -2,10 +2,10 @@
 
 How a frame is filled (:func:`inpaint_palette`):
 
-1. The mask is split into 8-connected components; each gets a square tile (``config.tile`` or
-   larger for a big component) centred on it with at least ``config.context`` known pixels around
-   its bounding box, shifted inside the frame at borders. Tiles of all components (and, with
-   :func:`inpaint_palette_many`, of all frames) and all colour channels are batched together; each
+1. The mask is cut into tiles (:func:`_tiles_for`): one ``config.tile`` square centred on each
+   isolated speck with at least ``config.context`` known pixels around it, and a grid of larger
+   tiles over a long scratch or a dense cluster; shifted inside the frame at borders. Tiles of all
+   frames (with :func:`inpaint_palette_many`) and all colour channels are batched together; each
    colour channel is a separate single-channel batch item (the model is gray / luma).
 2. Per tile: the *baseline* (cheap first, DESIGN) is the frame outside the holes and, inside, the
    mean of the valid motion-compensated neighbours, or Telea where none is valid
@@ -57,9 +57,9 @@ class PaletteConfig:
 
     steps: DDIM steps (network evaluations per draw without resampling); the default comes from the
         measured quality-against-steps curve (see ``restoration/weights/inpainter.md``).
-    tile: minimum tile side in pixels (the model's training patch); a component whose bounding box
-        plus context does not fit gets a larger tile (rounded up to a multiple of 4).
-    context: known pixels kept around each component's bounding box, at least.
+    tile: side in pixels of the tile around an isolated speck (the model's training patch); larger
+        damage is covered by a grid of tiles twice this side (see :func:`_tiles_for`).
+    context: known pixels kept around the hole pixels a tile fills, at least.
     samples: k draws per tile (fill = combine of them, spread = their std).
     eta: DDIM eta (0 = deterministic given the initial noise).
     repaint_jump, repaint_resample: RePaint resampling; every ``repaint_jump`` steps go back up that
@@ -88,6 +88,9 @@ class PaletteConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.tile < 8 or self.context < 0 or self.samples < 1 or self.max_batch < 1:
             raise ValueError(f"invalid PaletteConfig {self}")
+        if self.tile % 4 or 2 * self.context >= self.tile:
+            # The U-Net halves the tile twice; a cell must be left once the context is taken off.
+            raise ValueError(f"tile must be a multiple of 4 larger than 2 * context, got tile {self.tile}, context {self.context}")
         if self.combine not in ("mean", "first"):
             raise ValueError(f"combine must be 'mean' or 'first', got {self.combine!r}")
         if self.repaint_jump < 0 or self.repaint_resample < 1:
@@ -243,20 +246,45 @@ class _Tile:
 
 
 def _tiles_for(mask: np.ndarray, config: PaletteConfig, frame_index: int) -> list[_Tile]:
-    labels, n = ndi.label(mask, structure=np.ones((3, 3), bool))
+    """Tiles covering every hole pixel of ``mask`` (bool ``(H, W)``) exactly once.
+
+    Components closer than ``2 * context`` form a cluster (they share context). A cluster whose
+    bounding box fits inside a ``tile`` with ``context`` around it gets one tile centred on it. A
+    larger cluster (a scratch, a dense patch of dirt) is cut into grid cells of ``2 * tile - 2 *
+    context`` px; each cell holding hole pixels gets a tile of ``2 * tile`` px (the cell plus its
+    context) that writes back the hole pixels of its own cell only. Cost thus follows the damaged
+    area: one small tile per isolated speck, and a few larger tiles, not one frame-sized tile, for a
+    long scratch or a dense cluster. Tiles are shifted inside the frame at its borders.
+    """
     h, w = mask.shape
+    ctx, small = config.context, config.tile
+    near = ndi.binary_dilation(mask, iterations=ctx) if ctx > 0 else mask
+    clusters, _ = ndi.label(near, structure=np.ones((3, 3), bool))
+    clusters = np.where(mask, clusters, 0)
     tiles = []
-    for k, sl in enumerate(ndi.find_objects(labels), start=1):
-        if sl is None:
-            continue
-        y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
-        side = max(y1 - y0, x1 - x0) + 2 * config.context
-        size = max(config.tile, int(math.ceil(side / 4) * 4))
+
+    def add(y0: int, y1: int, x0: int, x1: int, size: int, ys: np.ndarray, xs: np.ndarray) -> None:
         cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
         oy = min(max(cy - size // 2, 0), max(h - size, 0))
         ox = min(max(cx - size // 2, 0), max(w - size, 0))
-        ys, xs = np.nonzero(labels[sl] == k)
-        tiles.append(_Tile(frame_index, oy, ox, size, ys + y0, xs + x0))
+        tiles.append(_Tile(frame_index, oy, ox, size, ys, xs))
+
+    for k, sl in enumerate(ndi.find_objects(clusters), start=1):
+        if sl is None:
+            continue
+        y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
+        ys, xs = np.nonzero(clusters[sl] == k)
+        ys, xs = ys + y0, xs + x0
+        if max(y1 - y0, x1 - x0) + 2 * ctx <= small:
+            add(y0, y1, x0, x1, small, ys, xs)
+            continue
+        big = 2 * small
+        cell = big - 2 * ctx
+        cells = ((ys - y0) // cell) * ((x1 - x0) // cell + 1) + (xs - x0) // cell
+        for c in np.unique(cells):
+            sel = cells == c
+            cy0, cx0 = y0 + ((ys[sel][0] - y0) // cell) * cell, x0 + ((xs[sel][0] - x0) // cell) * cell
+            add(cy0, cy0 + cell, cx0, cx0 + cell, big, ys[sel], xs[sel])
     return tiles
 
 

@@ -23,13 +23,12 @@ from restoration.encode import EncodeConfig, write_access_copy, write_master
 from restoration.errors import OutputExistsError, RestorationError, StoreError
 from restoration.inpaint_classical import inpaint_temporal_median
 from restoration.inpaint_diffusion import PaletteConfig, inpaint_palette, load_inpainter
+from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER, DETECTORS, INPAINTERS
 from restoration.motion import MotionConfig, compensate
 from restoration.reel import ReelInfo, iter_frames, probe, read_frames, sha256_file
 from restoration.store import SCORE_NAMES, STATUS, FrameResults, ProvenanceStore
 from restoration.weights import shipped
 
-DETECTORS = ("diffedit", "temporal")
-INPAINTERS = ("palette", "temporal_median")
 
 
 @dataclass(frozen=True)
@@ -41,10 +40,8 @@ class RestoreConfig:
     same whatever chunk or worker it falls in.
     """
 
-    # The classical pair is the default until the diffusion models beat it on the benchmark at a
-    # cost a reel can bear (benchmarks/RESULTS.md); "diffedit" and "palette" are opt-in.
-    detector: str = "temporal"
-    inpainter: str = "temporal_median"
+    detector: str = DEFAULT_DETECTOR
+    inpainter: str = DEFAULT_INPAINTER
     detector_weights: str | None = None
     inpainter_weights: str | None = None
     chunk_frames: int = 16
@@ -60,9 +57,9 @@ class RestoreConfig:
 
     def __post_init__(self):
         if self.detector not in DETECTORS:
-            raise ValueError(f"unknown detector {self.detector!r}; choose from {DETECTORS}")
+            raise ValueError(f"unknown detector {self.detector!r}; choose from {tuple(DETECTORS)}")
         if self.inpainter not in INPAINTERS:
-            raise ValueError(f"unknown inpainter {self.inpainter!r}; choose from {INPAINTERS}")
+            raise ValueError(f"unknown inpainter {self.inpainter!r}; choose from {tuple(INPAINTERS)}")
         if self.chunk_frames < 1 or self.context_frames < 1:
             raise ValueError("chunk_frames and context_frames must be at least 1")
 
@@ -120,16 +117,10 @@ def chunk_ranges(frame_count: int, chunk_frames: int) -> list[tuple[int, int]]:
 
 def method_description(config: RestoreConfig, models: Models | None = None) -> dict:
     """What ran, for the provenance: methods, and the SHA-256 of the weights they used."""
-    kinds = {
-        "diffedit": "DiffEdit mask from a class-conditional diffusion model, verifying temporal proposals",
-        "temporal": "classical: motion-compensated spike detector (Kokaram SDIp)",
-        "palette": "Palette-style conditional diffusion inpainting with warped neighbours, DDIM",
-        "temporal_median": "classical: motion-compensated temporal median, Telea where no neighbour is valid",
-    }
     weights = models.weights if models else {}
     return {
-        "detector": {"name": config.detector, "kind": kinds[config.detector], "weights": weights.get("detector")},
-        "inpainter": {"name": config.inpainter, "kind": kinds[config.inpainter], "weights": weights.get("inpainter")},
+        "detector": {"name": config.detector, "kind": DETECTORS[config.detector], "weights": weights.get("detector")},
+        "inpainter": {"name": config.inpainter, "kind": INPAINTERS[config.inpainter], "weights": weights.get("inpainter")},
     }
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from clips import random_frames, write_clip
 
-from restoration.benchmark import BASELINES, BenchConfig, load_clip, run_benchmark
+from restoration.benchmark import BASELINES, BenchConfig, load_clip, run_benchmark, run_false_alarms
+from restoration.film_look import add_film_look
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +64,13 @@ def test_bench_command_writes_json(tmp_path):
     run = subprocess.run([cli, "bench", "--clean", str(path), "--level", "low", "--json", str(out)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert {m["method"] for m in json.loads(out.read_text())["methods"]} >= {"untouched", "spike + telea"}
+
+
+def test_false_alarms_count_every_flagged_pixel_of_an_undamaged_clip():
+    clean = add_film_look(random_frames(5, 48, 64, 1, np.uint8), grain=1.0, flicker=1.0, seed=2)
+    everything = {"all": lambda frame, neighbours, i: np.ones(frame.shape[:2], bool)}
+    result = run_false_alarms(clean, ("none", "all"), everything)
+    assert (result["frames"], result["frame_shape"]) == (5, [48, 64, 1])
+    assert result["detectors"]["none"]["flagged_pixels"] == 0
+    assert result["detectors"]["all"]["flagged_pixels"] == 5 * 48 * 64
+    assert result["detectors"]["all"]["flagged_fraction"] == 1.0 == result["detectors"]["all"]["max_frame_fraction"]

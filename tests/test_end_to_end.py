@@ -36,13 +36,23 @@ def test_outputs_and_store_are_written(restored):
         "bbb_damaged.access.mp4", "bbb_damaged.master.mkv", "bbb_damaged.zarr",
     ]
     store = ProvenanceStore(restored / "bbb_damaged.zarr")
-    assert (store.status() == STATUS["done"]).all()
     events = store.events()
     assert [e["kind"] for e in events if e["kind"] != "frame_flagged"] == ["run_started", "run_finished"]
     methods = events[0]["methods"]
-    assert (methods["detector"]["name"], methods["inpainter"]["name"]) == ("temporal", "temporal_median")
-    assert methods["detector"]["kind"].startswith("classical")
+    assert (methods["detector"]["name"], methods["inpainter"]["name"]) == ("diffedit", "palette")
+    for name in ("detector", "inpainter"):
+        weights = methods[name]["weights"]
+        assert weights["sha256"] == hashlib.sha256(Path(weights["path"]).read_bytes()).hexdigest()
     assert events[0]["config"]["seed"] == 0
+
+
+def test_flagged_frames_carry_their_reasons(restored):
+    store = ProvenanceStore(restored / "bbb_damaged.zarr")
+    status = store.status()
+    assert set(np.unique(status)) <= {STATUS["done"], STATUS["flagged"]}
+    flagged = [e for e in store.events() if e["kind"] == "frame_flagged"]
+    assert sorted(e["frame"] for e in flagged) == np.flatnonzero(status == STATUS["flagged"]).tolist()
+    assert all(e["reason"] and e["by"] == "consistency check" for e in flagged)
 
 
 def test_only_masked_pixels_change_and_audio_rate_timecode_survive(restored):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from restoration.inpaint_diffusion import PaletteConfig, inpaint_palette, inpaint_palette_many, load_inpainter, make_scheduler
+from restoration.inpaint_diffusion import PaletteConfig, _tiles_for, inpaint_palette, inpaint_palette_many, load_inpainter, make_scheduler
 from restoration.inpainter_model import build_inpainter, tiny_inpainter_config
 from restoration.weights import shipped
 
@@ -59,6 +59,26 @@ def test_speck_in_corner_and_small_frame(tiny):
     m[4, 5] = True
     out, _ = inpaint_palette(small, m, [], *tiny, CFG, torch.Generator().manual_seed(0))
     assert out.shape == small.shape and np.array_equal(out[~m], small[~m])
+
+
+def test_tiles_cover_every_hole_pixel_once_and_follow_the_damaged_area():
+    cfg = PaletteConfig(tile=32, context=8)
+    mask = np.zeros((240, 320), bool)
+    mask[100:103, 50:54] = True  # isolated speck
+    mask[0:2, 318:320] = True  # speck in a corner
+    mask[:, 200:202] = True  # vertical line scratch, frame high
+    mask[150:153, 60:62] = True  # two specks 6 px apart: one cluster, one tile
+    mask[150:153, 68:70] = True
+    tiles = _tiles_for(mask, cfg, 0)
+    covered = np.zeros(mask.shape, int)
+    for t in tiles:
+        np.add.at(covered, (t.ys, t.xs), 1)
+        assert 0 <= t.oy <= 240 - t.size and 0 <= t.ox <= 320 - t.size
+        assert (t.ys >= t.oy).all() and (t.ys < t.oy + t.size).all() and (t.xs >= t.ox).all() and (t.xs < t.ox + t.size).all()
+    assert np.array_equal(covered, mask.astype(int))
+    sizes = sorted(t.size for t in tiles)
+    # three 32 px tiles for the specks; the 240 px scratch in 48 px cells of 64 px tiles
+    assert sizes == [32, 32, 32] + [64] * 5
 
 
 def test_empty_mask_never_calls_the_model():

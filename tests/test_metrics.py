@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from restoration.metrics import changed_outside, detection_scores, psnr, ssim_in_mask, warping_error
+from restoration.metrics import changed_outside, detection_scores, grain_ratio, psnr, ssim_in_mask, warping_error
 
 
 def test_detection_scores_hand_values():
@@ -97,3 +97,19 @@ def test_warping_error_hand_values():
     assert warping_error(noisy, reference_frames=moving) > warping_error(moving)
     with pytest.raises(ValueError):
         warping_error(frames[:1])
+
+
+def test_grain_ratio_is_one_for_the_truth_zero_for_a_flat_fill_and_two_for_doubled_grain():
+    rng = np.random.default_rng(0)
+    grain = rng.normal(0, 8, (2, 40, 40, 1))
+    clean = np.clip(np.rint(128 + grain), 0, 255).astype(np.uint8)
+    mask = np.zeros((2, 40, 40), bool)
+    mask[:, 10:30, 10:30] = True
+    assert grain_ratio(clean, clean, mask) == 1.0
+    flat = clean.copy()
+    flat[mask] = 128
+    assert grain_ratio(flat, clean, mask) < 0.2  # only the blur of the border leaks in
+    doubled = np.clip(np.rint(128 + 2 * grain), 0, 255).astype(np.uint8)
+    assert grain_ratio(doubled, clean, mask) == pytest.approx(2.0, rel=0.02)
+    with pytest.raises(ValueError, match="empty"):
+        grain_ratio(clean, clean, np.zeros_like(mask))

@@ -1,0 +1,20 @@
+"""The detectors and inpainters a restoration can use, and which are the defaults.
+
+Kept free of heavy imports so that command-line help and flow signatures can name the defaults
+without loading torch.
+"""
+
+# The diffusion pair is the default: on the benchmark it beats the classical pair on detection F1 and
+# in-mask PSNR (benchmarks/RESULTS.md). The classical pair is the fast fallback.
+DEFAULT_DETECTOR = "diffedit"
+DEFAULT_INPAINTER = "palette"
+
+# name -> what it is, as the provenance records it
+DETECTORS = {
+    "diffedit": "DiffEdit mask from a class-conditional diffusion model, verifying temporal proposals",
+    "temporal": "classical: motion-compensated spike detector (Kokaram SDIp)",
+}
+INPAINTERS = {
+    "palette": "Palette-style conditional diffusion inpainting with warped neighbours, DDIM",
+    "temporal_median": "classical: motion-compensated temporal median, Telea where no neighbour is valid",
+}
