@@ -39,12 +39,13 @@ SETTINGS = {
     "steps 5, k 4": replace(BASE, steps=5),
     "steps 10, k 4": replace(BASE, steps=10),
     "steps 20, k 4": replace(BASE, steps=20),
+    "steps 5, k 1": replace(BASE, steps=5, samples=1),
+    "steps 5, k 2": replace(BASE, steps=5, samples=2),
     "steps 10, k 1": replace(BASE, steps=10, samples=1),
-    "steps 10, k 2": replace(BASE, steps=10, samples=2),
-    "steps 10, k 4, first draw": replace(BASE, steps=10, combine="first"),
+    "steps 5, k 4, first draw": replace(BASE, steps=5, combine="first"),
     "steps 10, k 4, RePaint jump 2 x2": replace(BASE, steps=10, repaint_jump=2, repaint_resample=2),
-    "steps 10, k 4, cheap path 0.02": replace(BASE, steps=10, agree_tol=0.02),
-    "steps 10, k 4, cheap path 0.04": replace(BASE, steps=10, agree_tol=0.04),
+    "steps 5, k 2, cheap path 0.02": replace(BASE, steps=5, samples=2, agree_tol=0.02),
+    "steps 5, k 2, cheap path 0.04": replace(BASE, steps=5, samples=2, agree_tol=0.04),
 }
 
 

@@ -1,17 +1,20 @@
 """Speed: seconds per frame by frame size and by damaged area, for every method.
 
-Usage: ``python benchmarks/speed.py [--data ../shared/data] [--frames 6]``
+Usage: ``python benchmarks/speed.py [--data ../shared/data] [--frames 4] [--methods NAME ...] [--levels ...] [--sizes ...]``
 
 A clean clip is resized to each frame size (720x576 SD PAL, 2048x1556 2K full aperture), made
 film-like and damaged at each level; each method restores ``--frames`` frames and the mean time per
 frame is reported, with motion estimation (shared by all temporal methods) timed on its own. Cost
 that tracks the damaged area rather than the frame area is what lets patch-based models scale to 2K
-and 4K scans. Writes ``benchmarks/results/section-3-speed.md``, then rebuilds RESULTS.md.
+and 4K scans. Each measurement is kept in ``benchmarks/results/speed.json`` (keyed by size, level and
+method; a rerun times only what is missing or named with ``--methods``); the section
+``section-3-speed.md`` is rebuilt from all of it, then RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -30,9 +33,10 @@ SIZES = ((720, 576), (2048, 1556))
 LEVELS = ("low", "medium", "high")
 
 
-def timed_methods(clean: np.ndarray, level: str, seed: int) -> tuple[float, float, dict[str, float]]:
+def timed_methods(clean: np.ndarray, level: str, seed: int, wanted: set[str]) -> tuple[float, float, dict[str, float]]:
     """``(coverage, motion s/frame, {method: s/frame})`` on the middle frames of ``clean``."""
-    methods, detectors, inpainters = available_methods()
+    methods, detectors, inpainters = available_methods(palette=any("palette" in name for name in wanted))
+    methods = [m for m in methods if m.name in wanted]
     damaged = simulate_damage(clean, DamageConfig(level=level, seed=seed))
     inner = range(1, len(clean) - 1)
     t0 = time.perf_counter()
@@ -40,8 +44,6 @@ def timed_methods(clean: np.ndarray, level: str, seed: int) -> tuple[float, floa
     motion = (time.perf_counter() - t0) / len(inner)
     timings = {}
     for method in methods:
-        if method.detector == "oracle" or method.detector == "none":
-            continue
         t0 = time.perf_counter()
         for i in inner:
             mask = detectors[method.detector](damaged.frames[i], neighbours[i], i)
@@ -54,34 +56,52 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
     parser.add_argument("--clip", default="intel_car-detection.mp4")
-    parser.add_argument("--frames", type=int, default=6)
+    parser.add_argument("--frames", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sizes", nargs="*", default=[f"{w}x{h}" for w, h in SIZES], help="WIDTHxHEIGHT, e.g. 720x576.")
+    parser.add_argument("--levels", nargs="*", default=list(LEVELS), choices=LEVELS)
+    parser.add_argument("--methods", nargs="*", default=None, help="Time these methods again (default: those not yet stored).")
     args = parser.parse_args()
     torch.set_num_threads(1)  # as in run_all.py: one thread, comparable timings
+    path = HERE / "results" / "speed.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
     info = probe(args.data / "clean_video" / args.clip)
     source = to_gray(read_frames(info, info.frame_count - args.frames, info.frame_count))
-    rows = []
-    for width, height in SIZES:
+    every = [m.name for m in available_methods(palette=True)[0] if m.detector not in ("oracle", "none")]
+    for size in args.sizes:
+        width, height = (int(v) for v in size.split("x"))
         frames = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC)[..., None] for f in source])
         clean = add_film_look(frames, seed=args.seed)
-        for level in LEVELS:
-            coverage, motion, timings = timed_methods(clean, level, args.seed)
-            for name, seconds in timings.items():
-                rows.append(f"| {width}x{height} | {level} | {coverage:.2%} | {name} | {motion:.3f} | {seconds:.3f} | {motion + seconds:.3f} |")
+        for level in args.levels:
+            key = f"{width}x{height} {level}"
+            row = stored.get(key, {"methods": {}})
+            wanted = set(args.methods) if args.methods else {m for m in every if m not in row["methods"]}
+            if not wanted:
+                continue
+            coverage, motion, timings = timed_methods(clean, level, args.seed, wanted)
+            row.update(coverage=coverage, motion=motion, frames=args.frames - 2)
+            row["methods"].update(timings)
+            stored[key] = row
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(json.dumps(stored, indent=1))
     from run_all import machine, write_results_md
 
+    rows = []
+    for key, row in sorted(stored.items(), key=lambda kv: (int(kv[0].split("x")[0]), LEVELS.index(kv[0].split()[1]))):
+        size, level = key.split()
+        for name, seconds in row["methods"].items():
+            rows.append(f"| {size} | {level} | {row['coverage']:.2%} | {name} | {row['motion']:.3f} | {seconds:.3f} | {row['motion'] + seconds:.3f} |")
     lines = [
         "## Speed",
         "",
-        f"Machine: {machine()}. Clip `{args.clip}` (last {args.frames} frames) resized to each size, gray, film look, "
-        "simulated damage. Motion: DIS flow to both neighbours with the forward-backward check, shared by the "
-        "temporal methods. Method: detection plus inpainting.",
+        f"Machine: {machine()}. Clip `{args.clip}` (last {args.frames} frames, the inner {args.frames - 2} timed) resized "
+        "to each size, gray, film look, simulated damage. Motion: DIS flow to both neighbours with the forward-backward "
+        "check, shared by the temporal methods. Method: detection plus inpainting. One thread.",
         "",
         "| size | level | damage | method | motion s/frame | method s/frame | total s/frame |",
         "|---|---|---|---|---|---|---|",
         *rows,
     ]
-    (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "section-3-speed.md").write_text("\n".join(lines) + "\n")
     print(write_results_md())
 

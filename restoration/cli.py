@@ -112,6 +112,7 @@ def bench(
     start: int = typer.Option(None, help="First frame of the window (default: the last FRAMES frames)."),
     sprites: Path = typer.Option(None, help="Damage sprite library (folders of RGBA PNGs); default: procedural."),
     json_out: Path = typer.Option(None, "--json", help="Also write the full results as JSON here."),
+    palette: bool = typer.Option(False, help="Also run the Palette inpainter (tens of seconds a frame on a CPU)."),
 ):
     """Damage a clean clip with known masks, run every method, print precision/recall, PSNR, flicker, speed."""
     from restoration.benchmark import BenchConfig, available_methods, load_clip, run_benchmark
@@ -122,7 +123,7 @@ def bench(
     reference, source = load_clip(clean, config)
     with _progress() as bar:
         task = bar.add_task("benchmark", total=None)
-        result = run_benchmark(reference, config, *available_methods(), on_frame=lambda: bar.advance(task))
+        result = run_benchmark(reference, config, *available_methods(palette=palette), on_frame=lambda: bar.advance(task))
     result["source"] = source
     table = Table(title=f"{source['clip']} [{source['start']}, +{source['frames']}) {level}: damage {result['damage_coverage']:.2%}")
     for col in ("method", "precision", "recall", "F1", "PSNR in mask", "changed outside", "flicker / clean", "s/frame"):

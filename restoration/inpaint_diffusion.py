@@ -8,8 +8,8 @@ How a frame is filled (:func:`inpaint_palette`):
    frames (with :func:`inpaint_palette_many`) and all colour channels are batched together; each
    colour channel is a separate single-channel batch item (the model is gray / luma).
 2. Per tile: the *baseline* (cheap first, DESIGN) is the frame outside the holes and, inside, the
-   mean of the valid motion-compensated neighbours, or Telea where none is valid
-   (:func:`baseline_fill`). The model denoises the residual ``x0 = 2 (clean - baseline)`` from pure
+   mean of the valid motion-compensated neighbours that agree with the spatial (Telea) fill, or
+   Telea where none does (:func:`baseline_fill`). The model denoises the residual ``x0 = 2 (clean - baseline)`` from pure
    noise with DDIM, conditioned on the masked tile, the mask and the warped neighbours with their
    validity; at every step the known pixels (residual exactly 0) are re-imposed noised to the
    current t (RePaint). Optional RePaint resampling (``repaint_jump``, ``repaint_resample``).
@@ -49,6 +49,11 @@ SCHEDULER_CONFIG = {
     "set_alpha_to_one": True,
     "timestep_spacing": "trailing",
 }
+
+
+# Largest difference (fraction of the range) between a warped neighbour and the spatial fill for the
+# neighbour to count in the baseline; part of the model's input definition, as the scheduler is.
+BASELINE_TOLERANCE = 0.06
 
 
 @dataclass(frozen=True)
@@ -126,26 +131,35 @@ def load_inpainter(path: str | Path | None = None) -> tuple[UNet2DModel, DDIMSch
 # --------------------------------------------------------------------------- conditioning
 
 
-def baseline_fill(known: np.ndarray, mask: np.ndarray, prev: np.ndarray, prev_valid: np.ndarray, nxt: np.ndarray, next_valid: np.ndarray) -> np.ndarray:
+def baseline_fill(
+    known: np.ndarray,
+    mask: np.ndarray,
+    prev: np.ndarray,
+    prev_valid: np.ndarray,
+    nxt: np.ndarray,
+    next_valid: np.ndarray,
+    tolerance: float = BASELINE_TOLERANCE,
+) -> np.ndarray:
     """Cheap estimate of a tile: known pixels as they are, holes from the neighbours or Telea.
 
     All float32 ``(P, P)`` in [0, 1] (one channel), masks bool ``(P, P)``. Inside ``mask``: the mean
-    of the valid warped neighbours; where none is valid, Telea (radius 3) on the tile with the
-    temporally filled pixels counted as known. Returns float32 ``(P, P)``.
+    of the valid warped neighbours that lie within ``tolerance`` of the spatial (Telea, radius 3)
+    fill; Telea where none does. Returns float32 ``(P, P)``.
     """
     out = known.astype(np.float32, copy=True)
     if not mask.any():
         return out
-    n = prev_valid.astype(np.float32) + next_valid.astype(np.float32)
-    temporal = (prev * prev_valid + nxt * next_valid) / np.maximum(n, 1)
-    has = mask & (n > 0)
-    out[has] = temporal[has]
-    rest = mask & (n == 0)
-    if rest.any():
-        # OpenCV's Telea mishandles float32 in [0, 1] (a flat 0.8 fills as 0.45): go through uint16.
-        u16 = np.clip(np.rint(out * 65535), 0, 65535).astype(np.uint16)
-        filled = cv2.inpaint(u16, rest.astype(np.uint8), 3, cv2.INPAINT_TELEA)
-        out[rest] = filled[rest].astype(np.float32) / 65535
+    # OpenCV's Telea mishandles float32 in [0, 1] (a flat 0.8 fills as 0.45): go through uint16.
+    u16 = np.clip(np.rint(out * 65535), 0, 65535).astype(np.uint16)
+    spatial = cv2.inpaint(u16, mask.astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32) / 65535
+    # A neighbour far from what the surroundings suggest is most likely damaged there itself: a line
+    # scratch persists across frames, and copying it from the neighbours cost 10 dB in the mask
+    # (benchmarks/RESULTS.md). Texture the neighbours really show stays within the tolerance.
+    pv = prev_valid & (np.abs(prev - spatial) <= tolerance)
+    nv = next_valid & (np.abs(nxt - spatial) <= tolerance)
+    n = pv.astype(np.float32) + nv.astype(np.float32)
+    temporal = (prev * pv + nxt * nv) / np.maximum(n, 1)
+    out[mask] = np.where(n[mask] > 0, temporal[mask], spatial[mask])
     return out
 
 

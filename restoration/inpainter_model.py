@@ -14,8 +14,8 @@ Output: the predicted noise (epsilon), one channel.
 
 Residual formulation: the diffusion variable is ``x0 = (clean - baseline)`` (in [-1, 1] units,
 i.e. 2 * difference of [0, 1] values), with ``baseline`` = the frame itself outside the holes and,
-inside, the mean of the valid motion-compensated neighbours (the cheap temporal estimate), or the
-mean of the known ring around the patch where no neighbour is valid (see
+inside, the mean of the valid motion-compensated neighbours that agree with a spatial (Telea) fill
+(the cheap temporal estimate), or that Telea fill where none does (see
 :func:`restoration.inpaint_diffusion.baseline_fill`). So x0 is exactly 0 outside the holes (the known
 pixels re-imposed at each step are noised zeros) and the network only learns the correction:
 brightness flicker between frames, mis-registration, occlusions, and grain.

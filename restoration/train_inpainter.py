@@ -39,7 +39,7 @@ from restoration import motion
 from restoration.checkpoint import load_checkpoint, save_checkpoint
 from restoration.damage import LEVEL_COVERAGE, DamageConfig, simulate_damage
 from restoration.film_look import add_film_look, to_gray
-from restoration.inpaint_diffusion import SCHEDULER_CONFIG, conditioning, make_scheduler
+from restoration.inpaint_diffusion import BASELINE_TOLERANCE, SCHEDULER_CONFIG, conditioning, make_scheduler
 from restoration.inpainter_model import InpainterModelConfig, build_inpainter
 from restoration.reel import probe
 from restoration.weights import load_unet, save_unet
@@ -337,7 +337,7 @@ def _write_weights(out: Path, ema, config: TrainInpainterConfig, step: int, tail
     path = out / "inpainter.safetensors"
     cfg = dataclasses.asdict(config)
     cfg["data"] = list(config.data or default_data())
-    facts = {"kind": "palette-inpainter", "steps": step, "losses_tail": tail, "train_config": cfg, "scheduler": SCHEDULER_CONFIG, "formulation": "residual x0 = 2*(clean - baseline); eps-prediction"}
+    facts = {"kind": "palette-inpainter", "steps": step, "losses_tail": tail, "train_config": cfg, "scheduler": SCHEDULER_CONFIG, "formulation": "residual x0 = 2*(clean - baseline); eps-prediction", "baseline_tolerance": BASELINE_TOLERANCE}
     sha = save_unet(ema, path, facts)
     (out / "inpainter.sha256").write_text(sha + "\n")
     return path

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from restoration.inpaint_diffusion import PaletteConfig, _tiles_for, inpaint_palette, inpaint_palette_many, load_inpainter, make_scheduler
+from restoration.inpaint_diffusion import PaletteConfig, _tiles_for, baseline_fill, inpaint_palette, inpaint_palette_many, load_inpainter, make_scheduler
 from restoration.inpainter_model import build_inpainter, tiny_inpainter_config
 from restoration.weights import shipped
 
@@ -79,6 +79,22 @@ def test_tiles_cover_every_hole_pixel_once_and_follow_the_damaged_area():
     sizes = sorted(t.size for t in tiles)
     # three 32 px tiles for the specks; the 240 px scratch in 48 px cells of 64 px tiles
     assert sizes == [32, 32, 32] + [64] * 5
+
+
+def test_baseline_trusts_neighbours_only_where_they_agree_with_the_surroundings():
+    known = np.full((16, 16), 0.5, np.float32)
+    mask = np.zeros((16, 16), bool)
+    mask[:, 7:9] = True  # a line scratch, here and (persistent) in the previous frame
+    known[mask] = 0
+    prev = np.full((16, 16), 0.5, np.float32)
+    prev[mask] = 0.95  # the scratch again
+    nxt = np.full((16, 16), 0.53, np.float32)  # truth, a little brighter (flicker)
+    valid = np.ones((16, 16), bool)
+    base = baseline_fill(known, mask, prev, valid, nxt, valid)
+    assert np.allclose(base[mask], 0.53)  # the next frame only: the previous one shows the scratch
+    assert np.array_equal(base[~mask], known[~mask])
+    both_damaged = baseline_fill(known, mask, prev, valid, np.where(mask, 0.05, nxt), valid)
+    assert np.allclose(both_damaged[mask], 0.5, atol=2e-3)  # Telea from the surroundings
 
 
 def test_empty_mask_never_calls_the_model():
