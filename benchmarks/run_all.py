@@ -1,6 +1,6 @@
 """Regenerate benchmarks/RESULTS.md: every method at every damage level on every clean clip.
 
-Usage: ``python benchmarks/run_all.py [--data ../shared/data] [--frames 24] [--palette-frames 8]``
+Usage: ``python benchmarks/run_all.py [--data ../shared/data] [--frames 24] [--palette-frames 6]``
 
 Clips are the real footage in ``<data>/clean_video``; each is used through its last ``--frames``
 frames, which the shipped models never saw in training. The Palette inpainter (tens of seconds a
@@ -114,6 +114,10 @@ def false_alarm_table() -> list[str]:
     return lines + [""]
 
 
+def _ratio(row: dict, key: str, reference: str) -> str:
+    return "-" if row.get(key) is None else f"{row[key] / row[reference]:.3f}"
+
+
 def quality_tables(pattern: str = "quality-*.json", levels: tuple[str, ...] = LEVELS) -> list[str]:
     lines = []
     runs = [json.loads(p.read_text()) for p in sorted(RESULTS.glob(pattern))]
@@ -122,7 +126,8 @@ def quality_tables(pattern: str = "quality-*.json", levels: tuple[str, ...] = LE
     lines += [
         "## Quality on simulated damage",
         "",
-        f"Machine: {runs[0]['machine']}. Date: {runs[0]['date']}. Seed {runs[0]['config']['seed']}; "
+        f"Machine: {runs[0]['machine']}. Date: {min(r['date'] for r in runs)} to {max(r['date'] for r in runs)}. The last {runs[0]['config']['frames']} frames of "
+        f"each clip. Seed {runs[0]['config']['seed']}; "
         f"clips converted to gray with film grain and flicker (not damage); sprites: "
         f"{'damage_overlays library' if runs[0]['config']['sprites_dir'] else 'procedural'}.",
         "",
@@ -130,17 +135,17 @@ def quality_tables(pattern: str = "quality-*.json", levels: tuple[str, ...] = LE
         "against the clean frame (dB; `damaged` = the untouched input there). Changed outside: pixels "
         "altered outside the true damage (0 is the archival ideal). Flicker: warping error of the "
         "restored sequence divided by the clean sequence's (1.000 = as steady as the clean film). "
-        "`oracle` methods get the true mask and measure the inpainter alone. Rows of the DiffEdit detector "
-        "appear where it was run: it costs minutes per clip on this CPU, so a run may use `--baselines-only` "
-        "for the rest. s/frame is wall time on a shared machine: compare it within one table row set only.",
+        "`oracle` methods get the true mask and measure the inpainter alone. `diffedit` is the fused detector "
+        "(DiffEdit verifying and growing the spike detector's proposals). s/frame is wall time on a shared "
+        "machine, one thread: compare it within one table only.",
         "",
     ]
     for level in levels:
         lines += [
             f"### Level: {level}",
             "",
-            "| clip | damage | method | precision | recall | F1 | IoU | PSNR in mask (damaged) | SSIM in mask | PSNR frame | changed outside | flicker / clean | s/frame |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| clip | damage | method | precision | recall | F1 | IoU | PSNR in mask (damaged) | SSIM in mask | PSNR frame | changed outside | flicker / clean | flicker / clean, frames with both neighbours | s/frame |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in runs:
             if r["config"]["level"] != level:
@@ -152,6 +157,7 @@ def quality_tables(pattern: str = "quality-*.json", levels: tuple[str, ...] = LE
                     f"| {d['precision']:.3f} | {d['recall']:.3f} | {d['f1']:.3f} | {d['iou']:.3f} "
                     f"| {m['psnr_in_mask']:.2f} ({m['psnr_in_mask_damaged']:.2f}) | {m['ssim_in_mask']:.3f} "
                     f"| {m['psnr_frame']:.2f} | {m['changed_outside']} | {m['flicker'] / m['flicker_clean']:.3f} "
+                    f"| {_ratio(m, 'flicker_interior', 'flicker_clean_interior')} "
                     f"| {m['seconds_per_frame_detect'] + m['seconds_per_frame_inpaint']:.3f} |"
                 )
         lines.append("")
@@ -166,8 +172,10 @@ def write_results_md() -> Path:
         [
             "# Benchmark results",
             "",
-            "Regenerate with `python benchmarks/run_all.py` (quality), `python benchmarks/real_damage.py` "
-            "(real damage) and `python benchmarks/speed.py` (speed); each rewrites its part of this page.",
+            "Regenerate with `python benchmarks/run_all.py` (quality, false alarms, the Palette runs), "
+            "`python benchmarks/palette_curve.py` (the Palette inpainter's quality against cost), "
+            "`python benchmarks/real_damage.py` (real damage) and `python benchmarks/speed.py` (speed); each "
+            "rewrites its part of this page.",
             "",
             *quality_tables(),
             *false_alarm_table(),
@@ -186,9 +194,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--palette-frames", type=int, default=8, help="Frames for the (slow) Palette run; 0 skips it.")
+    parser.add_argument("--palette-frames", type=int, default=6, help="Frames for the (slow) Palette run; 0 skips it.")
     parser.add_argument("--baselines-only", action="store_true", help="Skip the diffusion detector (minutes a clip on a CPU).")
     parser.add_argument("--tables-only", action="store_true", help="Rebuild RESULTS.md from existing JSON.")
+    parser.add_argument("--palette-only", action="store_true", help="Only the Palette runs (the quality runs may be running elsewhere).")
     args = parser.parse_args()
     # One thread: the diffusion models' small convolutions gain nothing from more on a CPU, and
     # the benchmark's timings stay comparable whatever else the machine is doing.
@@ -196,9 +205,10 @@ def main() -> None:
     if not args.tables_only:
         methods, detectors, inpainters = available_methods(palette=args.palette_frames > 0)
         quality = tuple(m for m in methods if m.inpainter != "palette" and (m.detector != "diffedit" or not args.baselines_only))
-        run_clips(args.data, args.frames, args.seed, quality, detectors, inpainters, "quality")
-        detector_names = tuple(dict.fromkeys(m.detector for m in quality if m.detector not in ("none", "oracle")))
-        run_false_alarm_clips(args.data, args.frames, args.seed, detector_names, detectors)
+        if not args.palette_only:
+            run_clips(args.data, args.frames, args.seed, quality, detectors, inpainters, "quality")
+            detector_names = tuple(dict.fromkeys(m.detector for m in quality if m.detector not in ("none", "oracle")))
+            run_false_alarm_clips(args.data, args.frames, args.seed, detector_names, detectors)
         if args.palette_frames:
             palette = tuple(m for m in methods if m.detector == "oracle")
             run_clips(args.data, args.palette_frames, args.seed, palette, detectors, inpainters, "palette")

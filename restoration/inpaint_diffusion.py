@@ -60,8 +60,10 @@ BASELINE_TOLERANCE = 0.06
 class PaletteConfig:
     """Settings for :func:`inpaint_palette`.
 
-    steps: DDIM steps (network evaluations per draw without resampling); the default comes from the
-        measured quality-against-steps curve (see ``restoration/weights/inpainter.md``).
+    steps: DDIM steps (network evaluations per draw without resampling). The defaults (5 steps,
+        k = 2, cheap path 0.02) come from the quality-against-cost table in benchmarks/RESULTS.md:
+        2 -> 5 -> 10 -> 20 steps add 0.3, 0.15, 0.25 dB for 2x the cost each; k = 2 is the fewest
+        draws that still give a spread (the uncertainty the consistency check reads).
     tile: side in pixels of the tile around an isolated speck (the model's training patch); larger
         damage is covered by a grid of tiles twice this side (see :func:`_tiles_for`).
     context: known pixels kept around the hole pixels a tile fills, at least.
@@ -72,22 +74,22 @@ class PaletteConfig:
         evaluations per draw: ``steps + (resample - 1) * jump * (steps // jump - 1)``.
     combine: "mean" (average of the k draws: lowest error) or "first" (one draw: full grain).
     max_batch: batch items per network call (memory bound).
-    agree_tol: cheap first: a component whose hole pixels all have both neighbours valid and
-        agreeing within this fraction of the range is filled with the neighbours' mean without the
-        model (0 = always run the model).
+    agree_tol: cheap first: a tile whose hole pixels all have both neighbours valid and agreeing
+        within this fraction of the range is filled with the baseline without the model (0 = always
+        run the model).
     bf16: run the network under bf16 autocast (about 2x faster on CPU).
     """
 
-    steps: int = 10
+    steps: int = 5
     tile: int = 32
     context: int = 8
-    samples: int = 4
+    samples: int = 2
     eta: float = 0.0
     repaint_jump: int = 0
     repaint_resample: int = 1
     combine: str = "mean"
     max_batch: int = 256
-    agree_tol: float = 0.0
+    agree_tol: float = 0.02
     bf16: bool = True
 
     def __post_init__(self) -> None:
