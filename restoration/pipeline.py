@@ -30,7 +30,6 @@ from restoration.store import SCORE_NAMES, STATUS, FrameResults, ProvenanceStore
 from restoration.weights import shipped
 
 
-
 @dataclass(frozen=True)
 class RestoreConfig:
     """Everything that decides a restoration's result; written into the store's event log.
