@@ -118,7 +118,7 @@ def frame_events(frames: np.ndarray) -> tuple[set[int], set[int]]:
 def real_film_rows(windows: dict[str, tuple], detectors: dict) -> list[str]:
     """Per film and detector: % of pixels flagged over all frames, at cuts, on duplicated frames."""
     rows = [
-        "| film | frames | detector | flagged % (mean) | worst frame % | at cuts % (frames) | duplicated frames % (frames) | s/frame |",
+        "| film | frames | detector | flagged % (mean) | worst frame % | worst frame next to a cut % (frames) | worst repeated frame % (frames) | s/frame |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, (info, start, stop) in windows.items():
