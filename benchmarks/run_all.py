@@ -36,14 +36,14 @@ def machine() -> str:
     )
 
 
-def run_clips(data: Path, frames: int, seed: int, methods, detectors, inpainters, prefix: str) -> None:
+def run_clips(data: Path, frames: int, seed: int, methods, detectors, inpainters, prefix: str, pattern: str = "*.mp4") -> None:
     """Run ``methods`` on every clip at every level into ``results/<prefix>-<clip>-<level>.json``.
 
     An existing file is resumed: only the methods missing from it run, on the same window and damage
     as the rows already there (its stored config), and are appended. Delete a file to redo it.
     """
     RESULTS.mkdir(exist_ok=True)
-    clips = sorted((data / "clean_video").glob("*.mp4"))
+    clips = sorted((data / "clean_video").glob(pattern))
     if not clips:
         raise SystemExit(f"no clips in {data / 'clean_video'}")
     sprites = data / "damage_overlays"
@@ -198,6 +198,7 @@ def main() -> None:
     parser.add_argument("--baselines-only", action="store_true", help="Skip the diffusion detector (minutes a clip on a CPU).")
     parser.add_argument("--tables-only", action="store_true", help="Rebuild RESULTS.md from existing JSON.")
     parser.add_argument("--palette-only", action="store_true", help="Only the Palette runs (the quality runs may be running elsewhere).")
+    parser.add_argument("--clips", default="*.mp4", help="Which clips of <data>/clean_video (a glob), e.g. to split a run across processes.")
     args = parser.parse_args()
     # One thread: the diffusion models' small convolutions gain nothing from more on a CPU, and
     # the benchmark's timings stay comparable whatever else the machine is doing.
@@ -206,12 +207,12 @@ def main() -> None:
         methods, detectors, inpainters = available_methods(palette=args.palette_frames > 0)
         quality = tuple(m for m in methods if m.inpainter != "palette" and (m.detector != "diffedit" or not args.baselines_only))
         if not args.palette_only:
-            run_clips(args.data, args.frames, args.seed, quality, detectors, inpainters, "quality")
+            run_clips(args.data, args.frames, args.seed, quality, detectors, inpainters, "quality", args.clips)
             detector_names = tuple(dict.fromkeys(m.detector for m in quality if m.detector not in ("none", "oracle")))
             run_false_alarm_clips(args.data, args.frames, args.seed, detector_names, detectors)
         if args.palette_frames:
             palette = tuple(m for m in methods if m.detector == "oracle")
-            run_clips(args.data, args.palette_frames, args.seed, palette, detectors, inpainters, "palette")
+            run_clips(args.data, args.palette_frames, args.seed, palette, detectors, inpainters, "palette", args.clips)
     print(write_results_md())
 
 
