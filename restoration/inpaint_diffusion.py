@@ -9,13 +9,14 @@ How a frame is filled (:func:`inpaint_palette`):
    colour channel is a separate single-channel batch item (the model is gray / luma).
 2. Per tile: the *baseline* (cheap first, DESIGN) is the frame outside the holes and, inside, the
    mean of the valid motion-compensated neighbours that agree with the spatial (Telea) fill, or
-   Telea where none does (:func:`baseline_fill`). The model denoises the residual ``x0 = 2 (clean - baseline)`` from pure
-   noise with DDIM, conditioned on the masked tile, the mask and the warped neighbours with their
-   validity; at every step the known pixels (residual exactly 0) are re-imposed noised to the
-   current t (RePaint). Optional RePaint resampling (``repaint_jump``, ``repaint_resample``).
+   Telea where none does (:func:`baseline_fill`). The model denoises the residual
+   ``x0 = 2 (clean - baseline)`` from pure noise with DDIM, conditioned on the masked tile, the
+   mask and the warped neighbours with their validity; at every step the known pixels (residual
+   exactly 0) are re-imposed noised to the current t (RePaint). Optional RePaint resampling
+   (``repaint_jump``, ``repaint_resample``).
 3. ``samples`` = k independent draws per tile; the fill is their mean (``combine="mean"``) or the
    first draw (``combine="first"``); ``spread`` is the per-pixel std over the k draws.
-4. Only masked pixels of each component are written back, rounded and clipped to the source dtype;
+4. Only the masked pixels each tile owns are written back, rounded and clipped to the source dtype;
    every other pixel is bit-exact.
 
 The sampling loop is written out step by step (as diffusers' ``pipeline_ddpm.py`` does) with
@@ -24,7 +25,6 @@ The sampling loop is written out step by step (as diffusers' ``pipeline_ddpm.py`
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
