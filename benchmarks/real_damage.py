@@ -25,16 +25,15 @@ import cv2
 import numpy as np
 import torch
 
-from restoration.detect_diffedit import DiffEditConfig, detect_damage, load_detector
+from restoration.detect_diffedit import detect_damage
 from restoration.detect_spatial import detect_outliers
 from restoration.detect_temporal import detect_spikes
 from restoration.inpaint_classical import inpaint_telea
-from restoration.inpaint_diffusion import inpaint_palette, load_inpainter
+from restoration.inpaint_diffusion import inpaint_palette
 from restoration.metrics import detection_scores, grain_ratio, psnr
 from restoration.motion import compensate
-from restoration.pipeline import RestoreConfig, frame_generator, load_models, restore_frame
+from restoration.pipeline import Models, RestoreConfig, frame_generator, load_models, restore_frame
 from restoration.reel import probe, read_frames
-from restoration.weights import shipped
 
 HERE = Path(__file__).parent
 PAIRS = {"cinestill50d_half_1": "thresholded_cinestill50d_1.jpg", "cinestill800t_half_1": "thresholded_cinestill800_half_1.jpg"}
@@ -49,28 +48,28 @@ def load_pair(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return scan, target, mask
 
 
-def still_detectors() -> dict:
+def still_detectors(config: RestoreConfig, models: Models) -> dict:
     """Detectors that work on a single still: no neighbours, so no temporal evidence."""
-    detectors = {"spatial outlier": detect_outliers}
-    if shipped("detector").is_file():
-        model, scheduler = load_detector()
-        thorough = replace(DiffEditConfig(), thorough=True)
-        detectors["diffedit (thorough)"] = lambda scan: detect_damage(scan, [], model, scheduler, thorough, 0)
-    return detectors
+    model, scheduler = models.detector
+    thorough = replace(config.diffedit, thorough=True)
+    return {
+        "spatial outlier": detect_outliers,
+        "diffedit (thorough)": lambda scan: detect_damage(scan, [], model, scheduler, thorough, 0),
+    }
 
 
-def film_r_table(folder: Path) -> list[str]:
+def film_r_table(folder: Path, config: RestoreConfig, models: Models) -> list[str]:
     rows = [
         "| scan | mask | method | precision | recall | F1 | PSNR in mask vs expert (input) | grain vs expert |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    detectors = still_detectors()
-    fills = {"telea": lambda scan, mask: inpaint_telea(scan, mask)}
-    if shipped("inpainter").is_file():
-        model, scheduler = load_inpainter()
-        config = RestoreConfig()
+    detectors = still_detectors(config, models)
+    model, scheduler = models.inpainter
+    fills = {
+        "telea": lambda scan, mask: inpaint_telea(scan, mask),
         # No neighbours: the baseline is Telea and the model adds the texture.
-        fills["palette"] = lambda scan, mask: inpaint_palette(scan, mask, [], model, scheduler, config.palette, frame_generator(config, 0))[0]
+        "palette": lambda scan, mask: inpaint_palette(scan, mask, [], model, scheduler, config.palette, frame_generator(config, 0))[0],
+    }
     for name in PAIRS:
         scan, target, truth = load_pair(folder, name)
         baseline = psnr(scan, target, mask=truth)
@@ -163,12 +162,13 @@ def main() -> None:
     torch.set_num_threads(1)  # as in run_all.py
     config = RestoreConfig()
     models = load_models(config)
-    detectors = {"spike": lambda frame, nb, i: detect_spikes(frame, nb, config.spikes)}
-    if models.detector is not None:
-        model, scheduler = models.detector
-        detectors["diffedit (fused)"] = lambda frame, nb, i: detect_damage(
+    model, scheduler = models.detector
+    detectors = {
+        "spike": lambda frame, nb, i: detect_spikes(frame, nb, config.spikes),
+        "diffedit (fused)": lambda frame, nb, i: detect_damage(
             frame, nb, model, scheduler, config.diffedit, frame_generator(config, i), proposals=detect_spikes(frame, nb, config.spikes)
-        )
+        ),
+    }
     windows = film_windows(args.data)
     lines = [
         "## Real damage",
@@ -181,7 +181,7 @@ def main() -> None:
         "DiffEdit over every tile (`thorough`); `oracle` uses the thresholded mask itself. Fills: Telea, and the "
         "Palette inpainter on the oracle mask (without neighbours its baseline is Telea).",
         "",
-        *film_r_table(args.data / "film_r_pairs"),
+        *film_r_table(args.data / "film_r_pairs", config, models),
         "",
         "### Real films: what the detectors flag",
         "",

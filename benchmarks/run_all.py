@@ -23,6 +23,7 @@ import torch
 from rich.progress import Progress
 
 from restoration.benchmark import BenchConfig, available_methods, load_clip, run_benchmark, run_false_alarms
+from restoration.store import write_json_atomic
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -69,9 +70,7 @@ def run_clips(data: Path, frames: int, seed: int, methods, detectors, inpainters
                     done["methods"] += result["methods"]
                     result = done
                 result.update(source=source, machine=machine(), date=datetime.now(timezone.utc).date().isoformat())
-                tmp = out.with_suffix(".json.tmp")
-                tmp.write_text(json.dumps(result, indent=1))
-                tmp.replace(out)
+                write_json_atomic(out, result)
                 bar.advance(task)
 
 
@@ -86,9 +85,7 @@ def run_false_alarm_clips(data: Path, frames: int, seed: int, detector_names: tu
         result = run_false_alarms(clean, detector_names, detectors)
         result.update(source=source, config={"seed": seed, "grain": config.grain, "flicker": config.flicker}, machine=machine(),
                       date=datetime.now(timezone.utc).date().isoformat())
-        tmp = out.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(result, indent=1))
-        tmp.replace(out)
+        write_json_atomic(out, result)
 
 
 def false_alarm_table() -> list[str]:

@@ -27,6 +27,7 @@ from restoration.damage import DamageConfig, simulate_damage
 from restoration.film_look import add_film_look, to_gray
 from restoration.motion import compensate
 from restoration.reel import probe, read_frames
+from restoration.store import write_json_atomic
 
 HERE = Path(__file__).parent
 SIZES = ((720, 576), (2048, 1556))
@@ -52,24 +53,12 @@ def timed_methods(clean: np.ndarray, level: str, seed: int, wanted: set[str]) ->
     return float(damaged.mask[1:-1].mean()), motion, timings
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
-    parser.add_argument("--clip", default="intel_car-detection.mp4")
-    parser.add_argument("--frames", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sizes", nargs="*", default=[f"{w}x{h}" for w, h in SIZES], help="WIDTHxHEIGHT, e.g. 720x576.")
-    parser.add_argument("--levels", nargs="*", default=list(LEVELS), choices=LEVELS)
-    parser.add_argument("--methods", nargs="*", default=None, help="Time these methods again (default: those not yet stored).")
-    parser.add_argument("--tables-only", action="store_true", help="Rebuild the section from speed.json without timing anything.")
-    args = parser.parse_args()
-    torch.set_num_threads(1)  # as in run_all.py: one thread, comparable timings
-    path = HERE / "results" / "speed.json"
-    stored = json.loads(path.read_text()) if path.exists() else {}
+def time_missing(args: argparse.Namespace, stored: dict, path: Path) -> None:
+    """Time the methods ``args`` asks for (default: those ``stored`` lacks) and save to ``path``."""
     info = probe(args.data / "clean_video" / args.clip)
     source = to_gray(read_frames(info, info.frame_count - args.frames, info.frame_count))
     every = [m.name for m in available_methods(palette=True)[0] if m.detector not in ("oracle", "none")]
-    for size in [] if args.tables_only else args.sizes:
+    for size in args.sizes:
         width, height = (int(v) for v in size.split("x"))
         frames = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC)[..., None] for f in source])
         clean = add_film_look(frames, seed=args.seed)
@@ -84,7 +73,25 @@ def main() -> None:
             row["methods"].update(timings)
             stored[key] = row
             path.parent.mkdir(exist_ok=True)
-            path.write_text(json.dumps(stored, indent=1))
+            write_json_atomic(path, stored)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
+    parser.add_argument("--clip", default="intel_car-detection.mp4")
+    parser.add_argument("--frames", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sizes", nargs="*", default=[f"{w}x{h}" for w, h in SIZES], help="WIDTHxHEIGHT, e.g. 720x576.")
+    parser.add_argument("--levels", nargs="*", default=list(LEVELS), choices=LEVELS)
+    parser.add_argument("--methods", nargs="*", default=None, help="Time these methods again (default: those not yet stored).")
+    parser.add_argument("--tables-only", action="store_true", help="Rebuild the section from speed.json without timing anything.")
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # as in run_all.py: one thread, comparable timings
+    path = HERE / "results" / "speed.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    if not args.tables_only:
+        time_missing(args, stored, path)
     from run_all import machine, write_results_md
 
     rows = []

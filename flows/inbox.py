@@ -10,9 +10,7 @@ goes to ``<out_root>/<name>-<sha256[:12]>/``. Only one inbox run works on an out
 from __future__ import annotations
 
 import json
-import os
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from restoration.errors import RestorationError
 from restoration.lock import ReelLockedError, RunLock
 from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
 from restoration.reel import IMAGE_SUFFIXES, probe, sha256_file
+from restoration.store import write_json_atomic
 
 LEDGER = "inbox-ledger.json"
 VIDEO_SUFFIXES = (".mkv", ".mov", ".mp4", ".mxf", ".avi", ".m4v")
@@ -58,10 +57,7 @@ def read_ledger(out_root: Path) -> dict:
 
 
 def write_ledger(out_root: Path, ledger: dict) -> None:
-    path = Path(out_root) / LEDGER
-    tmp = path.with_name(f".{LEDGER}.{uuid.uuid4().hex[:8]}.partial")
-    tmp.write_text(json.dumps(ledger, indent=1, default=str))
-    os.replace(tmp, path)
+    write_json_atomic(Path(out_root) / LEDGER, ledger)
 
 
 def _now() -> str:

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from restoration.reel import sha256_file
+from restoration.store import write_json_atomic
 
 REGISTRY = "registry.json"
 
@@ -61,8 +62,5 @@ def register_weights(
         **({"facts": facts} if facts else {}),
     }
     entries = registered(models_dir) + [entry]
-    path = models_dir / REGISTRY
-    tmp = path.with_name(f".{REGISTRY}.{uuid.uuid4().hex[:8]}.partial")
-    tmp.write_text(json.dumps({"models": entries}, indent=1, default=str))
-    os.replace(tmp, path)
+    write_json_atomic(models_dir / REGISTRY, {"models": entries})
     return entry

@@ -153,7 +153,7 @@ class ProvenanceStore:
         """Append one event. Each event is its own file, so concurrent writers never collide."""
         event = {"time": _now(), "kind": kind, "user": fields.pop("user", None) or _user(), **fields}
         name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json"
-        _write_json_atomic(self.path / "events" / name, event)
+        write_json_atomic(self.path / "events" / name, event)
         return event
 
     def events(self) -> list[dict]:
@@ -161,7 +161,7 @@ class ProvenanceStore:
         return [json.loads(p.read_text()) for p in sorted((self.path / "events").glob("*.json"))]
 
     def write_run_record(self, name: str, record: dict) -> None:
-        _write_json_atomic(self.path / "runs" / f"{name}.json", record)
+        write_json_atomic(self.path / "runs" / f"{name}.json", record)
 
     def run_records(self) -> dict[str, dict]:
         return {p.stem: json.loads(p.read_text()) for p in sorted((self.path / "runs").glob("*.json"))}
@@ -181,7 +181,9 @@ class ProvenanceStore:
         }
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary sibling and a rename: readers see the
+    old file or the new one, never half of it."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
     tmp.write_text(json.dumps(data, indent=1, default=str))
     os.replace(tmp, path)
