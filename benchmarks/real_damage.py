@@ -32,7 +32,7 @@ from restoration.inpaint_classical import inpaint_telea
 from restoration.inpaint_diffusion import inpaint_palette
 from restoration.metrics import detection_scores, grain_ratio, psnr
 from restoration.motion import compensate
-from restoration.pipeline import Models, RestoreConfig, frame_generator, load_models, restore_frame
+from restoration.pipeline import Models, RestoreConfig, frame_generator, load_models, restore_frames
 from restoration.reel import probe, read_frames
 
 HERE = Path(__file__).parent
@@ -145,7 +145,7 @@ def contact_sheet(frames: np.ndarray, out: Path, config: RestoreConfig, models, 
     """Rows of before | after | mask (red) for ``picks`` frames of ``frames`` ``(T, H, W, C)``."""
     rows = []
     for i in np.linspace(2, len(frames) - 3, picks).astype(int):
-        mask, after, _, _ = restore_frame(frames, i, i, config, models)
+        [(mask, after, _, _)] = restore_frames(frames, [i], 0, config, models)
         before = np.repeat(frames[i], 3 // frames.shape[-1], axis=-1)
         shown = before.copy()
         shown[mask] = (255, 0, 0)

@@ -132,7 +132,10 @@ def quality_tables(pattern: str = "quality-*.json", levels: tuple[str, ...] = LE
         "against the clean frame (dB; `damaged` = the untouched input there). Changed outside: pixels "
         "altered outside the true damage (0 is the archival ideal). Flicker: warping error of the "
         "restored sequence divided by the clean sequence's (1.000 = as steady as the clean film). "
-        "`oracle` methods get the true mask and measure the inpainter alone. `diffedit` is the fused detector "
+        "`oracle` methods get the true mask and measure the inpainter alone. The inpainters get the neighbours as "
+        "the pipeline gives them: a neighbour's pixels inside its own frame's detected damage do not count; "
+        "`, plain neighbours` rows count them (the classical median as first measured; the 24-frame runs of "
+        "`diffedit + temporal median` were measured that way only). `diffedit` is the fused detector "
         "(DiffEdit verifying and growing the spike detector's proposals). s/frame is wall time on a shared "
         "machine, one thread: compare it within one table only.",
         "",

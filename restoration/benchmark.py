@@ -53,9 +53,14 @@ class BenchConfig:
 
 @dataclass(frozen=True)
 class Method:
+    """A detector and an inpainter. ``aware``: the inpainter's neighbours exclude each neighbour's
+    own detected damage, as the pipeline gives them; False = the plain motion-compensated
+    neighbours (the classical temporal median as DESIGN first defined it)."""
+
     name: str
     detector: str
     inpainter: str
+    aware: bool = True
 
 
 BASELINES = (
@@ -64,6 +69,7 @@ BASELINES = (
     Method("spike + temporal median", "spike", "temporal_median"),
     Method("oracle + telea", "oracle", "telea"),
     Method("oracle + temporal median", "oracle", "temporal_median"),
+    Method("oracle + temporal median, plain neighbours", "oracle", "temporal_median", aware=False),
 )
 
 
@@ -118,16 +124,20 @@ def run_benchmark(
     results = []
     # Methods sharing a detector share its masks (and its measured time): detection is deterministic.
     detected: dict[str, tuple[np.ndarray, float]] = {"oracle": (truth, 0.0)}
+    aware: dict[str, list] = {}  # detector -> neighbours without their own frames' damage
     for method in methods:
         if method.detector not in detected:
             t0 = time.perf_counter()
             found = np.stack([detectors[method.detector](f, neighbours[i], i) for i, f in enumerate(damaged.frames)])
             detected[method.detector] = (found, time.perf_counter() - t0)
         masks, t_detect = detected[method.detector]
+        if method.aware and method.detector not in aware:
+            aware[method.detector] = [compensate(damaged.frames, i, config=motion, damage=masks) for i in range(len(clean))]
+        given = aware[method.detector] if method.aware else neighbours
         restored = np.empty_like(damaged.frames)
         t0 = time.perf_counter()
         for i, frame in enumerate(damaged.frames):
-            restored[i] = inpainters[method.inpainter](frame, masks[i], neighbours[i], i)
+            restored[i] = inpainters[method.inpainter](frame, masks[i], given[i], i)
             if on_frame:
                 on_frame()
         t_inpaint = time.perf_counter() - t0
@@ -136,6 +146,7 @@ def run_benchmark(
                 "method": method.name,
                 "detector": method.detector,
                 "inpainter": method.inpainter,
+                "aware": method.aware,
                 **score_restoration(clean, damaged.frames, restored, truth, masks, damaged.class_map),
                 "flicker": warping_error(restored, clean, flows=flows),
                 "flicker_clean": clean_flicker,

@@ -124,11 +124,13 @@ def diffedit_map(
         (0 where invalid) and their 0/1 validity. ``Cin`` must equal the model's ``in_channels``.
     Returns float32 numpy ``(N, h, w)``: ``mean over draws of |eps(x_t, damaged) - eps(x_t, clean)|``
     in noise units (not normalised: see :func:`mask_from_map`). Each draw is one network call per
-    chunk of ``config.batch`` patches, with both conditions in that same batch.
+    chunk of ``config.batch`` patches, with both conditions in that same batch. The network runs on
+    the model's device; the noise is drawn on the CPU, so a seed gives the same draws on every device.
     """
     if patches.ndim != 4 or patches.shape[1] != model.config.in_channels:
         raise ValueError(f"patches must be (N, {model.config.in_channels}, h, w), got {tuple(patches.shape)}")
     gen = _generator(generator)
+    device = model.device
     n, _, h, w = patches.shape
     patches = patches.float()
     steps = scheduler.config.num_train_timesteps
@@ -140,12 +142,12 @@ def diffedit_map(
         x_t = ab.sqrt() * patches[:, :1] + (1 - ab).sqrt() * noise
         for a in range(0, n, config.batch):
             b = min(a + config.batch, n)
-            inp = torch.cat([x_t[a:b], patches[a:b, 1:]], 1)
+            inp = torch.cat([x_t[a:b], patches[a:b, 1:]], 1).to(device)
             k = b - a
-            labels = torch.tensor([LABELS["damaged"]] * k + [LABELS["clean"]] * k)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-                eps = model(torch.cat([inp, inp]), torch.full((2 * k,), t), class_labels=labels).sample.float()
-            total[a:b] += (eps[:k] - eps[k:]).abs().mean(1)
+            labels = torch.tensor([LABELS["damaged"]] * k + [LABELS["clean"]] * k, device=device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
+                eps = model(torch.cat([inp, inp]), torch.full((2 * k,), t, device=device), class_labels=labels).sample.float()
+            total[a:b] += (eps[:k] - eps[k:]).abs().mean(1).cpu()
     return (total / config.n_draws).numpy()
 
 

@@ -8,8 +8,8 @@ How a frame is filled (:func:`inpaint_palette`):
    frames (with :func:`inpaint_palette_many`) and all colour channels are batched together; each
    colour channel is a separate single-channel batch item (the model is gray / luma).
 2. Per tile: the *baseline* (cheap first, DESIGN) is the frame outside the holes and, inside, the
-   mean of the valid motion-compensated neighbours that agree with the spatial (Telea) fill, or
-   Telea where none does (:func:`baseline_fill`). The model denoises the residual
+   mean of the valid motion-compensated neighbours (a neighbour's own damage is not valid), or the
+   spatial (Telea) fill where neither is (:func:`baseline_fill`). The model denoises the residual
    ``x0 = 2 (clean - baseline)`` from pure noise with DDIM, conditioned on the masked tile, the
    mask and the warped neighbours with their validity; at every step the known pixels (residual
    exactly 0) are re-imposed noised to the current t (RePaint). Optional RePaint resampling
@@ -49,11 +49,6 @@ SCHEDULER_CONFIG = {
     "set_alpha_to_one": True,
     "timestep_spacing": "trailing",
 }
-
-
-# Largest difference (fraction of the range) between a warped neighbour and the spatial fill for the
-# neighbour to count in the baseline; part of the model's input definition, as the scheduler is.
-BASELINE_TOLERANCE = 0.06
 
 
 @dataclass(frozen=True)
@@ -140,28 +135,27 @@ def baseline_fill(
     prev_valid: np.ndarray,
     nxt: np.ndarray,
     next_valid: np.ndarray,
-    tolerance: float = BASELINE_TOLERANCE,
 ) -> np.ndarray:
     """Cheap estimate of a tile: known pixels as they are, holes from the neighbours or Telea.
 
     All float32 ``(P, P)`` in [0, 1] (one channel), masks bool ``(P, P)``. Inside ``mask``: the mean
-    of the valid warped neighbours that lie within ``tolerance`` of the spatial (Telea, radius 3)
-    fill; Telea where none does. Returns float32 ``(P, P)``.
+    of the valid warped neighbours, the spatial (Telea, radius 3) fill where neither is valid.
+    The validity must already exclude the neighbours' own damage (``compensate(..., damage=)``):
+    a line scratch persists across frames, and copying it from the neighbours cost 10 dB in the
+    mask (benchmarks/RESULTS.md). Returns float32 ``(P, P)``.
     """
     out = known.astype(np.float32, copy=True)
     if not mask.any():
         return out
-    # OpenCV's Telea mishandles float32 in [0, 1] (a flat 0.8 fills as 0.45): go through uint16.
-    u16 = np.clip(np.rint(out * 65535), 0, 65535).astype(np.uint16)
-    spatial = cv2.inpaint(u16, mask.astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32) / 65535
-    # A neighbour far from what the surroundings suggest is most likely damaged there itself: a line
-    # scratch persists across frames, and copying it from the neighbours cost 10 dB in the mask
-    # (benchmarks/RESULTS.md). Texture the neighbours really show stays within the tolerance.
-    pv = prev_valid & (np.abs(prev - spatial) <= tolerance)
-    nv = next_valid & (np.abs(nxt - spatial) <= tolerance)
-    n = pv.astype(np.float32) + nv.astype(np.float32)
-    temporal = (prev * pv + nxt * nv) / np.maximum(n, 1)
-    out[mask] = np.where(n[mask] > 0, temporal[mask], spatial[mask])
+    n = prev_valid.astype(np.float32) + next_valid.astype(np.float32)
+    temporal = (prev * prev_valid + nxt * next_valid) / np.maximum(n, 1)
+    out[mask] = temporal[mask]
+    alone = mask & (n == 0)
+    if alone.any():
+        # OpenCV's Telea mishandles float32 in [0, 1] (a flat 0.8 fills as 0.45): go through uint16.
+        u16 = np.clip(np.rint(known * 65535), 0, 65535).astype(np.uint16)
+        spatial = cv2.inpaint(u16, mask.astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32) / 65535
+        out[alone] = spatial[alone]
     return out
 
 
@@ -184,10 +178,10 @@ def conditioning(known: np.ndarray, mask: np.ndarray, prev: np.ndarray, prev_val
 # --------------------------------------------------------------------------- sampling
 
 
-def _noised_known(scheduler: DDIMScheduler, shape: tuple[int, ...], t: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def _noised_known(scheduler: DDIMScheduler, shape: tuple[int, ...], t: torch.Tensor, generator: torch.Generator, device: torch.device) -> torch.Tensor:
     """Known pixels (residual 0) noised to t: sqrt(1 - alpha_bar_t) * noise."""
-    noise = torch.randn(shape, generator=generator)
-    return scheduler.add_noise(torch.zeros(shape), noise, t)
+    noise = torch.randn(shape, generator=generator).to(device)
+    return scheduler.add_noise(torch.zeros(shape, device=device), noise, t)
 
 
 @torch.no_grad()
@@ -200,23 +194,26 @@ def sample_residuals(
 ) -> torch.Tensor:
     """Draw residuals ``x0`` for a batch of tiles with the DDIM loop (RePaint re-imposition).
 
-    cond: float32 ``(N, 6, P, P)`` (channel 1 is the hole mask). Returns float32 ``(N, 1, P, P)``,
-    0 outside the holes. The loop is the plain DDIM loop with, before every network call, the known
+    cond: float32 ``(N, 6, P, P)`` (channel 1 is the hole mask). Returns float32 ``(N, 1, P, P)`` on
+    the CPU, 0 outside the holes. The network runs on the model's device; the noise is drawn on the
+    CPU from ``generator`` (a CPU generator), so a seed gives the same draws on every device. The loop is the plain DDIM loop with, before every network call, the known
     region replaced by the known residual (0) noised to the current t, and optional RePaint
     jumps back up the schedule.
     """
     n, _, p, q = cond.shape
+    device = model.device
+    cond = cond.to(device)
     hole = cond[:, 1:2]
     scheduler.set_timesteps(config.steps)
     timesteps = list(scheduler.timesteps)
     shape = (n, 1, p, q)
-    x = torch.randn(shape, generator=generator)
+    x = torch.randn(shape, generator=generator).to(device)
     dtype = torch.bfloat16 if config.bf16 else torch.float32
 
     def one_step(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        x = hole * x + (1 - hole) * _noised_known(scheduler, shape, t, generator)
-        tt = torch.full((n,), int(t), dtype=torch.long)
-        with torch.autocast("cpu", dtype=dtype, enabled=config.bf16):
+        x = hole * x + (1 - hole) * _noised_known(scheduler, shape, t, generator, device)
+        tt = torch.full((n,), int(t), dtype=torch.long, device=device)
+        with torch.autocast(device.type, dtype=dtype, enabled=config.bf16):
             eps = model(torch.cat([x, cond], dim=1), tt).sample.float()
         a_t = scheduler.alphas_cumprod[int(t)]
         if a_t < 1e-3:
@@ -232,7 +229,7 @@ def sample_residuals(
         # q(x_{t_to} | x_{t_from}): scale by sqrt(a_to / a_from) and add the missing noise.
         a = scheduler.alphas_cumprod
         ratio = a[t_to] / a[t_from]
-        return ratio.sqrt() * x + (1 - ratio).sqrt() * torch.randn(shape, generator=generator)
+        return ratio.sqrt() * x + (1 - ratio).sqrt() * torch.randn(shape, generator=generator).to(device)
 
     # x at index i is at the noise level of timesteps[i] (the input of step i).
     jump, resample = config.repaint_jump, config.repaint_resample
@@ -245,7 +242,7 @@ def sample_residuals(
             redo[i] = redo.get(i, 0) + 1
             x = jump_up(x, int(timesteps[i]), int(timesteps[i - jump]))
             i -= jump
-    return hole * x
+    return (hole * x).cpu()
 
 
 # --------------------------------------------------------------------------- tiling

@@ -5,17 +5,17 @@ Input channels (all ``(N, 1, P, P)`` float, stacked in this order, :data:`CHANNE
 0. ``noisy``      x_t, the noised *residual* (clean - baseline, see below) in [-1, 1] units
 1. ``masked``     the patch with holes set to the baseline, scaled to [-1, 1]
 2. ``mask``       1 = hole, 0 = known
-3. ``prev``       previous frame warped onto this one, scaled to [-1, 1] (0 where invalid)
-4. ``prev_valid`` 1 where the warped previous frame is trustworthy
-5. ``next``       next frame warped onto this one, scaled to [-1, 1] (0 where invalid)
+3. ``prev``       previous frame warped onto this one, scaled to [-1, 1] (as warped, also where invalid)
+4. ``prev_valid`` 1 where the warped previous frame is trustworthy (matched, and not damaged there itself)
+5. ``next``       next frame warped onto this one, scaled to [-1, 1] (as warped, also where invalid)
 6. ``next_valid`` 1 where the warped next frame is trustworthy
 
 Output: the predicted noise (epsilon), one channel.
 
 Residual formulation: the diffusion variable is ``x0 = (clean - baseline)`` (in [-1, 1] units,
 i.e. 2 * difference of [0, 1] values), with ``baseline`` = the frame itself outside the holes and,
-inside, the mean of the valid motion-compensated neighbours that agree with a spatial (Telea) fill
-(the cheap temporal estimate), or that Telea fill where none does (see
+inside, the mean of the valid motion-compensated neighbours (the cheap temporal estimate; a
+neighbour's own damage is not valid), or a spatial (Telea) fill where neither is (see
 :func:`restoration.inpaint_diffusion.baseline_fill`). So x0 is exactly 0 outside the holes (the known
 pixels re-imposed at each step are noised zeros) and the network only learns the correction:
 brightness flicker between frames, mis-registration, occlusions, and grain.

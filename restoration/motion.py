@@ -246,12 +246,16 @@ def compensate(
     index: int,
     offsets: Sequence[int] = (-1, 1),
     config: MotionConfig = MotionConfig(),
+    damage: np.ndarray | Sequence[np.ndarray] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Motion-compensated neighbours of frame ``index``.
 
     frames: ``(T, H, W, C)`` uint8/uint16 clip (or a sequence of ``(H, W, C)`` frames).
     offsets: non-zero frame offsets, e.g. ``(-1, 1)`` or ``(-2, -1, 1, 2)``; the result follows
         their order. Near-duplicates of the frame are skipped (see :func:`select_neighbours`).
+    damage: optional bool ``(T, H, W)`` masks of the damage found on each frame; a neighbour pixel
+        whose sample touches its own frame's damage is invalid (a persistent scratch or a blotch
+        on the neighbour is not the truth for this frame).
     Returns one ``(warped, valid)`` per offset: warped float32 ``(H, W, C)`` in native units, aligned
     to frame ``index``; valid bool ``(H, W)``, False where occluded, out of frame, or everywhere when
     the neighbour is out of range or across a scene cut.
@@ -287,6 +291,8 @@ def compensate(
         warped = warp_to(frames[j], fw)
         valid = fill_small_holes(~occlusion_mask(fw, bw), config.max_hole_area)
         valid |= flat_regions(lumas[index], config.flat_gradient)
+        if damage is not None and damage[j].any():
+            valid &= warp_to(damage[j][..., None].astype(np.float32), fw)[..., 0] == 0
         if is_scene_cut(frame, warped, valid, config):
             valid = np.zeros((h, w), bool)
         out.append((warped, valid))

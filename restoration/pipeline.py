@@ -8,7 +8,7 @@ killed at any point resumes from the store's status array.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,8 @@ class RestoreConfig:
     """Everything that decides a restoration's result; written into the store's event log.
 
     ``detector_weights`` / ``inpainter_weights``: None = the weights shipped with the package.
+    ``context_frames``: frames read either side of a chunk (at least 2: the frames next to a chunk
+    are detected too, with their own neighbours, so that their damage is not copied into it).
     Every frame's randomness comes from ``seed`` and the frame's number, so a frame restores the
     same whatever chunk or worker it falls in.
     """
@@ -59,8 +61,12 @@ class RestoreConfig:
             raise ValueError(f"unknown detector {self.detector!r}; choose from {tuple(DETECTORS)}")
         if self.inpainter not in INPAINTERS:
             raise ValueError(f"unknown inpainter {self.inpainter!r}; choose from {tuple(INPAINTERS)}")
-        if self.chunk_frames < 1 or self.context_frames < 1:
-            raise ValueError("chunk_frames and context_frames must be at least 1")
+        if self.chunk_frames < 1:
+            raise ValueError("chunk_frames must be at least 1")
+        if self.context_frames < 2:
+            # The frames next to a chunk are detected too (their damage must not be copied), and
+            # need their own neighbours to be detected as their own chunk detects them.
+            raise ValueError("context_frames must be at least 2")
 
 
 @dataclass
@@ -123,33 +129,60 @@ def method_description(config: RestoreConfig, models: Models | None = None) -> d
     }
 
 
-def restore_frame(
-    frames: np.ndarray, index: int, frame_number: int, config: RestoreConfig, models: Models
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, str | None]:
-    """Detect, fill and check ``frames[index]`` (reel frame ``frame_number``) using its neighbours.
+def detect_frame(frames: np.ndarray, index: int, frame_number: int, config: RestoreConfig, models: Models) -> np.ndarray:
+    """The damage mask of ``frames[index]`` (reel frame ``frame_number``) from it and its neighbours.
 
-    ``frames`` is ``(T, H, W, C)``. Returns ``(mask (H, W) bool, restored (H, W, C) of the frames'
-    dtype, scores (S,) float32 named by ``SCORE_NAMES``, reason the frame is flagged or None)``;
-    ``restored`` differs from the frame only under ``mask``.
+    ``frames`` is ``(T, H, W, C)``. Returns bool ``(H, W)``.
     """
     frame = frames[index]
     neighbours = compensate(frames, index, config=config.motion)
-    generator = frame_generator(config, frame_number)
     proposals = detect_spikes(frame, neighbours, config.spikes)
-    if config.detector == "diffedit":
-        model, scheduler = models.detector
-        mask = detect_damage(frame, neighbours, model, scheduler, config.diffedit, generator, proposals=proposals)
-    else:
-        mask = proposals
+    if config.detector != "diffedit":
+        return proposals
+    model, scheduler = models.detector
+    return detect_damage(frame, neighbours, model, scheduler, config.diffedit, frame_generator(config, frame_number), proposals=proposals)
+
+
+def fill_frame(
+    frames: np.ndarray, masks: np.ndarray, index: int, frame_number: int, config: RestoreConfig, models: Models
+) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Fill ``masks[index]`` in ``frames[index]`` and check the result against the neighbours.
+
+    ``frames`` ``(T, H, W, C)``; ``masks`` bool ``(T, H, W)``, the damage found on each frame (all
+    False where a frame was not examined). A neighbour's own damage is never copied: its pixels
+    are invalid neighbours (``compensate(..., damage=masks)``). Returns ``(restored (H, W, C) of the
+    frames' dtype, scores (S,) float32 named by ``SCORE_NAMES``, reason the frame is flagged or
+    None)``; ``restored`` differs from the frame only under ``masks[index]``.
+    """
+    frame, mask = frames[index], masks[index]
+    neighbours = compensate(frames, index, config=config.motion, damage=masks)
     spread = None
     if config.inpainter == "palette":
         model, scheduler = models.inpainter
-        restored, spread = inpaint_palette(frame, mask, neighbours, model, scheduler, config.palette, generator)
+        restored, spread = inpaint_palette(frame, mask, neighbours, model, scheduler, config.palette, frame_generator(config, frame_number))
     else:
         restored = inpaint_temporal_median(frame, mask, neighbours)
     checks, flagged, reason = check_frame(restored, mask, neighbours, spread, config.consistency)
     scores = np.array([mask.mean(), checks["warp_ratio"], checks["spread_mean"]], np.float32)
-    return mask, restored, scores, reason if flagged else None
+    return restored, scores, reason if flagged else None
+
+
+def restore_frames(
+    frames: np.ndarray, indices: Sequence[int], first_number: int, config: RestoreConfig, models: Models
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, str | None]]:
+    """Detect, fill and check ``frames[i]`` for each ``i`` in ``indices``.
+
+    ``frames`` ``(T, H, W, C)`` holds reel frames ``first_number ...``. Damage is detected on the
+    frames themselves and on the frames next to them (inside ``frames``), so that the fill knows
+    which neighbour pixels are damaged too; a frame's mask depends on the frame and its neighbours
+    only, so it is the same whichever chunk detects it. Returns per index ``(mask (H, W) bool,
+    restored, scores, reason)`` as :func:`fill_frame`.
+    """
+    masks = np.zeros(frames.shape[:3], bool)
+    wanted = sorted({j for i in indices for j in (i - 1, i, i + 1) if 0 <= j < len(frames)})
+    for j in wanted:
+        masks[j] = detect_frame(frames, j, first_number + j, config, models)
+    return [(masks[i], *fill_frame(frames, masks, i, first_number + i, config, models)) for i in indices]
 
 
 def restore_range(
@@ -171,8 +204,8 @@ def restore_range(
     scores = np.full((n, len(SCORE_NAMES)), np.nan, np.float32)
     status = np.full(n, STATUS["done"], np.uint8)
     reasons = {}
-    for k in range(n):
-        masks[k], restored[k], scores[k], reason = restore_frame(frames, start - lo + k, start + k, config, models)
+    done = restore_frames(frames, range(start - lo, stop - lo), lo, config, models)
+    for k, (masks[k], restored[k], scores[k], reason) in enumerate(done):
         if reason:
             status[k] = STATUS["flagged"]
             reasons[start + k] = reason

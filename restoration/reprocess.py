@@ -25,7 +25,7 @@ from restoration.pipeline import (
     chunk_ranges,
     load_models,
     method_description,
-    restore_frame,
+    restore_frames,
 )
 from restoration.reel import iter_frames, probe, read_frames
 from restoration.store import STATUS, STATUS_NAMES, FrameResults, ProvenanceStore
@@ -113,8 +113,7 @@ def reprocess_frames(
         lo = max(0, run[0] - config.context_frames)
         hi = min(info.frame_count, run[-1] + 1 + config.context_frames)
         source = read_frames(info, lo, hi)
-        for f in run:
-            mask, restored, scores, reason = restore_frame(source, f - lo, f, config, models)
+        for f, (mask, restored, scores, reason) in zip(run, restore_frames(source, [f - lo for f in run], lo, config, models)):
             status = STATUS["flagged"] if reason else STATUS["done"]
             store.write(
                 FrameResults(

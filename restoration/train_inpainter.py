@@ -13,7 +13,8 @@ benchmark's held-out data).
 Patch bank (built once, cached in ``out_dir/bank.npz``): random frame triplets are reduced to gray,
 given a film look (grain, flicker: fills learn to carry grain), damaged with the simulator
 (:func:`restoration.damage.simulate_damage`, all classes and levels), and motion-compensated
-(:func:`restoration.motion.compensate` on the *damaged* triplet, as in the pipeline). Patches are cut
+(:func:`restoration.motion.compensate` on the *damaged* triplet with its masks, as in the pipeline:
+a neighbour's own damage is invalid). Patches are cut
 around the centre frame's mask components: clean centre, mask, warped previous / next and validity.
 At batch time the neighbours' validity is randomly knocked out (whole patch or a blob) so the model
 also learns the no-neighbour case; conditioning and baseline are then computed exactly as at
@@ -39,7 +40,7 @@ from restoration import motion
 from restoration.checkpoint import load_checkpoint, save_checkpoint
 from restoration.damage import LEVEL_COVERAGE, DamageConfig, simulate_damage
 from restoration.film_look import add_film_look, to_gray
-from restoration.inpaint_diffusion import BASELINE_TOLERANCE, SCHEDULER_CONFIG, conditioning, make_scheduler
+from restoration.inpaint_diffusion import SCHEDULER_CONFIG, conditioning, make_scheduler
 from restoration.inpainter_model import InpainterModelConfig, build_inpainter
 from restoration.reel import probe
 from restoration.weights import load_unet, save_unet
@@ -162,7 +163,7 @@ def build_bank(config: TrainInpainterConfig, log=print) -> dict[str, np.ndarray]
         centre_mask = mask[1]
         if not centre_mask.any():
             continue
-        nb = motion.compensate(damaged, 1)
+        nb = motion.compensate(damaged, 1, damage=mask)
         h, w = centre_mask.shape
         top = float(np.iinfo(tri.dtype).max)
         labels, k = ndi.label(centre_mask, structure=np.ones((3, 3), bool))
@@ -337,7 +338,7 @@ def _write_weights(out: Path, ema, config: TrainInpainterConfig, step: int, tail
     path = out / "inpainter.safetensors"
     cfg = dataclasses.asdict(config)
     cfg["data"] = list(config.data or default_data())
-    facts = {"kind": "palette-inpainter", "steps": step, "losses_tail": tail, "train_config": cfg, "scheduler": SCHEDULER_CONFIG, "formulation": "residual x0 = 2*(clean - baseline); eps-prediction", "baseline_tolerance": BASELINE_TOLERANCE}
+    facts = {"kind": "palette-inpainter", "steps": step, "losses_tail": tail, "train_config": cfg, "scheduler": SCHEDULER_CONFIG, "formulation": "residual x0 = 2*(clean - baseline); eps-prediction", "baseline": "mean of the valid warped neighbours (their own damage invalid), Telea where none"}
     sha = save_unet(ema, path, facts)
     (out / "inpainter.sha256").write_text(sha + "\n")
     return path

@@ -24,7 +24,7 @@ def by_name(result):
 
 
 def test_every_baseline_is_scored(result):
-    assert [m["method"] for m in result["methods"]] == [m.name for m in BASELINES]
+    assert [(m["method"], m["aware"]) for m in result["methods"]] == [(m.name, m.aware) for m in BASELINES]
     assert result["damage_coverage"] > 0
 
 
@@ -36,7 +36,7 @@ def test_untouched_input_finds_nothing_and_changes_nothing(result):
 
 
 def test_oracle_detection_is_perfect_and_touches_only_damage(result):
-    for name in ("oracle + telea", "oracle + temporal median"):
+    for name in ("oracle + telea", "oracle + temporal median", "oracle + temporal median, plain neighbours"):
         oracle = by_name(result)[name]
         assert oracle["detection"]["precision"] == 1.0 and oracle["detection"]["recall"] == 1.0
         assert oracle["changed_outside"] == 0

@@ -81,20 +81,22 @@ def test_tiles_cover_every_hole_pixel_once_and_follow_the_damaged_area():
     assert sizes == [32, 32, 32] + [64] * 5
 
 
-def test_baseline_trusts_neighbours_only_where_they_agree_with_the_surroundings():
+def test_baseline_takes_the_valid_neighbours_and_telea_where_none_is():
     known = np.full((16, 16), 0.5, np.float32)
     mask = np.zeros((16, 16), bool)
-    mask[:, 7:9] = True  # a line scratch, here and (persistent) in the previous frame
+    mask[:, 7:9] = True
     known[mask] = 0
-    prev = np.full((16, 16), 0.5, np.float32)
-    prev[mask] = 0.95  # the scratch again
-    nxt = np.full((16, 16), 0.53, np.float32)  # truth, a little brighter (flicker)
+    prev = np.full((16, 16), 0.47, np.float32)
+    nxt = np.full((16, 16), 0.53, np.float32)
     valid = np.ones((16, 16), bool)
     base = baseline_fill(known, mask, prev, valid, nxt, valid)
-    assert np.allclose(base[mask], 0.53)  # the next frame only: the previous one shows the scratch
-    assert np.array_equal(base[~mask], known[~mask])
-    both_damaged = baseline_fill(known, mask, prev, valid, np.where(mask, 0.05, nxt), valid)
-    assert np.allclose(both_damaged[mask], 0.5, atol=2e-3)  # Telea from the surroundings
+    assert np.allclose(base[mask], 0.5) and np.array_equal(base[~mask], known[~mask])
+    # the previous frame's own damage (a persistent scratch) is invalid there: the next frame alone
+    prev_valid = ~mask
+    assert np.allclose(baseline_fill(known, mask, np.where(mask, 0.95, prev), prev_valid, nxt, valid)[mask], 0.53)
+    # neither neighbour valid: Telea from the surroundings
+    none = baseline_fill(known, mask, prev, prev_valid, nxt, prev_valid)
+    assert np.allclose(none[mask], 0.5, atol=2e-3)
 
 
 def test_empty_mask_never_calls_the_model():

@@ -89,6 +89,24 @@ def test_compensate_aligns_neighbours_and_out_of_range():
     assert np.abs(warped[valid] - frames[0][valid]).mean() < 3
 
 
+def test_a_neighbours_own_damage_is_invalid():
+    tex = texture()
+    frames = np.stack([crop(tex, 2 * t, t) for t in range(3)])
+    damage = np.zeros(frames.shape[:3], bool)
+    damage[0, 10:14, 20:23] = True  # a speck on the previous frame
+    damage[1, 30:40, 30:40] = True  # the frame's own damage does not matter here
+    plain = compensate(frames, 1)
+    aware = compensate(frames, 1, damage=damage)
+    # frame 1 at (y, x) shows frame 0 at (y - 1, x - 2): the speck lands on rows 11-14, cols 22-24
+    assert plain[0][1][11:15, 22:25].all() and not aware[0][1][11:15, 22:25].any()
+    removed = plain[0][1] & ~aware[0][1]
+    near = np.zeros((H, W), bool)
+    near[10:16, 21:26] = True  # with bilinear sampling, at most a one-pixel rim more
+    assert not (removed & ~near).any() and not (aware[0][1] & ~plain[0][1]).any()
+    assert np.array_equal(aware[1][1], plain[1][1])  # the next frame is undamaged
+    assert all(np.array_equal(a[0], p[0]) for a, p in zip(aware, plain))  # values are not touched
+
+
 def test_scene_cut_invalidates_neighbour():
     frames = np.stack([crop(texture(0), 0, 0), crop(texture(0), 1, 0), crop(texture(7), 0, 0)])
     assert compensate(frames, 1, (-1,))[0][1].mean() > 0.8

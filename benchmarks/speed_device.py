@@ -1,0 +1,183 @@
+"""Speed of the default pair (DiffEdit + Palette) on an accelerator, against the same frames on the CPU.
+
+Usage: ``python benchmarks/speed_device.py --device cuda [--clip PATH] [--frames 4] [--out FILE]``
+on a machine with the accelerator, then ``python benchmarks/speed_device.py --tables-only --out FILE``
+here to add the section to RESULTS.md.
+
+As ``speed.py`` does: the clip is resized to each size, made gray and film-like, damaged at the medium
+level (procedural shapes, seed 0); the inner frames are timed. Per frame: spike proposals and DiffEdit
+on the tiles around them, then the Palette fill with neighbours that leave out their own damage,
+exactly as ``restoration restore`` runs them. Motion (DIS flow on the CPU) is timed on its own. One
+frame first warms the device up (kernels, allocator) and is not counted.
+
+Check of the device path: one frame of the first size is also restored on the CPU with the same seed (the
+noise is drawn on the CPU for every device); the masks' IoU and the in-mask PSNR between the two
+fills say how far bf16 on the device moves the result.
+
+This script imports only the library's numerical modules (no Prefect, no zarr), so that it runs on
+a bare accelerator machine with PyAV and diffusers added.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from restoration.damage import DamageConfig, simulate_damage
+from restoration.detect_diffedit import DiffEditConfig, detect_damage, load_detector
+from restoration.detect_temporal import detect_spikes
+from restoration.film_look import add_film_look, to_gray
+from restoration.inpaint_diffusion import PaletteConfig, inpaint_palette, load_inpainter
+from restoration.metrics import psnr
+from restoration.motion import compensate
+from restoration.reel import probe, read_frames, sha256_file
+from restoration.weights import shipped
+
+HERE = Path(__file__).parent
+SIZES = ("720x576", "2048x1556")
+
+
+def restore(frames: np.ndarray, i: int, masks: np.ndarray, models: dict, seed: int = 0) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Detect frame ``i`` of ``frames``, fill it; ``masks`` ``(T, H, W)`` holds the neighbours' damage.
+
+    Returns ``(mask, restored, detect seconds, fill seconds)``.
+    """
+    (det, det_sched), (inp, inp_sched) = models["detector"], models["inpainter"]
+    neighbours = compensate(frames, i)
+    t0 = time.perf_counter()
+    proposals = detect_spikes(frames[i], neighbours)
+    mask = detect_damage(frames[i], neighbours, det, det_sched, DiffEditConfig(), torch.Generator().manual_seed(seed + i), proposals=proposals)
+    t1 = time.perf_counter()
+    masks = masks.copy()
+    masks[i] = mask
+    aware = compensate(frames, i, damage=masks)
+    restored, _ = inpaint_palette(frames[i], mask, aware, inp, inp_sched, PaletteConfig(), torch.Generator().manual_seed(seed + i))
+    return mask, restored, t1 - t0, time.perf_counter() - t1
+
+
+def load_models(device: str) -> dict:
+    out = {}
+    for name, loader in (("detector", load_detector), ("inpainter", load_inpainter)):
+        model, scheduler = loader()
+        out[name] = (model.to(device), scheduler)
+    return out
+
+
+def measure(args: argparse.Namespace) -> dict:
+    info = probe(args.clip)
+    source = to_gray(read_frames(info, info.frame_count - args.frames, info.frame_count))
+    device_models, cpu_models = load_models(args.device), load_models("cpu")
+    result = {
+        "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device,
+        "torch": torch.__version__,
+        "cpu_threads": torch.get_num_threads(),
+        "host": platform.node(),
+        "clip": Path(args.clip).name,
+        "frames_timed": args.frames - 2,
+        "weights": {name: sha256_file(shipped(name)) for name in ("detector", "inpainter")},
+        "sizes": {},
+    }
+    for size in args.sizes:
+        width, height = (int(v) for v in size.split("x"))
+        frames = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC)[..., None] for f in source])
+        damaged = simulate_damage(add_film_look(frames, seed=0), DamageConfig(level="medium", seed=0))
+        inner = range(1, len(frames) - 1)
+        t0 = time.perf_counter()
+        for i in inner:
+            compensate(damaged.frames, i)
+        motion = (time.perf_counter() - t0) / len(inner)
+        none = np.zeros(damaged.mask.shape, bool)
+        restore(damaged.frames, 1, none, device_models)  # warm-up, not counted
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        masks, detect, fill = none.copy(), [], []
+        for i in inner:
+            masks[i], _, d, f = restore(damaged.frames, i, masks, device_models)
+            detect.append(d)
+            fill.append(f)
+        row = {
+            "coverage": float(damaged.mask[1:-1].mean()),
+            "motion": motion,
+            "detect": float(np.mean(detect)),
+            "fill": float(np.mean(fill)),
+            "found": float(masks[1:-1].mean()),
+        }
+        if size == args.sizes[0]:
+            i = 1
+            m_dev, r_dev, _, _ = restore(damaged.frames, i, none, device_models)
+            m_cpu, r_cpu, d_cpu, f_cpu = restore(damaged.frames, i, none, cpu_models)
+            both = m_dev & m_cpu
+            row["check"] = {
+                "mask_iou": float(both.sum() / max((m_dev | m_cpu).sum(), 1)),
+                "fill_psnr_device_vs_cpu": psnr(r_dev, r_cpu, mask=both) if both.any() else None,
+                "outside_mask_equal": bool(np.array_equal(r_dev[~m_dev], damaged.frames[i][~m_dev])),
+                "cpu_detect": d_cpu,
+                "cpu_fill": f_cpu,
+            }
+        result["sizes"][size] = row
+        print(size, json.dumps(row), flush=True)
+    return result
+
+
+def section(result: dict) -> str:
+    lines = [
+        "## Speed on an accelerator",
+        "",
+        f"`benchmarks/speed_device.py` on {result['device']} (torch {result['torch']}, bf16 autocast, "
+        f"{result['cpu_threads']} CPU threads for motion and the classical steps): clip `{result['clip']}` resized, gray, "
+        f"film look, medium damage, {result['frames_timed']} frames timed after one warm-up frame. Detect: spike proposals "
+        "+ DiffEdit; fill: Palette with the default settings (5 DDIM steps, k = 2). Weights: detector "
+        f"`{result['weights']['detector'][:12]}`, inpainter `{result['weights']['inpainter'][:12]}`.",
+        "",
+        "| size | damage | found | motion s/frame (CPU) | detect s/frame | fill s/frame | total s/frame |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for size, r in result["sizes"].items():
+        lines.append(
+            f"| {size} | {r['coverage']:.2%} | {r['found']:.2%} | {r['motion']:.3f} | {r['detect']:.3f} | {r['fill']:.3f} "
+            f"| {r['motion'] + r['detect'] + r['fill']:.3f} |"
+        )
+    check = next((r["check"] for r in result["sizes"].values() if "check" in r), None)
+    if check:
+        psnr_text = "-" if check["fill_psnr_device_vs_cpu"] is None else f"{check['fill_psnr_device_vs_cpu']:.1f} dB"
+        lines += [
+            "",
+            f"Same frame, same seed, device against that machine's CPU ({check['cpu_detect']:.1f} s detect, "
+            f"{check['cpu_fill']:.1f} s fill there): mask IoU {check['mask_iou']:.3f}, fills {psnr_text} apart inside "
+            f"both masks (bf16 rounding), pixels outside the mask unchanged: {check['outside_mask_equal']}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--clip", default=str(HERE.parent.parent / "shared" / "data" / "clean_video" / "intel_car-detection.mp4"))
+    parser.add_argument("--frames", type=int, default=4)
+    parser.add_argument("--sizes", nargs="*", default=list(SIZES))
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "speed-device.json")
+    parser.add_argument("--tables-only", action="store_true", help="Only rebuild the section from --out.")
+    args = parser.parse_args()
+    if not args.tables_only:
+        result = measure(args)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        # restoration.store.write_json_atomic would import zarr, which the bare machine lacks.
+        tmp = args.out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        tmp.replace(args.out)
+        return
+    (HERE / "results" / "section-4-speed-device.md").write_text(section(json.loads(args.out.read_text())))
+    from run_all import write_results_md
+
+    print(write_results_md())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""The per-frame library steps of a restore: detection, then a fill that never copies a neighbour's damage."""
+
+import numpy as np
+import pytest
+
+from restoration.pipeline import Models, RestoreConfig, fill_frame, restore_frames
+
+CLASSICAL = {"detector": "temporal", "inpainter": "temporal_median"}
+
+
+def still_frames(count: int = 4) -> np.ndarray:
+    """A static, smooth gray clip ``(T, 48, 64, 1)`` uint8: every neighbour lines up exactly."""
+    y, x = np.mgrid[:48, :64]
+    img = (60 + x + y // 2).astype(np.uint8)
+    return np.repeat(img[None, ..., None], count, axis=0)
+
+
+def test_fill_never_copies_a_neighbours_own_damage():
+    frames = still_frames()
+    frames[1, 20:23, 30:33] = 250  # a speck on frame 1 ...
+    frames[2, 20:23, 30:33] = 5  # ... and a different one on frame 2 at the same place
+    masks = np.zeros(frames.shape[:3], bool)
+    masks[1:3, 20:23, 30:33] = True
+    config = RestoreConfig(**CLASSICAL)
+    restored, scores, _ = fill_frame(frames, masks, 2, 2, config, Models())
+    # frame 1 is damaged there: only frame 3 counts, and it shows the truth
+    assert np.array_equal(restored[20:23, 30:33], frames[3, 20:23, 30:33])
+    assert np.array_equal(restored[~masks[2]], frames[2][~masks[2]])
+    assert scores[0] == masks[2].mean()
+    unaware, _, _ = fill_frame(frames, np.stack([np.zeros_like(m) for m in masks[:2]] + [masks[2], masks[3]]), 2, 2, config, Models())
+    # without frame 1's mask the fill would average its speck in
+    assert not np.array_equal(unaware[20:23, 30:33], frames[3, 20:23, 30:33])
+
+
+def test_restore_frames_fills_only_what_it_detects():
+    frames = still_frames(5)
+    frames[1, 10:13, 10:13] = 250
+    frames[2, 30:33, 40:43] = 250
+    [(mask, restored, _, _)] = restore_frames(frames, [2], 0, RestoreConfig(**CLASSICAL), Models())
+    assert mask[30:33, 40:43].all() and mask.sum() == 9
+    assert np.array_equal(restored, frames[3])  # a static clip: the speck is gone, nothing else moved
+
+
+def test_context_must_reach_past_the_frames_next_to_a_chunk():
+    with pytest.raises(ValueError, match="context_frames"):
+        RestoreConfig(context_frames=1, **CLASSICAL)
