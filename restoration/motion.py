@@ -247,6 +247,7 @@ def compensate(
     offsets: Sequence[int] = (-1, 1),
     config: MotionConfig = MotionConfig(),
     damage: np.ndarray | Sequence[np.ndarray] | None = None,
+    flows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Motion-compensated neighbours of frame ``index``.
 
@@ -256,6 +257,10 @@ def compensate(
     damage: optional bool ``(T, H, W)`` masks of the damage found on each frame; a neighbour pixel
         whose sample touches its own frame's damage is invalid (a persistent scratch or a blotch
         on the neighbour is not the truth for this frame).
+    flows: optional cache of the estimated ``(forward, backward)`` flows keyed by ``(index, j)``,
+        read and filled: a second call for the same frame (again with ``damage`` once the
+        neighbours' damage is known) skips the flow estimation, the bulk of this function's cost.
+        The caller owns it and drops entries it no longer needs.
     Returns one ``(warped, valid)`` per offset: warped float32 ``(H, W, C)`` in native units, aligned
     to frame ``index``; valid bool ``(H, W)``, False where occluded, out of frame, or everywhere when
     the neighbour is out of range or across a scene cut.
@@ -286,8 +291,13 @@ def compensate(
         if j is None:
             out.append((np.zeros((h, w, c), np.float32), np.zeros((h, w), bool)))
             continue
-        fw = estimate_flow(lumas[index], lumas[j], config.preset)
-        bw = estimate_flow(lumas[j], lumas[index], config.preset)
+        if flows is not None and (index, j) in flows:
+            fw, bw = flows[(index, j)]
+        else:
+            fw = estimate_flow(lumas[index], lumas[j], config.preset)
+            bw = estimate_flow(lumas[j], lumas[index], config.preset)
+            if flows is not None:
+                flows[(index, j)] = (fw, bw)
         warped = warp_to(frames[j], fw)
         valid = fill_small_holes(~occlusion_mask(fw, bw), config.max_hole_area)
         valid |= flat_regions(lumas[index], config.flat_gradient)

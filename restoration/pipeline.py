@@ -129,13 +129,16 @@ def method_description(config: RestoreConfig, models: Models | None = None) -> d
     }
 
 
-def detect_frame(frames: np.ndarray, index: int, frame_number: int, config: RestoreConfig, models: Models) -> np.ndarray:
+def detect_frame(
+    frames: np.ndarray, index: int, frame_number: int, config: RestoreConfig, models: Models, flows: dict | None = None
+) -> np.ndarray:
     """The damage mask of ``frames[index]`` (reel frame ``frame_number``) from it and its neighbours.
 
-    ``frames`` is ``(T, H, W, C)``. Returns bool ``(H, W)``.
+    ``frames`` is ``(T, H, W, C)``; ``flows``: the flow cache of :func:`restoration.motion.compensate`.
+    Returns bool ``(H, W)``.
     """
     frame = frames[index]
-    neighbours = compensate(frames, index, config=config.motion)
+    neighbours = compensate(frames, index, config=config.motion, flows=flows)
     proposals = detect_spikes(frame, neighbours, config.spikes)
     if config.detector != "diffedit":
         return proposals
@@ -144,18 +147,25 @@ def detect_frame(frames: np.ndarray, index: int, frame_number: int, config: Rest
 
 
 def fill_frame(
-    frames: np.ndarray, masks: np.ndarray, index: int, frame_number: int, config: RestoreConfig, models: Models
+    frames: np.ndarray,
+    masks: np.ndarray,
+    index: int,
+    frame_number: int,
+    config: RestoreConfig,
+    models: Models,
+    flows: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str | None]:
     """Fill ``masks[index]`` in ``frames[index]`` and check the result against the neighbours.
 
     ``frames`` ``(T, H, W, C)``; ``masks`` bool ``(T, H, W)``, the damage found on each frame (all
     False where a frame was not examined). A neighbour's own damage is never copied: its pixels
-    are invalid neighbours (``compensate(..., damage=masks)``). Returns ``(restored (H, W, C) of the
+    are invalid neighbours (``compensate(..., damage=masks)``; ``flows`` as for :func:`detect_frame`,
+    so that the frame's flows are not estimated twice). Returns ``(restored (H, W, C) of the
     frames' dtype, scores (S,) float32 named by ``SCORE_NAMES``, reason the frame is flagged or
     None)``; ``restored`` differs from the frame only under ``masks[index]``.
     """
     frame, mask = frames[index], masks[index]
-    neighbours = compensate(frames, index, config=config.motion, damage=masks)
+    neighbours = compensate(frames, index, config=config.motion, damage=masks, flows=flows)
     spread = None
     if config.inpainter == "palette":
         model, scheduler = models.inpainter
@@ -179,10 +189,18 @@ def restore_frames(
     restored, scores, reason)`` as :func:`fill_frame`.
     """
     masks = np.zeros(frames.shape[:3], bool)
-    wanted = sorted({j for i in indices for j in (i - 1, i, i + 1) if 0 <= j < len(frames)})
-    for j in wanted:
-        masks[j] = detect_frame(frames, j, first_number + j, config, models)
-    return [(masks[i], *fill_frame(frames, masks, i, first_number + i, config, models)) for i in indices]
+    detected: set[int] = set()
+    flows: dict = {}  # (frame, neighbour) -> flows, kept from a frame's detection to its fill
+    out = []
+    for i in indices:
+        for j in (i - 1, i, i + 1):
+            if 0 <= j < len(frames) and j not in detected:
+                masks[j] = detect_frame(frames, j, first_number + j, config, models, flows)
+                detected.add(j)
+        out.append((masks[i], *fill_frame(frames, masks, i, first_number + i, config, models, flows)))
+        for key in [k for k in flows if k[0] <= i]:
+            del flows[key]  # at 2K a frame's flows are 100 MB: keep only those still to be used
+    return out
 
 
 def restore_range(

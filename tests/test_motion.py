@@ -107,6 +107,26 @@ def test_a_neighbours_own_damage_is_invalid():
     assert all(np.array_equal(a[0], p[0]) for a, p in zip(aware, plain))  # values are not touched
 
 
+def test_a_second_call_reuses_the_cached_flows(monkeypatch):
+    import restoration.motion as motion
+
+    tex = texture()
+    frames = np.stack([crop(tex, 2 * t, t) for t in range(3)])
+    damage = np.zeros(frames.shape[:3], bool)
+    damage[0, 10:14, 20:23] = True
+    calls = []
+    real = motion.estimate_flow
+    monkeypatch.setattr(motion, "estimate_flow", lambda *a, **k: calls.append(1) or real(*a, **k))
+    flows = {}
+    first = compensate(frames, 1, flows=flows)
+    assert len(calls) == 4 and set(flows) == {(1, 0), (1, 2)}  # two neighbours, both directions
+    again = compensate(frames, 1, damage=damage, flows=flows)
+    assert len(calls) == 4  # nothing estimated again
+    fresh = compensate(frames, 1, damage=damage)
+    for a, b, c in zip(first, again, fresh):
+        assert np.array_equal(a[0], b[0]) and np.array_equal(b[0], c[0]) and np.array_equal(b[1], c[1])
+
+
 def test_scene_cut_invalidates_neighbour():
     frames = np.stack([crop(texture(0), 0, 0), crop(texture(0), 1, 0), crop(texture(7), 0, 0)])
     assert compensate(frames, 1, (-1,))[0][1].mean() > 0.8
