@@ -33,7 +33,7 @@ from restoration.metrics import consecutive_flows, grain_ratio, psnr, warping_er
 from restoration.motion import compensate
 
 HERE = Path(__file__).parent
-BASE = PaletteConfig(agree_tol=0.0)
+BASE = PaletteConfig(samples=4, agree_tol=0.0)  # k is set here: the "k 4" rows must not follow the default
 SETTINGS = {
     "steps 2, k 4": replace(BASE, steps=2),
     "steps 5, k 4": replace(BASE, steps=5),
