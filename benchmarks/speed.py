@@ -41,8 +41,8 @@ def timed_methods(clean: np.ndarray, level: str, seed: int, wanted: set[str]) ->
     damaged = simulate_damage(clean, DamageConfig(level=level, seed=seed))
     inner = range(1, len(clean) - 1)
     t0 = time.perf_counter()
-    flows: dict = {}  # as the pipeline does: a frame's flows serve its detection and its fill
-    neighbours = {i: compensate(damaged.frames, i, flows=flows) for i in inner}
+    cache: dict = {}  # as the pipeline does: a frame's motion serves its detection and its fill
+    neighbours = {i: compensate(damaged.frames, i, cache=cache) for i in inner}
     motion = (time.perf_counter() - t0) / len(inner)
     timings = {}
     for method in methods:
@@ -52,7 +52,7 @@ def timed_methods(clean: np.ndarray, level: str, seed: int, wanted: set[str]) ->
         for i in inner:
             masks[i] = detectors[method.detector](damaged.frames[i], neighbours[i], i)
         for i in inner:
-            aware = compensate(damaged.frames, i, damage=masks, flows=flows)
+            aware = compensate(damaged.frames, i, damage=masks, cache=cache)
             inpainters[method.inpainter](damaged.frames[i], masks[i], aware, i)
         timings[method.name] = (time.perf_counter() - t0) / len(inner)
     return float(damaged.mask[1:-1].mean()), motion, timings

@@ -50,15 +50,15 @@ def restore(frames: np.ndarray, i: int, masks: np.ndarray, models: dict, seed: i
     Returns ``(mask, restored, detect seconds, fill seconds)``.
     """
     (det, det_sched), (inp, inp_sched) = models["detector"], models["inpainter"]
-    flows: dict = {}  # as the pipeline does: the detection's flows serve the fill
-    neighbours = compensate(frames, i, flows=flows)
+    cache: dict = {}  # as the pipeline does: the detection's motion serves the fill
+    neighbours = compensate(frames, i, cache=cache)
     t0 = time.perf_counter()
     proposals = detect_spikes(frames[i], neighbours)
     mask = detect_damage(frames[i], neighbours, det, det_sched, DiffEditConfig(), torch.Generator().manual_seed(seed + i), proposals=proposals)
     t1 = time.perf_counter()
     masks = masks.copy()
     masks[i] = mask
-    aware = compensate(frames, i, damage=masks, flows=flows)
+    aware = compensate(frames, i, damage=masks, cache=cache)
     restored, _ = inpaint_palette(frames[i], mask, aware, inp, inp_sched, PaletteConfig(), torch.Generator().manual_seed(seed + i))
     return mask, restored, t1 - t0, time.perf_counter() - t1
 

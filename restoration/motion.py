@@ -247,7 +247,7 @@ def compensate(
     offsets: Sequence[int] = (-1, 1),
     config: MotionConfig = MotionConfig(),
     damage: np.ndarray | Sequence[np.ndarray] | None = None,
-    flows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = None,
+    cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Motion-compensated neighbours of frame ``index``.
 
@@ -257,10 +257,11 @@ def compensate(
     damage: optional bool ``(T, H, W)`` masks of the damage found on each frame; a neighbour pixel
         whose sample touches its own frame's damage is invalid (a persistent scratch or a blotch
         on the neighbour is not the truth for this frame).
-    flows: optional cache of the estimated ``(forward, backward)`` flows keyed by ``(index, j)``,
-        read and filled: a second call for the same frame (again with ``damage`` once the
-        neighbours' damage is known) skips the flow estimation, the bulk of this function's cost.
-        The caller owns it and drops entries it no longer needs.
+    cache: optional dict, read and filled, of what was computed per ``(index, j)`` pair (forward
+        flow, warped neighbour, validity before ``damage``): a second call for the same frame (again
+        with ``damage`` once the neighbours' damage is known) skips the flow estimation and the
+        warp, nearly all of this function's cost. The caller owns it and drops entries it no
+        longer needs; the warped arrays returned are the cached ones (read them, do not write).
     Returns one ``(warped, valid)`` per offset: warped float32 ``(H, W, C)`` in native units, aligned
     to frame ``index``; valid bool ``(H, W)``, False where occluded, out of frame, or everywhere when
     the neighbour is out of range or across a scene cut.
@@ -272,17 +273,17 @@ def compensate(
     frame = frames[index]
     _check_frame(frame)
 
-    cache: dict[int, np.ndarray] = {}
+    converted: dict[int, np.ndarray] = {}
 
     class _Lumas:  # lazy: only the candidates select_neighbours looks at get converted
         def __len__(self) -> int:
             return len(frames)
 
         def __getitem__(self, j: int) -> np.ndarray:
-            if j not in cache:
+            if j not in converted:
                 luma = to_8bit_luma(frames[j])
-                cache[j] = cv2.medianBlur(luma, config.prefilter) if config.prefilter > 1 else luma
-            return cache[j]
+                converted[j] = cv2.medianBlur(luma, config.prefilter) if config.prefilter > 1 else luma
+            return converted[j]
 
     lumas = _Lumas()
     out = []
@@ -291,16 +292,17 @@ def compensate(
         if j is None:
             out.append((np.zeros((h, w, c), np.float32), np.zeros((h, w), bool)))
             continue
-        if flows is not None and (index, j) in flows:
-            fw, bw = flows[(index, j)]
+        if cache is not None and (index, j) in cache:
+            fw, warped, matched = cache[(index, j)]
         else:
             fw = estimate_flow(lumas[index], lumas[j], config.preset)
             bw = estimate_flow(lumas[j], lumas[index], config.preset)
-            if flows is not None:
-                flows[(index, j)] = (fw, bw)
-        warped = warp_to(frames[j], fw)
-        valid = fill_small_holes(~occlusion_mask(fw, bw), config.max_hole_area)
-        valid |= flat_regions(lumas[index], config.flat_gradient)
+            warped = warp_to(frames[j], fw)
+            matched = fill_small_holes(~occlusion_mask(fw, bw), config.max_hole_area)
+            matched |= flat_regions(lumas[index], config.flat_gradient)
+            if cache is not None:
+                cache[(index, j)] = (fw, warped, matched)
+        valid = matched.copy()
         if damage is not None and damage[j].any():
             valid &= warp_to(damage[j][..., None].astype(np.float32), fw)[..., 0] == 0
         if is_scene_cut(frame, warped, valid, config):

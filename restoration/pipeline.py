@@ -130,15 +130,15 @@ def method_description(config: RestoreConfig, models: Models | None = None) -> d
 
 
 def detect_frame(
-    frames: np.ndarray, index: int, frame_number: int, config: RestoreConfig, models: Models, flows: dict | None = None
+    frames: np.ndarray, index: int, frame_number: int, config: RestoreConfig, models: Models, cache: dict | None = None
 ) -> np.ndarray:
     """The damage mask of ``frames[index]`` (reel frame ``frame_number``) from it and its neighbours.
 
-    ``frames`` is ``(T, H, W, C)``; ``flows``: the flow cache of :func:`restoration.motion.compensate`.
+    ``frames`` is ``(T, H, W, C)``; ``cache``: the motion cache of :func:`restoration.motion.compensate`.
     Returns bool ``(H, W)``.
     """
     frame = frames[index]
-    neighbours = compensate(frames, index, config=config.motion, flows=flows)
+    neighbours = compensate(frames, index, config=config.motion, cache=cache)
     proposals = detect_spikes(frame, neighbours, config.spikes)
     if config.detector != "diffedit":
         return proposals
@@ -153,19 +153,19 @@ def fill_frame(
     frame_number: int,
     config: RestoreConfig,
     models: Models,
-    flows: dict | None = None,
+    cache: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str | None]:
     """Fill ``masks[index]`` in ``frames[index]`` and check the result against the neighbours.
 
     ``frames`` ``(T, H, W, C)``; ``masks`` bool ``(T, H, W)``, the damage found on each frame (all
     False where a frame was not examined). A neighbour's own damage is never copied: its pixels
-    are invalid neighbours (``compensate(..., damage=masks)``; ``flows`` as for :func:`detect_frame`,
-    so that the frame's flows are not estimated twice). Returns ``(restored (H, W, C) of the
+    are invalid neighbours (``compensate(..., damage=masks)``; ``cache`` as for :func:`detect_frame`,
+    so that the frame's motion is not estimated twice). Returns ``(restored (H, W, C) of the
     frames' dtype, scores (S,) float32 named by ``SCORE_NAMES``, reason the frame is flagged or
     None)``; ``restored`` differs from the frame only under ``masks[index]``.
     """
     frame, mask = frames[index], masks[index]
-    neighbours = compensate(frames, index, config=config.motion, damage=masks, flows=flows)
+    neighbours = compensate(frames, index, config=config.motion, damage=masks, cache=cache)
     spread = None
     if config.inpainter == "palette":
         model, scheduler = models.inpainter
@@ -190,16 +190,16 @@ def restore_frames(
     """
     masks = np.zeros(frames.shape[:3], bool)
     detected: set[int] = set()
-    flows: dict = {}  # (frame, neighbour) -> flows, kept from a frame's detection to its fill
+    cache: dict = {}  # (frame, neighbour) -> motion, kept from a frame's detection to its fill
     out = []
     for i in indices:
         for j in (i - 1, i, i + 1):
             if 0 <= j < len(frames) and j not in detected:
-                masks[j] = detect_frame(frames, j, first_number + j, config, models, flows)
+                masks[j] = detect_frame(frames, j, first_number + j, config, models, cache)
                 detected.add(j)
-        out.append((masks[i], *fill_frame(frames, masks, i, first_number + i, config, models, flows)))
-        for key in [k for k in flows if k[0] <= i]:
-            del flows[key]  # at 2K a frame's flows are 100 MB: keep only those still to be used
+        out.append((masks[i], *fill_frame(frames, masks, i, first_number + i, config, models, cache)))
+        for key in [k for k in cache if k[0] <= i]:
+            del cache[key]  # at 2K a frame's motion is 100 MB: keep only what is still to be used
     return out
 
 

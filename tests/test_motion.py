@@ -107,7 +107,7 @@ def test_a_neighbours_own_damage_is_invalid():
     assert all(np.array_equal(a[0], p[0]) for a, p in zip(aware, plain))  # values are not touched
 
 
-def test_a_second_call_reuses_the_cached_flows(monkeypatch):
+def test_a_second_call_reuses_the_cached_motion(monkeypatch):
     import restoration.motion as motion
 
     tex = texture()
@@ -117,14 +117,15 @@ def test_a_second_call_reuses_the_cached_flows(monkeypatch):
     calls = []
     real = motion.estimate_flow
     monkeypatch.setattr(motion, "estimate_flow", lambda *a, **k: calls.append(1) or real(*a, **k))
-    flows = {}
-    first = compensate(frames, 1, flows=flows)
-    assert len(calls) == 4 and set(flows) == {(1, 0), (1, 2)}  # two neighbours, both directions
-    again = compensate(frames, 1, damage=damage, flows=flows)
+    cache = {}
+    first = compensate(frames, 1, cache=cache)
+    assert len(calls) == 4 and set(cache) == {(1, 0), (1, 2)}  # two neighbours, both directions
+    again = compensate(frames, 1, damage=damage, cache=cache)
     assert len(calls) == 4  # nothing estimated again
     fresh = compensate(frames, 1, damage=damage)
     for a, b, c in zip(first, again, fresh):
         assert np.array_equal(a[0], b[0]) and np.array_equal(b[0], c[0]) and np.array_equal(b[1], c[1])
+    assert not np.array_equal(first[0][1], again[0][1])  # the cached validity was not overwritten
 
 
 def test_scene_cut_invalidates_neighbour():
