@@ -114,7 +114,8 @@ def main() -> None:
         "",
         f"Machine: {machine()}. Clip `{args.clip}` (last {args.frames} frames, the inner {args.frames - 2} timed) resized "
         "to each size, gray, film look, simulated damage. Motion: DIS flow to both neighbours with the forward-backward "
-        "check, shared by the temporal methods. Method: detection plus inpainting. One thread. The last column divides "
+        "check, shared by the temporal methods. Method: detection, then inpainting with the neighbours' own damage "
+        "left out (the motion reused, as the pipeline does). One thread. The last column divides "
         "the method's time by the damaged pixels: where it stays level across sizes and levels, cost follows the "
         "damaged area, not the frame area. Rows are timed as `--methods` asked, at different times on a shared "
         "machine.",

@@ -197,7 +197,8 @@ def sample_residuals(
 
     cond: float32 ``(N, 6, P, P)`` (channel 1 is the hole mask). Returns float32 ``(N, 1, P, P)`` on
     the CPU, 0 outside the holes. The network runs on the model's device; the noise is drawn on the
-    CPU from ``generator`` (a CPU generator), so a seed gives the same draws on every device. The loop is the plain DDIM loop with, before every network call, the known
+    CPU from ``generator`` (a CPU generator), so a seed gives the same draws on every device.
+    The loop is the plain DDIM loop with, before every network call, the known
     region replaced by the known residual (0) noised to the current t, and optional RePaint
     jumps back up the schedule.
     """
