@@ -27,8 +27,9 @@ def test_fill_never_copies_a_neighbours_own_damage():
     assert np.array_equal(restored[20:23, 30:33], frames[3, 20:23, 30:33])
     assert np.array_equal(restored[~masks[2]], frames[2][~masks[2]])
     assert scores[0] == masks[2].mean()
-    unaware, _, _ = fill_frame(frames, np.stack([np.zeros_like(m) for m in masks[:2]] + [masks[2], masks[3]]), 2, 2, config, Models())
-    # without frame 1's mask the fill would average its speck in
+    unknown = masks.copy()
+    unknown[1] = False  # frame 1's damage not known: the fill averages its speck in
+    unaware, _, _ = fill_frame(frames, unknown, 2, 2, config, Models())
     assert not np.array_equal(unaware[20:23, 30:33], frames[3, 20:23, 30:33])
 
 
