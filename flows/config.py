@@ -26,7 +26,7 @@ def build_config(
     detector_weights: str | None = None,
     inpainter_weights: str | None = None,
     context_frames: int = 2,
-    device: str = "cpu",
+    device: str = "auto",
     access_copy: bool = True,
     settings: dict | None = None,
 ) -> RestoreConfig:

@@ -221,7 +221,7 @@ def restore_reel(
     detector_weights: str | None = None,
     inpainter_weights: str | None = None,
     context_frames: int = 2,
-    device: str = "cpu",
+    device: str = "auto",
     access_copy: bool = True,
     settings: dict | None = None,
     parallel_chunks: int = 1,

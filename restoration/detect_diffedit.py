@@ -58,7 +58,6 @@ class DiffEditConfig:
     min_area: DiffEdit components smaller than this are dropped (grain).
     close: binary closing iterations (3x3) of the DiffEdit mask; dilate: final dilation in px.
     batch: tiles per network call (each call holds 2 * batch items: both conditions).
-    bf16: bfloat16 autocast (about 2x faster on CPU).
     """
 
     strength: float = 0.06
@@ -76,7 +75,6 @@ class DiffEditConfig:
     close: int = 1
     dilate: int = 0
     batch: int = 64
-    bf16: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.strength <= 1:
@@ -115,6 +113,7 @@ def diffedit_map(
     patches: torch.Tensor,
     config: DiffEditConfig = DiffEditConfig(),
     generator: torch.Generator | int | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> np.ndarray:
     """Raw DiffEdit map ``M`` of a stack of patches.
 
@@ -126,6 +125,7 @@ def diffedit_map(
     in noise units (not normalised: see :func:`mask_from_map`). Each draw is one network call per
     chunk of ``config.batch`` patches, with both conditions in that same batch. The network runs on
     the model's device; the noise is drawn on the CPU, so a seed gives the same draws on every device.
+    ``dtype``: the network's precision (bfloat16 = autocast; see :mod:`restoration.compute`).
     """
     if patches.ndim != 4 or patches.shape[1] != model.config.in_channels:
         raise ValueError(f"patches must be (N, {model.config.in_channels}, h, w), got {tuple(patches.shape)}")
@@ -145,7 +145,7 @@ def diffedit_map(
             inp = torch.cat([x_t[a:b], patches[a:b, 1:]], 1).to(device)
             k = b - a
             labels = torch.tensor([LABELS["damaged"]] * k + [LABELS["clean"]] * k, device=device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
                 eps = model(torch.cat([inp, inp]), torch.full((2 * k,), t, device=device), class_labels=labels).sample.float()
             total[a:b] += (eps[:k] - eps[k:]).abs().mean(1).cpu()
     return (total / config.n_draws).numpy()
@@ -286,6 +286,7 @@ def detect_damage(
     generator: torch.Generator | int | None = 0,
     proposals: np.ndarray | None = None,
     return_score: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Damage mask of ``frame`` from DiffEdit on tiles, fused with temporal proposals.
 
@@ -300,6 +301,7 @@ def detect_damage(
         neighbours). An empty mask means nothing to check: the result is empty unless ``thorough``.
     return_score: also return the DiffEdit score map float32 ``(H, W)`` (0 where no tile ran;
         > 1 = DiffEdit says damage).
+    dtype: the network's precision (see :func:`diffedit_map`).
     Returns bool ``(H, W)``, True = damage.
 
     Fusion (``config.fusion``): "verify" keeps a proposal component when DiffEdit flags a pixel
@@ -325,6 +327,6 @@ def detect_damage(
 
     stack = _model_stack(frame, neighbours, model.config.in_channels)
     origins, tiles = _tiles(stack, None if config.thorough else proposals, config)
-    raw = diffedit_map(model, scheduler, tiles, config, generator) if origins else np.zeros((0, config.tile, config.tile), np.float32)
+    raw = diffedit_map(model, scheduler, tiles, config, generator, dtype) if origins else np.zeros((0, config.tile, config.tile), np.float32)
     fused, score = fuse_tiles(origins, raw, proposals, config)
     return (fused, score) if return_score else fused

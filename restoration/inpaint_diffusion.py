@@ -73,7 +73,6 @@ class PaletteConfig:
     agree_tol: cheap first: a tile whose hole pixels all have both neighbours valid and agreeing
         within this fraction of the range is filled with the baseline without the model (0 = always
         run the model).
-    bf16: run the network under bf16 autocast (about 2x faster on CPU).
     """
 
     steps: int = 5
@@ -86,7 +85,6 @@ class PaletteConfig:
     combine: str = "mean"
     max_batch: int = 256
     agree_tol: float = 0.02
-    bf16: bool = True
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.tile < 8 or self.context < 0 or self.samples < 1 or self.max_batch < 1:
@@ -192,12 +190,14 @@ def sample_residuals(
     cond: torch.Tensor,
     config: PaletteConfig,
     generator: torch.Generator,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Draw residuals ``x0`` for a batch of tiles with the DDIM loop (RePaint re-imposition).
 
     cond: float32 ``(N, 6, P, P)`` (channel 1 is the hole mask). Returns float32 ``(N, 1, P, P)`` on
     the CPU, 0 outside the holes. The network runs on the model's device; the noise is drawn on the
-    CPU from ``generator`` (a CPU generator), so a seed gives the same draws on every device.
+    CPU from ``generator`` (a CPU generator), so a seed gives the same draws on every device;
+    ``dtype`` is the network's precision (bfloat16 = autocast; see :mod:`restoration.compute`).
     The loop is the plain DDIM loop with, before every network call, the known
     region replaced by the known residual (0) noised to the current t, and optional RePaint
     jumps back up the schedule.
@@ -210,12 +210,11 @@ def sample_residuals(
     timesteps = list(scheduler.timesteps)
     shape = (n, 1, p, q)
     x = torch.randn(shape, generator=generator).to(device)
-    dtype = torch.bfloat16 if config.bf16 else torch.float32
 
     def one_step(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         x = hole * x + (1 - hole) * _noised_known(scheduler, shape, t, generator, device)
         tt = torch.full((n,), int(t), dtype=torch.long, device=device)
-        with torch.autocast(device.type, dtype=dtype, enabled=config.bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
             eps = model(torch.cat([x, cond], dim=1), tt).sample.float()
         a_t = scheduler.alphas_cumprod[int(t)]
         if a_t < 1e-3:
@@ -330,13 +329,15 @@ def inpaint_palette_many(
     scheduler: DDIMScheduler,
     config: PaletteConfig = PaletteConfig(),
     generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """:func:`inpaint_palette` for several frames at once, their tiles batched together.
 
     frames: ``(H, W, C)`` uint8/uint16 each; masks: bool ``(H, W)``; neighbours: per frame the
     ``[(prev_warped, prev_valid), (next_warped, next_valid)]`` list from
     :func:`restoration.motion.compensate` with offsets ``(-1, 1)`` (one or none also accepted: the
-    missing one counts as invalid everywhere). Returns per frame ``(restored, spread)``.
+    missing one counts as invalid everywhere); ``dtype``: the network's precision. Returns per frame
+    ``(restored, spread)``.
     """
     if not (len(frames) == len(masks) == len(neighbours)):
         raise ValueError("frames, masks and neighbours must have one entry per frame")
@@ -388,7 +389,7 @@ def inpaint_palette_many(
         cond = cond.repeat_interleave(k, dim=0)  # k draws per item, adjacent
         out = []
         for a in range(0, len(cond), config.max_batch):
-            out.append(sample_residuals(model, scheduler, cond[a : a + config.max_batch], config, gen))
+            out.append(sample_residuals(model, scheduler, cond[a : a + config.max_batch], config, gen, dtype))
         res = torch.cat(out).reshape(len(group), k, s, s).numpy()
         for (ti, c, _, base), r in zip(group, res):
             draws = base[None] + r / 2  # residual x0 = 2 (clean - baseline)
@@ -417,6 +418,7 @@ def inpaint_palette(
     scheduler: DDIMScheduler,
     config: PaletteConfig = PaletteConfig(),
     generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fill ``mask`` in ``frame`` with the Palette model.
 
@@ -425,10 +427,11 @@ def inpaint_palette(
     ``[(prev_warped, prev_valid), (next_warped, next_valid)]`` list from
     :func:`restoration.motion.compensate` (offsets ``(-1, 1)``; warped float32 ``(H, W, C)`` native
     units, valid bool ``(H, W)``); model, scheduler: from :func:`load_inpainter`; generator: the
-    randomness (default: seeded 0).
+    randomness (default: seeded 0); dtype: the network's precision (float32, or bfloat16 autocast
+    where the hardware has it: :mod:`restoration.compute`).
     Returns ``(restored, spread)``: restored has the frame's shape and dtype and equals ``frame``
     bit-exactly outside ``mask``; spread is float32 ``(H, W)``, the per-pixel std over the k draws
     in fractions of the dtype range (mean over channels), 0 outside the mask. An empty mask returns
     a copy of the frame without calling the model.
     """
-    return inpaint_palette_many([frame], [mask], [neighbours], model, scheduler, config, generator)[0]
+    return inpaint_palette_many([frame], [mask], [neighbours], model, scheduler, config, generator, dtype)[0]

@@ -16,6 +16,7 @@ import numpy as np
 
 import torch
 
+from restoration.compute import DEVICES, PRECISIONS, Compute
 from restoration.consistency import ConsistencyConfig, check_frame
 from restoration.detect_diffedit import DiffEditConfig, detect_damage, load_detector
 from restoration.detect_temporal import SpikeDetectorConfig, detect_spikes
@@ -39,6 +40,9 @@ class RestoreConfig:
     are detected too, with their own neighbours, so that their damage is not copied into it).
     Every frame's randomness comes from ``seed`` and the frame's number, so a frame restores the
     same whatever chunk or worker it falls in.
+    ``device``: "auto" (CUDA when available), "cpu" or "cuda"; ``precision``: the networks'
+    precision, "auto" = bfloat16 only where the hardware computes it natively, else float32
+    (:mod:`restoration.compute`). Both are resolved once when the models load and recorded.
     """
 
     detector: str = DEFAULT_DETECTOR
@@ -48,7 +52,8 @@ class RestoreConfig:
     chunk_frames: int = 16
     context_frames: int = 2
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"
+    precision: str = "auto"
     motion: MotionConfig = field(default_factory=MotionConfig)
     spikes: SpikeDetectorConfig = field(default_factory=SpikeDetectorConfig)
     diffedit: DiffEditConfig = field(default_factory=DiffEditConfig)
@@ -61,6 +66,10 @@ class RestoreConfig:
             raise ValueError(f"unknown detector {self.detector!r}; choose from {tuple(DETECTORS)}")
         if self.inpainter not in INPAINTERS:
             raise ValueError(f"unknown inpainter {self.inpainter!r}; choose from {tuple(INPAINTERS)}")
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise ValueError(f"unknown device {self.device!r}; choose from {DEVICES} (or cuda:N)")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; choose from {PRECISIONS}")
         if self.chunk_frames < 1:
             raise ValueError("chunk_frames must be at least 1")
         if self.context_frames < 2:
@@ -71,16 +80,20 @@ class RestoreConfig:
 
 @dataclass
 class Models:
-    """The loaded diffusion models a configuration needs (None where a classical method runs)."""
+    """The loaded diffusion models a configuration needs (None where a classical method runs),
+    and the device and precision they run in."""
 
     detector: tuple | None = None
     inpainter: tuple | None = None
     weights: dict[str, dict] = field(default_factory=dict)
+    compute: Compute = field(default_factory=lambda: Compute(torch.device("cpu"), torch.float32))
 
 
 def load_models(config: RestoreConfig) -> Models:
-    """Load the weights ``config`` names onto ``config.device``, recording their SHA-256."""
-    models = Models()
+    """Load the weights ``config`` names, recording their SHA-256, on the device and in the
+    precision resolved from ``config`` and the machine (:meth:`Compute.resolve`; a CUDA device
+    on a machine without one is a :class:`RestorationError`)."""
+    models = Models(compute=Compute.resolve(config.device, config.precision))
     for name, wanted, path, loader in (
         ("detector", config.detector == "diffedit", config.detector_weights, load_detector),
         ("inpainter", config.inpainter == "palette", config.inpainter_weights, load_inpainter),
@@ -91,7 +104,7 @@ def load_models(config: RestoreConfig) -> Models:
         if not path.is_file():
             raise RestorationError(f"{path}: {name} weights not found")
         model, scheduler = loader(path)
-        setattr(models, name, (model.to(config.device), scheduler))
+        setattr(models, name, (model.to(models.compute.device), scheduler))
         models.weights[name] = {"path": str(path), "sha256": sha256_file(path)}
     return models
 
@@ -123,10 +136,13 @@ def chunk_ranges(frame_count: int, chunk_frames: int) -> list[tuple[int, int]]:
 def method_description(config: RestoreConfig, models: Models | None = None) -> dict:
     """What ran, for the provenance: methods, and the SHA-256 of the weights they used."""
     weights = models.weights if models else {}
-    return {
+    out = {
         "detector": {"name": config.detector, "kind": DETECTORS[config.detector], "weights": weights.get("detector")},
         "inpainter": {"name": config.inpainter, "kind": INPAINTERS[config.inpainter], "weights": weights.get("inpainter")},
     }
+    if models:
+        out["compute"] = models.compute.describe()
+    return out
 
 
 def detect_frame(
@@ -143,7 +159,10 @@ def detect_frame(
     if config.detector != "diffedit":
         return proposals
     model, scheduler = models.detector
-    return detect_damage(frame, neighbours, model, scheduler, config.diffedit, frame_generator(config, frame_number), proposals=proposals)
+    return detect_damage(
+        frame, neighbours, model, scheduler, config.diffedit, frame_generator(config, frame_number),
+        proposals=proposals, dtype=models.compute.dtype,
+    )
 
 
 def fill_frame(
@@ -169,7 +188,9 @@ def fill_frame(
     spread = None
     if config.inpainter == "palette":
         model, scheduler = models.inpainter
-        restored, spread = inpaint_palette(frame, mask, neighbours, model, scheduler, config.palette, frame_generator(config, frame_number))
+        restored, spread = inpaint_palette(
+            frame, mask, neighbours, model, scheduler, config.palette, frame_generator(config, frame_number), models.compute.dtype
+        )
     else:
         restored = inpaint_temporal_median(frame, mask, neighbours)
     checks, flagged, reason = check_frame(restored, mask, neighbours, spread, config.consistency)

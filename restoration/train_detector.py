@@ -43,6 +43,7 @@ from diffusers import DDPMScheduler
 from scipy import ndimage as ndi
 
 from restoration import motion
+from restoration.compute import PRECISIONS, resolve_dtype
 from restoration.detector_model import LABELS, DetectorModelConfig, build_detector
 from restoration.checkpoint import load_checkpoint, save_checkpoint
 from restoration.damage import DamageConfig, simulate_damage
@@ -115,7 +116,7 @@ class TrainDetectorConfig:
     flicker: tuple[float, float] = (0.0, 1.0)
     seed: int = 0
     threads: int = 1
-    bf16: bool = True
+    precision: str = "auto"  # network precision, restoration.compute: bf16 only where native
     checkpoint_minutes: float = 4.0
     max_minutes: float = 0.0
     resume: bool = True
@@ -344,7 +345,7 @@ def train(config: TrainDetectorConfig, log=None) -> Path:
         inp = model_input(xt, cond[:, 0:1], cond[:, 1:2], cond[:, 2:3], cond[:, 3:4])
         if config.model.in_channels == 1:
             inp = inp[:, :1]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=resolve_dtype(config.precision, torch.device("cpu")) == torch.bfloat16):
             pred = model(inp, t, class_labels=labels).sample
         err = (pred.float() - noise) ** 2
         loss = err.mean()
@@ -413,13 +414,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-minutes", type=float, default=d.max_minutes)
     ap.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes)
     ap.add_argument("--no-resume", action="store_true", help="start over (ignore an existing checkpoint and bank)")
-    ap.add_argument("--no-bf16", action="store_true")
+    ap.add_argument("--precision", choices=PRECISIONS, default=d.precision, help="auto: bfloat16 only where the CPU computes it natively")
     a = ap.parse_args(argv)
     cfg = TrainDetectorConfig(
         data=tuple(a.data or ()), sprites_dir=a.sprites_dir, sprites_per_class=a.sprites_per_class, levels=tuple(a.levels), init=a.init, out_dir=a.out_dir,
         steps=a.steps, batch=a.batch, lr=a.lr, patch=a.patch, triplets=a.triplets, max_side=a.max_side, t_max=a.t_max,
         seed=a.seed, threads=a.threads, max_minutes=a.max_minutes, checkpoint_minutes=a.checkpoint_minutes,
-        resume=not a.no_resume, bf16=not a.no_bf16,
+        resume=not a.no_resume, precision=a.precision,
     )
     if cfg.init:
         m = load_unet(cfg.init)[1].get("train_config", {}).get("model")

@@ -37,6 +37,7 @@ import torch
 from scipy import ndimage as ndi
 
 from restoration import motion
+from restoration.compute import PRECISIONS, resolve_dtype
 from restoration.checkpoint import load_checkpoint, save_checkpoint
 from restoration.damage import LEVEL_COVERAGE, DamageConfig, simulate_damage
 from restoration.film_look import add_film_look, to_gray
@@ -100,7 +101,7 @@ class TrainInpainterConfig:
     flicker: tuple[float, float] = (0.0, 1.0)
     seed: int = 0
     threads: int = 1
-    bf16: bool = True
+    precision: str = "auto"  # network precision, restoration.compute: bf16 only where native
     checkpoint_minutes: float = 4.0
     max_minutes: float = 0.0
     resume: bool = True
@@ -302,7 +303,7 @@ def train(config: TrainInpainterConfig, log=None) -> Path:
         a = alphas[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         # Known pixels are re-imposed at sampling, so only the holes' noise is learned.
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=resolve_dtype(config.precision, torch.device("cpu")) == torch.bfloat16):
             pred = model(torch.cat([xt, cond], 1), t).sample
         loss = (((pred.float() - noise) ** 2) * hole).sum() / hole.sum().clamp(min=1)
         opt.zero_grad(set_to_none=True)
@@ -361,12 +362,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-minutes", type=float, default=d.max_minutes)
     ap.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes)
     ap.add_argument("--no-resume", action="store_true", help="start over (ignore an existing checkpoint and bank)")
-    ap.add_argument("--no-bf16", action="store_true")
+    ap.add_argument("--precision", choices=PRECISIONS, default=d.precision, help="auto: bfloat16 only where the CPU computes it natively")
     a = ap.parse_args(argv)
     cfg = TrainInpainterConfig(
         data=tuple(a.data or ()), init=a.init, out_dir=a.out_dir, steps=a.steps, batch=a.batch, lr=a.lr,
         patch=a.patch, triplets=a.triplets, max_side=a.max_side, seed=a.seed, threads=a.threads,
-        max_minutes=a.max_minutes, checkpoint_minutes=a.checkpoint_minutes, resume=not a.no_resume, bf16=not a.no_bf16,
+        max_minutes=a.max_minutes, checkpoint_minutes=a.checkpoint_minutes, resume=not a.no_resume, precision=a.precision,
     )
     if cfg.init:
         cfg.model = InpainterModelConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in load_unet(cfg.init)[1].get("train_config", {}).get("model", dataclasses.asdict(cfg.model)).items()})

@@ -8,7 +8,7 @@ from restoration.inpaint_diffusion import PaletteConfig, _tiles_for, baseline_fi
 from restoration.inpainter_model import build_inpainter, tiny_inpainter_config
 from restoration.weights import shipped
 
-CFG = PaletteConfig(steps=3, tile=16, context=4, samples=2, bf16=False)
+CFG = PaletteConfig(steps=3, tile=16, context=4, samples=2)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_empty_mask_never_calls_the_model():
 def test_batched_frames_and_repaint(tiny):
     f1, m1, nb1 = _case(np.uint8, 1, seed=1)
     f2, m2, nb2 = _case(np.uint8, 1, seed=2)
-    cfg = PaletteConfig(steps=4, tile=16, context=4, samples=1, repaint_jump=2, repaint_resample=2, bf16=False)
+    cfg = PaletteConfig(steps=4, tile=16, context=4, samples=1, repaint_jump=2, repaint_resample=2)
     assert cfg.evaluations() == 6
     res = inpaint_palette_many([f1, f2], [m1, m2], [nb1, nb2], *tiny, cfg, torch.Generator().manual_seed(0))
     for (out, _), f, m in zip(res, (f1, f2), (m1, m2)):

@@ -1,0 +1,127 @@
+"""Where and in which precision the networks run, decided from the machine, never assumed.
+
+bf16 autocast halves the network's cost where the hardware computes bf16 natively (a CUDA GPU
+that reports it, a CPU with AVX-512 BF16 or AMX); elsewhere it is emulated, and the shipped
+detector ran 25x *slower* under bf16 than in float32 on an AVX2-only CPU. So ``precision="auto"``
+is bf16 only where it is native. The decision is made once, when a run loads its models, and
+written into the run's provenance (:func:`describe`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from restoration.errors import RestorationError
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "float32", "bfloat16")
+_CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_capability() -> str:
+    """The vector instruction set torch's CPU kernels use here: "AVX2", "AVX512", "DEFAULT", ..."""
+    return str(torch.backends.cpu.get_cpu_capability())
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def native_bf16(device: torch.device) -> bool:
+    """True where ``device`` computes bfloat16 in hardware (not emulated).
+
+    CUDA: as the driver reports it. CPU: torch's kernels use AVX-512 *and* the CPU has the BF16
+    or AMX extension (AVX-512 alone converts in software; outside Linux the flags cannot be read
+    and the answer is False, the safe side: float32 is never slower than emulated bf16).
+    """
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    return cpu_capability().startswith("AVX512") and bool(_cpu_flags() & set(_CPU_BF16_FLAGS))
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``/``"cuda:N"``.
+
+    Raises :class:`RestorationError` for CUDA on a machine without it.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if device == "cuda" or device.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise RestorationError(
+                f"device {device!r} asked for, but this torch ({torch.__version__}) sees no CUDA GPU; "
+                "use --device cpu (or auto), or install torch's CUDA build (README, GPU)"
+            )
+        return torch.device(device)
+    raise RestorationError(f"unknown device {device!r}; choose from {DEVICES} (or cuda:N)")
+
+
+def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """``"auto"``: bfloat16 where :func:`native_bf16`, else float32; or the named precision."""
+    if precision == "auto":
+        return torch.bfloat16 if native_bf16(device) else torch.float32
+    if precision == "float32":
+        return torch.float32
+    if precision == "bfloat16":
+        return torch.bfloat16
+    raise RestorationError(f"unknown precision {precision!r}; choose from {PRECISIONS}")
+
+
+def default_threads(workers: int = 1) -> int:
+    """Intra-op threads for one of ``workers`` busy processes: the usable cores shared out.
+
+    Oversubscription is what costs here: two processes with two threads each on two cores ran far
+    slower than one thread each.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, workers))
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` intra-op threads in torch and OpenCV (the two pools the restore keeps busy)."""
+    import cv2
+
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+
+
+@dataclass(frozen=True)
+class Compute:
+    """The resolved device and network precision of a run."""
+
+    device: torch.device
+    dtype: torch.dtype
+
+    @classmethod
+    def resolve(cls, device: str = "auto", precision: str = "auto") -> Compute:
+        dev = resolve_device(device)
+        return cls(dev, resolve_dtype(precision, dev))
+
+    def describe(self) -> dict:
+        """What the provenance records: device, precision, and why (the CPU's capability)."""
+        out = {
+            "device": str(self.device),
+            "precision": str(self.dtype).removeprefix("torch."),
+            "cpu_capability": cpu_capability(),
+            "threads": torch.get_num_threads(),
+        }
+        if self.device.type == "cuda":
+            out["gpu"] = torch.cuda.get_device_name(self.device)
+        return out
