@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from restoration.benchmark import BenchConfig, load_clip
+from restoration.core import RestoreConfig, fill, load_models
 from restoration.damage import DamageConfig, simulate_damage
-from restoration.inpaint_classical import inpaint_telea, inpaint_temporal_median
-from restoration.inpaint_diffusion import PaletteConfig, inpaint_palette, load_inpainter
+from restoration.inpaint_diffusion import PaletteConfig
 from restoration.metrics import consecutive_flows, grain_ratio, psnr, warping_error
 from restoration.motion import compensate
 
@@ -68,7 +68,8 @@ def main() -> None:
     neighbours = [compensate(damaged, i, damage=mask) for i in range(len(clean))]  # as the pipeline fills
     flows = consecutive_flows(clean)
     clean_flicker = warping_error(clean, flows=flows)
-    model, scheduler = load_inpainter()
+    restore = RestoreConfig(detector="temporal", inpainter="palette")
+    models = load_models(restore)
 
     def score(restored: np.ndarray, seconds: float, evaluations: int | None) -> dict:
         return {
@@ -80,20 +81,17 @@ def main() -> None:
         }
 
     rows = {}
-    for name, fill in (
-        ("telea", lambda i: inpaint_telea(damaged[i], mask[i])),
-        ("temporal median", lambda i: inpaint_temporal_median(damaged[i], mask[i], neighbours[i])),
-    ):
+    for name, inpainter in (("telea", "telea"), ("temporal median", "temporal_median")):
+        cfg = replace(restore, inpainter=inpainter)
         t0 = time.perf_counter()
-        rows[name] = score(np.stack([fill(i) for i in range(len(clean))]), time.perf_counter() - t0, None)
+        restored = np.stack([fill(damaged[i], mask[i], neighbours[i], i, cfg, models)[0] for i in range(len(clean))])
+        rows[name] = score(restored, time.perf_counter() - t0, None)
     for name, setting in SETTINGS.items():
         if args.only and name not in args.only:
             continue
         t0 = time.perf_counter()
-        restored = np.stack([
-            inpaint_palette(damaged[i], mask[i], neighbours[i], model, scheduler, setting, torch.Generator().manual_seed(i))[0]
-            for i in range(len(clean))
-        ])
+        cfg = replace(restore, palette=setting)
+        restored = np.stack([fill(damaged[i], mask[i], neighbours[i], i, cfg, models)[0] for i in range(len(clean))])
         rows[name] = score(restored, time.perf_counter() - t0, setting.evaluations() * setting.samples)
         rows[name]["config"] = asdict(setting)
         print(name, json.dumps({k: v for k, v in rows[name].items() if k != "config"}), flush=True)

@@ -25,14 +25,11 @@ import cv2
 import numpy as np
 import torch
 
-from restoration.detect_diffedit import detect_damage
+from restoration.benchmark import method_runners
+from restoration.core import Models, RestoreConfig, detect, fill, load_models, restore_frames
 from restoration.detect_spatial import detect_outliers
-from restoration.detect_temporal import detect_spikes
-from restoration.inpaint_classical import inpaint_telea
-from restoration.inpaint_diffusion import inpaint_palette
 from restoration.metrics import detection_scores, grain_ratio, psnr
 from restoration.motion import compensate
-from restoration.pipeline import Models, RestoreConfig, frame_generator, load_models, restore_frames
 from restoration.reel import probe, read_frames
 
 HERE = Path(__file__).parent
@@ -50,12 +47,16 @@ def load_pair(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def still_detectors(config: RestoreConfig, models: Models) -> dict:
     """Detectors that work on a single still: no neighbours, so no temporal evidence."""
-    model, scheduler = models.detector
-    thorough = replace(config.diffedit, thorough=True)
+    thorough = replace(config, diffedit=replace(config.diffedit, thorough=True))
     return {
         "spatial outlier": detect_outliers,
-        "diffedit (thorough)": lambda scan: detect_damage(scan, [], model, scheduler, thorough, 0),
+        "diffedit (thorough)": lambda scan: detect(scan, no_neighbours(scan), 0, thorough, models),
     }
+
+
+def no_neighbours(scan: np.ndarray) -> list:
+    """A still's neighbours as the pipeline sees a one-frame reel's: both invalid everywhere."""
+    return compensate(scan[None], 0)
 
 
 def film_r_table(folder: Path, config: RestoreConfig, models: Models) -> list[str]:
@@ -64,11 +65,10 @@ def film_r_table(folder: Path, config: RestoreConfig, models: Models) -> list[st
         "|---|---|---|---|---|---|---|---|",
     ]
     detectors = still_detectors(config, models)
-    model, scheduler = models.inpainter
     fills = {
-        "telea": lambda scan, mask: inpaint_telea(scan, mask),
+        "telea": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, replace(config, inpainter="telea"), models)[0],
         # No neighbours: the baseline is Telea and the model adds the texture.
-        "palette": lambda scan, mask: inpaint_palette(scan, mask, [], model, scheduler, config.palette, frame_generator(config, 0))[0],
+        "palette": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, config, models)[0],
     }
     for name in PAIRS:
         scan, target, truth = load_pair(folder, name)
@@ -162,13 +162,8 @@ def main() -> None:
     torch.set_num_threads(1)  # as in run_all.py
     config = RestoreConfig()
     models = load_models(config)
-    model, scheduler = models.detector
-    detectors = {
-        "spike": lambda frame, nb, i: detect_spikes(frame, nb, config.spikes),
-        "diffedit (fused)": lambda frame, nb, i: detect_damage(
-            frame, nb, model, scheduler, config.diffedit, frame_generator(config, i), proposals=detect_spikes(frame, nb, config.spikes)
-        ),
-    }
+    runners = method_runners(config, models)[0]
+    detectors = {"temporal": runners["temporal"], "diffedit (fused)": runners["diffedit"]}
     windows = film_windows(args.data)
     lines = [
         "## Real damage",

@@ -7,15 +7,15 @@ here to add the section to RESULTS.md.
 As ``speed.py`` does: the clip is resized to each size, made gray and film-like, damaged at the medium
 level (procedural shapes, seed 0); the inner frames are timed. Per frame: spike proposals and DiffEdit
 on the tiles around them, then the Palette fill with neighbours that leave out their own damage,
-exactly as ``restoration restore`` runs them. Motion (DIS flow on the CPU) is timed on its own. One
+exactly as ``restoration restore`` runs them (:mod:`restoration.core`). Motion (DIS flow on the CPU) is timed on its own. One
 frame first warms the device up (kernels, allocator) and is not counted.
 
 Check of the device path: one frame of the first size is also restored on the CPU with the same seed (the
 noise is drawn on the CPU for every device); the masks' IoU and the in-mask PSNR between the two
-fills say how far bf16 on the device moves the result.
+fills say how far the device's precision (bf16 where native) moves the result.
 
-This script imports only the library's numerical modules (no Prefect, no zarr), so that it runs on
-a bare accelerator machine with PyAV and diffusers added.
+This script imports only the library's per-frame core (no Prefect, no zarr), so that it runs on a
+bare accelerator machine with PyAV and diffusers added.
 """
 
 from __future__ import annotations
@@ -30,11 +30,9 @@ import cv2
 import numpy as np
 import torch
 
+from restoration.core import Models, RestoreConfig, detect_frame, fill_frame, load_models
 from restoration.damage import DamageConfig, simulate_damage
-from restoration.detect_diffedit import DiffEditConfig, detect_damage, load_detector
-from restoration.detect_temporal import detect_spikes
 from restoration.film_look import add_film_look, to_gray
-from restoration.inpaint_diffusion import PaletteConfig, inpaint_palette, load_inpainter
 from restoration.metrics import psnr
 from restoration.motion import compensate
 from restoration.reel import probe, read_frames, sha256_file
@@ -44,37 +42,29 @@ HERE = Path(__file__).parent
 SIZES = ("720x576", "2048x1556")
 
 
-def restore(frames: np.ndarray, i: int, masks: np.ndarray, models: dict, seed: int = 0) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Detect frame ``i`` of ``frames``, fill it; ``masks`` ``(T, H, W)`` holds the neighbours' damage.
+def restore(frames: np.ndarray, i: int, masks: np.ndarray, config: RestoreConfig, models: Models) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Detect frame ``i`` of ``frames`` and fill it through the library's core, as ``restore`` does;
+    ``masks`` ``(T, H, W)`` holds the neighbours' damage. The frame's motion is estimated first and
+    not counted (it is timed on its own).
 
-    Returns ``(mask, restored, detect seconds, fill seconds)``.
+    Returns ``(mask, restored, detect seconds, fill seconds)``; the fill includes the consistency check.
     """
-    (det, det_sched), (inp, inp_sched) = models["detector"], models["inpainter"]
     cache: dict = {}  # as the pipeline does: the detection's motion serves the fill
-    neighbours = compensate(frames, i, cache=cache)
+    compensate(frames, i, config=config.motion, cache=cache)
     t0 = time.perf_counter()
-    proposals = detect_spikes(frames[i], neighbours)
-    mask = detect_damage(frames[i], neighbours, det, det_sched, DiffEditConfig(), torch.Generator().manual_seed(seed + i), proposals=proposals)
+    mask = detect_frame(frames, i, i, config, models, cache)
     t1 = time.perf_counter()
     masks = masks.copy()
     masks[i] = mask
-    aware = compensate(frames, i, damage=masks, cache=cache)
-    restored, _ = inpaint_palette(frames[i], mask, aware, inp, inp_sched, PaletteConfig(), torch.Generator().manual_seed(seed + i))
+    restored, _, _ = fill_frame(frames, masks, i, i, config, models, cache)
     return mask, restored, t1 - t0, time.perf_counter() - t1
-
-
-def load_models(device: str) -> dict:
-    out = {}
-    for name, loader in (("detector", load_detector), ("inpainter", load_inpainter)):
-        model, scheduler = loader()
-        out[name] = (model.to(device), scheduler)
-    return out
 
 
 def measure(args: argparse.Namespace) -> dict:
     info = probe(args.clip)
     source = to_gray(read_frames(info, info.frame_count - args.frames, info.frame_count))
-    device_models, cpu_models = load_models(args.device), load_models("cpu")
+    device_config, cpu_config = RestoreConfig(device=args.device), RestoreConfig(device="cpu")
+    device_models, cpu_models = load_models(device_config), load_models(cpu_config)
     result = {
         "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device,
         "torch": torch.__version__,
@@ -85,6 +75,7 @@ def measure(args: argparse.Namespace) -> dict:
         "weights": {name: sha256_file(shipped(name)) for name in ("detector", "inpainter")},
         "sizes": {},
         "flows_reused": True,
+        "compute": device_models.compute.describe(),
     }
     for size in args.sizes:
         width, height = (int(v) for v in size.split("x"))
@@ -96,12 +87,12 @@ def measure(args: argparse.Namespace) -> dict:
             compensate(damaged.frames, i)
         motion = (time.perf_counter() - t0) / len(inner)
         none = np.zeros(damaged.mask.shape, bool)
-        restore(damaged.frames, 1, none, device_models)  # warm-up, not counted
+        restore(damaged.frames, 1, none, device_config, device_models)  # warm-up, not counted
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         masks, detect, fill = none.copy(), [], []
         for i in inner:
-            masks[i], _, d, f = restore(damaged.frames, i, masks, device_models)
+            masks[i], _, d, f = restore(damaged.frames, i, masks, device_config, device_models)
             detect.append(d)
             fill.append(f)
         row = {
@@ -113,8 +104,8 @@ def measure(args: argparse.Namespace) -> dict:
         }
         if size == args.sizes[0]:
             i = 1
-            m_dev, r_dev, _, _ = restore(damaged.frames, i, none, device_models)
-            m_cpu, r_cpu, d_cpu, f_cpu = restore(damaged.frames, i, none, cpu_models)
+            m_dev, r_dev, _, _ = restore(damaged.frames, i, none, device_config, device_models)
+            m_cpu, r_cpu, d_cpu, f_cpu = restore(damaged.frames, i, none, cpu_config, cpu_models)
             both = m_dev & m_cpu
             row["check"] = {
                 "mask_iou": float(both.sum() / max((m_dev | m_cpu).sum(), 1)),
@@ -132,7 +123,7 @@ def section(result: dict) -> str:
     lines = [
         "## Speed on an accelerator",
         "",
-        f"`benchmarks/speed_device.py` on {result['device']} (torch {result['torch']}, bf16 autocast, "
+        f"`benchmarks/speed_device.py` on {result['device']} (torch {result['torch']}, {result.get('compute', {}).get('precision', 'bfloat16')} networks, "
         f"{result['cpu_threads']} CPU threads for motion and the classical steps): clip `{result['clip']}` resized, gray, "
         f"film look, medium damage, {result['frames_timed']} frames timed after one warm-up frame. Detect: spike proposals "
         "+ DiffEdit; fill: the neighbours' validity again without their own damage, then Palette with the "

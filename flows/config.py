@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from restoration.encode import EncodeConfig
 from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
-from restoration.pipeline import RestoreConfig
+from restoration.core import RestoreConfig
 from restoration.reprocess import config_from_dict
 
 

@@ -36,15 +36,8 @@ from flows.config import artifact_key, build_config
 from restoration.errors import RestorationError
 from restoration.lock import DEFAULT_MAX_AGE_S, RunLock
 from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
-from restoration.pipeline import (
-    RestoreConfig,
-    encode_outputs,
-    load_models,
-    method_description,
-    open_or_create_store,
-    pending_ranges,
-    restore_range,
-)
+from restoration.core import RestoreConfig, load_models, method_description
+from restoration.pipeline import encode_outputs, open_or_create_store, pending_ranges, restore_range
 from restoration.reel import probe
 from restoration.reprocess import config_from_dict
 from restoration.runs import done_ranges, pending_subranges, unfinished_run

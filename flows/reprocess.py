@@ -18,7 +18,8 @@ from prefect.cache_policies import NO_CACHE
 from flows.config import _merge, artifact_key
 from flows.reel import HOOKS, cached_models
 from restoration.lock import DEFAULT_MAX_AGE_S, RunLock
-from restoration.pipeline import ReelOutputs, RestoreConfig
+from restoration.core import RestoreConfig
+from restoration.pipeline import ReelOutputs
 from restoration.reprocess import config_from_dict, frames_to_reprocess, next_config, reencode_outputs, reprocess_frames
 from restoration.store import ProvenanceStore
 

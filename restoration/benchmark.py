@@ -4,36 +4,36 @@ A clean clip becomes a film-like reference (gray, grain, flicker: not damage), t
 composites damage on it with an exact per-class mask, and every method restores the damaged clip.
 Detection is scored per pixel against the true mask; restoration inside the true mask, over the whole
 frame, by the pixels it changed outside the damage, and by flicker (warping error against the clean
-sequence's). Methods are a detector and an inpainter; ``oracle`` detection (the true mask) isolates
-the inpainter's quality from the detector's.
+sequence's). Methods are a detector and an inpainter of the registry (:mod:`restoration.methods`),
+run through the same per-frame core as ``restoration restore`` (:func:`restoration.core.detect`,
+:func:`restoration.core.fill`: same settings, same per-frame seeds), plus two the benchmark alone
+knows: ``oracle`` detection (the true mask: isolates the inpainter's quality from the detector's)
+and ``none`` (nothing detected, nothing filled).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from restoration.core import Models, RestoreConfig, detect, fill, load_models
 from restoration.damage import DAMAGE_CLASSES, DamageConfig, simulate_damage
-from restoration.detect_temporal import SpikeDetectorConfig, detect_spikes
 from restoration.film_look import add_film_look, to_gray
-from restoration.inpaint_classical import inpaint_telea, inpaint_temporal_median
+from restoration.methods import DETECTORS, INPAINTERS
 from restoration.metrics import changed_outside, consecutive_flows, detection_scores, psnr, ssim_in_mask, warping_error
 from restoration.motion import MotionConfig, compensate
-from restoration.detect_diffedit import detect_damage, load_detector
-from restoration.inpaint_diffusion import inpaint_palette, load_inpainter
-from restoration.pipeline import RestoreConfig, frame_generator
 from restoration.reel import probe, read_frames
 from restoration.weights import shipped
 
 # A detector maps (frame (H,W,C), neighbours from ``compensate``, frame index) to a bool (H, W)
 # mask; an inpainter maps (frame, mask, neighbours, frame index) to the restored frame. The index
-# seeds the diffusion methods.
-Detector = Callable[[np.ndarray, list, int], np.ndarray]
-Inpainter = Callable[[np.ndarray, np.ndarray, list, int], np.ndarray]
+# is the frame number the diffusion methods' seeds come from.
+BenchDetector = Callable[[np.ndarray, list, int], np.ndarray]
+BenchInpainter = Callable[[np.ndarray, np.ndarray, list, int], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -65,27 +65,38 @@ class Method:
 
 BASELINES = (
     Method("untouched", "none", "none"),
-    Method("spike + telea", "spike", "telea"),
-    Method("spike + temporal median", "spike", "temporal_median"),
+    Method("temporal + telea", "temporal", "telea"),
+    Method("temporal + temporal median", "temporal", "temporal_median"),
     Method("oracle + telea", "oracle", "telea"),
     Method("oracle + temporal median", "oracle", "temporal_median"),
     Method("oracle + temporal median, plain neighbours", "oracle", "temporal_median", aware=False),
 )
 
 
-def classical_detectors(spikes: SpikeDetectorConfig = SpikeDetectorConfig()) -> dict[str, Detector]:
-    return {
-        "none": lambda frame, neighbours, i: np.zeros(frame.shape[:2], bool),
-        "spike": lambda frame, neighbours, i: detect_spikes(frame, neighbours, spikes),
-    }
+def method_runners(config: RestoreConfig, models: Models) -> tuple[dict[str, BenchDetector], dict[str, BenchInpainter]]:
+    """The benchmark's callables for every registered method ``models`` can run (those without
+    weights, and those whose network is loaded), plus ``none``; each runs through the core with
+    ``config``'s settings."""
+
+    def detector(name: str) -> BenchDetector:
+        cfg = replace(config, detector=name)
+        return lambda frame, neighbours, i: detect(frame, neighbours, i, cfg, models)
+
+    def inpainter(name: str) -> BenchInpainter:
+        cfg = replace(config, inpainter=name)
+        return lambda frame, mask, neighbours, i: fill(frame, mask, neighbours, i, cfg, models)[0]
+
+    def runnable(weights: str | None) -> bool:
+        return weights is None or getattr(models, weights) is not None
+
+    detectors: dict[str, BenchDetector] = {"none": lambda frame, neighbours, i: np.zeros(frame.shape[:2], bool)}
+    detectors.update({name: detector(name) for name, m in DETECTORS.items() if runnable(m.weights)})
+    inpainters: dict[str, BenchInpainter] = {"none": lambda frame, mask, neighbours, i: frame}
+    inpainters.update({name: inpainter(name) for name, m in INPAINTERS.items() if runnable(m.weights)})
+    return detectors, inpainters
 
 
-def classical_inpainters() -> dict[str, Inpainter]:
-    return {
-        "none": lambda frame, mask, neighbours, i: frame,
-        "telea": lambda frame, mask, neighbours, i: inpaint_telea(frame, mask),
-        "temporal_median": lambda frame, mask, neighbours, i: inpaint_temporal_median(frame, mask, neighbours),
-    }
+CLASSICAL = method_runners(RestoreConfig(detector="temporal", inpainter="temporal_median"), Models())
 
 
 def load_clip(path: str | Path, config: BenchConfig) -> tuple[np.ndarray, dict]:
@@ -104,14 +115,17 @@ def run_benchmark(
     clean: np.ndarray,
     config: BenchConfig,
     methods: tuple[Method, ...] = BASELINES,
-    detectors: dict[str, Detector] | None = None,
-    inpainters: dict[str, Inpainter] | None = None,
+    detectors: dict[str, BenchDetector] | None = None,
+    inpainters: dict[str, BenchInpainter] | None = None,
     motion: MotionConfig = MotionConfig(),
     on_frame: Callable[[], None] | None = None,
 ) -> dict:
-    """Damage ``clean`` ``(T, H, W, C)`` and score every method. Returns a JSON-ready dict."""
-    detectors = {**classical_detectors(), **(detectors or {})}
-    inpainters = {**classical_inpainters(), **(inpainters or {})}
+    """Damage ``clean`` ``(T, H, W, C)`` and score every method. Returns a JSON-ready dict.
+
+    ``detectors`` / ``inpainters``: from :func:`method_runners` (default: the classical methods).
+    """
+    detectors = {**CLASSICAL[0], **(detectors or {})}
+    inpainters = {**CLASSICAL[1], **(inpainters or {})}
     damaged = simulate_damage(clean, DamageConfig(level=config.level, seed=config.seed, sprites_dir=config.sprites_dir))
     truth = damaged.mask
     # Every frame's motion is kept for the damage-aware neighbours each detector's masks call for.
@@ -171,7 +185,7 @@ def run_benchmark(
 def run_false_alarms(
     clean: np.ndarray,
     detector_names: tuple[str, ...],
-    detectors: dict[str, Detector] | None = None,
+    detectors: dict[str, BenchDetector] | None = None,
     motion: MotionConfig = MotionConfig(),
 ) -> dict:
     """Run detectors on an undamaged film-like clip ``(T, H, W, C)`` (grain and flicker only).
@@ -179,7 +193,7 @@ def run_false_alarms(
     Every flagged pixel is a false alarm. Returns a JSON-ready dict: per detector the flagged
     fraction over the clip, the largest fraction on one frame, and seconds per frame.
     """
-    detectors = {**classical_detectors(), **(detectors or {})}
+    detectors = {**CLASSICAL[0], **(detectors or {})}
     neighbours = [compensate(clean, i, config=motion) for i in range(len(clean))]
     out = {}
     for name in detector_names:
@@ -224,30 +238,25 @@ def score_restoration(
 
 def available_methods(
     config: RestoreConfig = RestoreConfig(), palette: bool = False
-) -> tuple[tuple[Method, ...], dict[str, Detector], dict[str, Inpainter]]:
+) -> tuple[tuple[Method, ...], dict[str, BenchDetector], dict[str, BenchInpainter]]:
     """Every method this installation can run: the baselines, plus the trained models when shipped.
 
-    The diffusion methods run as ``restoration restore`` runs them (``config``'s settings, each
-    frame seeded by its index). The Palette inpainter costs tens of seconds a frame on a CPU, so it
-    is included only when ``palette`` is asked for.
+    The diffusion methods run as ``restoration restore`` runs them (``config``'s settings, device
+    and precision, each frame seeded by its index). The Palette inpainter costs seconds a frame on
+    a CPU, so it is included only when ``palette`` is asked for.
     """
-    methods, detectors, inpainters = list(BASELINES), classical_detectors(config.spikes), classical_inpainters()
     have_detector, have_inpainter = shipped("detector").is_file(), palette and shipped("inpainter").is_file()
+    wanted = replace(
+        config,
+        detector="diffedit" if have_detector else "temporal",
+        inpainter="palette" if have_inpainter else "temporal_median",
+    )
+    detectors, inpainters = method_runners(config, load_models(wanted))
+    methods = list(BASELINES)
     if have_detector:
-        model, scheduler = load_detector()
-
-        def diffedit(frame, neighbours, i):
-            proposals = detect_spikes(frame, neighbours, config.spikes)
-            return detect_damage(frame, neighbours, model, scheduler, config.diffedit, frame_generator(config, i), proposals=proposals)
-
-        detectors["diffedit"] = diffedit
         methods += [Method("diffedit + temporal median", "diffedit", "temporal_median")]
     if have_inpainter:
-        inpainter, inpaint_scheduler = load_inpainter()
-        inpainters["palette"] = lambda frame, mask, neighbours, i: inpaint_palette(
-            frame, mask, neighbours, inpainter, inpaint_scheduler, config.palette, frame_generator(config, i)
-        )[0]
-        methods += [Method("spike + palette", "spike", "palette"), Method("oracle + palette", "oracle", "palette")]
+        methods += [Method("temporal + palette", "temporal", "palette"), Method("oracle + palette", "oracle", "palette")]
     if have_detector and have_inpainter:
         methods += [Method("diffedit + palette", "diffedit", "palette")]
     return tuple(methods), detectors, inpainters

@@ -18,6 +18,10 @@ from scipy import ndimage as ndi
 
 from restoration.motion import _check_frame
 
+# The per-frame scores a restore records (the store's ``scores`` array), in this order: the masked
+# fraction, the warping-error ratio and the samples' mean spread of :func:`check_frame`.
+SCORE_NAMES = ("damage_fraction", "consistency", "uncertainty")
+
 
 @dataclass(frozen=True)
 class ConsistencyConfig:

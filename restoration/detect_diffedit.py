@@ -29,7 +29,7 @@ import torch
 from diffusers import DDPMScheduler, UNet2DModel
 from scipy import ndimage as ndi
 
-from restoration.detector_model import LABELS
+from restoration.detector_model import LABELS, make_scheduler
 from restoration.motion import _check_frame, luma_float
 
 _SQUARE = np.ones((3, 3), bool)
@@ -93,7 +93,6 @@ def load_detector(path: str | Path | None = None) -> tuple[UNet2DModel, DDPMSche
     Returns ``(model in eval mode on CPU, scheduler)``; the scheduler config stored with the weights
     is used (only its ``alphas_cumprod`` matter here).
     """
-    from restoration.train_detector import make_scheduler
     from restoration.weights import load_unet, shipped
 
     model, facts = load_unet(shipped("detector") if path is None else path)

@@ -25,12 +25,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from diffusers import UNet2DModel
+from diffusers import DDPMScheduler, UNet2DModel
 
 from restoration.unet import patch_unet
 
 CHANNELS = ("noisy", "prev", "prev_valid", "next", "next_valid")
 LABELS = {"clean": 0, "damaged": 1, "null": 2}
+
+# The diffusion schedule of the detector (stored in the weights' facts; the DiffEdit step uses it).
+SCHEDULER_CONFIG = {
+    "num_train_timesteps": 1000,
+    "beta_schedule": "squaredcos_cap_v2",
+    "prediction_type": "epsilon",
+    "clip_sample": False,
+}
+
+
+def make_scheduler(config: dict | None = None) -> DDPMScheduler:
+    """The detector's noise schedule (``SCHEDULER_CONFIG`` updated with ``config``)."""
+    return DDPMScheduler(**{**SCHEDULER_CONFIG, **(config or {})})
 
 
 @dataclass(frozen=True)

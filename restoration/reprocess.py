@@ -19,14 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from restoration.encode import write_access_copy, write_master
-from restoration.pipeline import (
-    ReelOutputs,
-    RestoreConfig,
-    chunk_ranges,
-    load_models,
-    method_description,
-    restore_frames,
-)
+from restoration.core import RestoreConfig, load_models, method_description, restore_window
+from restoration.pipeline import ReelOutputs, chunk_ranges
 from restoration.reel import iter_frames, probe, read_frames
 from restoration.store import STATUS, STATUS_NAMES, FrameResults, ProvenanceStore
 
@@ -110,18 +104,18 @@ def reprocess_frames(
     previous_scores = store.scores()
     results = []
     for run in _runs([int(f) for f in frames]):
-        lo = max(0, run[0] - config.context_frames)
-        hi = min(info.frame_count, run[-1] + 1 + config.context_frames)
-        source = read_frames(info, lo, hi)
-        for f, (mask, restored, scores, reason) in zip(run, restore_frames(source, [f - lo for f in run], lo, config, models)):
+        window = restore_window(info, run[0], run[-1] + 1, config, models)
+        for k, f in enumerate(run):
+            reason = window.reasons.get(f)
+            scores = window.scores[k]
             status = STATUS["flagged"] if reason else STATUS["done"]
             store.write(
                 FrameResults(
                     start=f,
-                    mask=mask[None],
-                    original=source[f - lo][None],
-                    restored=restored[None],
-                    scores=np.asarray(scores, np.float32)[None],
+                    mask=window.mask[k][None],
+                    original=window.original[k][None],
+                    restored=window.restored[k][None],
+                    scores=scores[None],
                     status=np.array([status], np.uint8),
                 )
             )

@@ -33,13 +33,13 @@ import numpy as np
 import zarr
 
 from restoration import __version__
+from restoration.consistency import SCORE_NAMES
 from restoration.errors import StoreError
 from restoration.reel import ReelInfo
 
 SCHEMA = "film-restoration-store/1"
 STATUS = {"pending": 0, "done": 1, "flagged": 2, "approved": 3, "reprocess": 4}
 STATUS_NAMES = {v: k for k, v in STATUS.items()}
-SCORE_NAMES = ("damage_fraction", "consistency", "uncertainty")
 
 
 @dataclass

@@ -19,11 +19,20 @@ also carry damage in their neighbours (a speck in a neighbour only must not read
 Patches are cut at the centre frame's damage components, at the spike detector's proposals (the
 tiles DiffEdit sees at inference, false alarms included) and at random places.
 
-Training. Each batch holds pairs: the clean centre patch with label ``clean`` and the damaged one
-with label ``damaged``, same neighbours; ``p_uncond`` of the labels are dropped to ``null``
-(classifier-free guidance). Timesteps are drawn from ``[0, t_max)``: DiffEdit only ever asks the
-model at low strength (r <= 0.6), so the high-noise end of the schedule is not worth the steps.
-Loss: MSE of the predicted noise of the patch channel.
+Training. Each batch holds pairs of the same patch and neighbours, one labelled ``clean`` and one
+``damaged``; ``p_uncond`` of the labels are dropped to ``null`` (classifier-free guidance).
+Timesteps are drawn from ``[t_min, t_max)``: DiffEdit only ever asks the model at low strength, so
+the high-noise end of the schedule is not worth the steps. Two objectives (``objective``):
+
+- ``"eps"`` (the first detector): each member is noised from its own patch and predicts its true
+  noise. The two conditions then disagree only as far as the model happens to explain damage away.
+- ``"disagreement"`` (detector v2): both members are noised from the *damaged* patch, ``x_t =
+  sqrt(a) x_damaged + sqrt(1 - a) eps``. The ``damaged`` (and ``null``) label predicts the true
+  noise ``eps``; the ``clean`` label predicts the noise relative to the *clean* patch, ``(x_t -
+  sqrt(a) x_clean) / sqrt(1 - a) = eps + sqrt(a / (1 - a)) (x_damaged - x_clean)``. So
+  ``eps(damaged) - eps(clean) = sqrt(a / (1 - a)) (x_clean - x_damaged)``: the DiffEdit difference
+  *is* the damage, scaled, and zero on clean picture and grain. The loss is weighted by ``(1 - a) /
+  a`` (relative to t = 100) so that errors count in picture units, the units of the mask threshold.
 """
 
 from __future__ import annotations
@@ -39,12 +48,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import DDPMScheduler
 from scipy import ndimage as ndi
 
 from restoration import motion
 from restoration.compute import PRECISIONS, resolve_dtype
-from restoration.detector_model import LABELS, DetectorModelConfig, build_detector
+from restoration.detector_model import LABELS, SCHEDULER_CONFIG, DetectorModelConfig, build_detector, make_scheduler
 from restoration.checkpoint import load_checkpoint, save_checkpoint
 from restoration.damage import DamageConfig, simulate_damage
 from restoration.film_look import add_film_look
@@ -53,18 +61,12 @@ from restoration.weights import load_unet, save_unet
 
 SPRITES = Path(__file__).resolve().parents[2] / "shared" / "data" / "damage_overlays"
 
-# The diffusion schedule of the detector (stored in the weights' facts; the DiffEdit step uses it).
-SCHEDULER_CONFIG = {
-    "num_train_timesteps": 1000,
-    "beta_schedule": "squaredcos_cap_v2",
-    "prediction_type": "epsilon",
-    "clip_sample": False,
+OBJECTIVES = ("eps", "disagreement")
+# What the weights' facts say of the objective; the DiffEdit step reads it to pick its mask rule.
+FORMULATIONS = {
+    "eps": "eps-prediction on 2*luma-1; clean warped neighbours as conditioning",
+    "disagreement": "disagreement: x_t from the damaged patch; clean label predicts the noise relative to the clean patch",
 }
-
-
-def make_scheduler(config: dict | None = None) -> DDPMScheduler:
-    """The detector's noise schedule (``SCHEDULER_CONFIG`` updated with ``config``)."""
-    return DDPMScheduler(**{**SCHEDULER_CONFIG, **(config or {})})
 
 
 @dataclass
@@ -85,7 +87,8 @@ class TrainDetectorConfig:
         centred on damage components / spike-detector proposals (the rest at random places).
     max_side: frames larger than this (longest side) are downscaled before use (0 = never).
     p_uncond: label dropout to ``null``; p_drop_neighbour: a neighbour's validity knocked out.
-    t_max: timesteps are drawn from [0, t_max).
+    objective: "eps" or "disagreement" (module docstring).
+    t_min, t_max: timesteps are drawn from [t_min, t_max).
     grain, flicker: ranges of the film look's strengths (drawn per triplet).
     checkpoint_minutes: checkpoint period; resume: continue from ``out_dir/checkpoint`` if present.
     max_minutes: stop (after a checkpoint) when the wall time exceeds this (0 = no limit).
@@ -111,6 +114,8 @@ class TrainDetectorConfig:
     max_side: int = 0
     p_uncond: float = 0.15
     p_drop_neighbour: float = 0.1
+    objective: str = "eps"
+    t_min: int = 0
     t_max: int = 700
     grain: tuple[float, float] = (0.0, 1.0)
     flicker: tuple[float, float] = (0.0, 1.0)
@@ -233,14 +238,20 @@ def model_input(x_t: torch.Tensor, prev: torch.Tensor, prev_valid: torch.Tensor,
     return torch.cat([x_t, (2 * prev - 1) * prev_valid, prev_valid, (2 * nxt - 1) * next_valid, next_valid], 1)
 
 
-def make_batch(bank: dict[str, np.ndarray], idx: np.ndarray, config: TrainDetectorConfig, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(x0 (B,1,P,P) in [-1,1], cond (B,4,P,P) = prev, prev_valid, next, next_valid, labels (B,))``.
+def make_batch(
+    bank: dict[str, np.ndarray], idx: np.ndarray, config: TrainDetectorConfig, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(x0, ref, cond, labels)``: x0 (B,1,P,P) in [-1,1], the patch x_t is noised from; ref
+    (B,1,P,P), the patch the target noise is relative to; cond (B,4,P,P) = prev, prev_valid, next,
+    next_valid; labels (B,).
 
-    Pairs: for each bank index the clean patch (label clean) and the damaged one (label damaged),
-    with the same neighbours, flips / transposes and time swap; labels dropped to null with
-    ``p_uncond``; a neighbour's validity knocked out with ``p_drop_neighbour``.
+    Pairs: for each bank index a member labelled clean and one labelled damaged, with the same
+    neighbours, flips / transposes and time swap. ``objective="eps"``: x0 = ref = the member's own
+    patch; ``"disagreement"``: x0 = the damaged patch for both, ref = the clean patch for the clean
+    label and the damaged one otherwise. Labels dropped to null with ``p_uncond`` (ref = x0 then); a
+    neighbour's validity knocked out with ``p_drop_neighbour``.
     """
-    x0s, conds, labels = [], [], []
+    x0s, refs, conds, labels = [], [], [], []
     for i in idx:
         nbs = [[bank[k][i].astype(np.float32), bank[f"{k}_valid"][i].astype(np.float32)] for k in ("prev", "next")]
         for nbv in nbs:
@@ -251,8 +262,14 @@ def make_batch(bank: dict[str, np.ndarray], idx: np.ndarray, config: TrainDetect
         cond = np.stack([nbs[0][0], nbs[0][1], nbs[1][0], nbs[1][1]])
         flip_y, flip_x, transpose = rng.random(3) < 0.5
         for key, label in (("clean", LABELS["clean"]), ("damaged", LABELS["damaged"])):
-            x0 = (2 * bank[key][i].astype(np.float32) - 1)[None]
-            both = np.concatenate([x0, cond])
+            label = LABELS["null"] if rng.random() < config.p_uncond else label
+            own = (2 * bank[key][i].astype(np.float32) - 1)[None]
+            if config.objective == "disagreement":
+                x0 = (2 * bank["damaged"][i].astype(np.float32) - 1)[None]
+                ref = own if label == LABELS["clean"] else x0
+            else:
+                x0 = ref = own
+            both = np.concatenate([x0, ref, cond])
             if flip_y:
                 both = both[:, ::-1]
             if flip_x:
@@ -261,9 +278,15 @@ def make_batch(bank: dict[str, np.ndarray], idx: np.ndarray, config: TrainDetect
                 both = both.transpose(0, 2, 1)
             both = np.ascontiguousarray(both)
             x0s.append(both[:1])
-            conds.append(both[1:])
-            labels.append(LABELS["null"] if rng.random() < config.p_uncond else label)
-    return torch.from_numpy(np.stack(x0s)), torch.from_numpy(np.stack(conds)), torch.tensor(labels, dtype=torch.long)
+            refs.append(both[1:2])
+            conds.append(both[2:])
+            labels.append(label)
+    return (
+        torch.from_numpy(np.stack(x0s)),
+        torch.from_numpy(np.stack(refs)),
+        torch.from_numpy(np.stack(conds)),
+        torch.tensor(labels, dtype=torch.long),
+    )
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -311,6 +334,12 @@ def train(config: TrainDetectorConfig, log=None) -> Path:
     ema.requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
     alphas = make_scheduler().alphas_cumprod
+    if config.objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {config.objective!r}")
+    if not 0 <= config.t_min < config.t_max <= len(alphas):
+        raise ValueError(f"need 0 <= t_min < t_max <= {len(alphas)}, got {config.t_min}, {config.t_max}")
+    a_ref = alphas[100]
+    picture_weight = a_ref / (1 - a_ref)  # (1 - a) / a relative to t = 100
 
     step, tail = 0, []
     ckpt = out / "checkpoint.safetensors"
@@ -337,17 +366,20 @@ def train(config: TrainDetectorConfig, log=None) -> Path:
         for g in opt.param_groups:
             g["lr"] = lr
         idx = rng.integers(0, n_bank, config.batch // 2)
-        x0, cond, labels = make_batch(bank, idx, config, rng)
+        x0, ref, cond, labels = make_batch(bank, idx, config, rng)
         noise = torch.randn(x0.shape, generator=gen)
-        t = torch.randint(0, config.t_max, (len(x0),), generator=gen)
+        t = torch.randint(config.t_min, config.t_max, (len(x0),), generator=gen)
         a = alphas[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        target = noise + (a / (1 - a)).sqrt() * (x0 - ref)
         inp = model_input(xt, cond[:, 0:1], cond[:, 1:2], cond[:, 2:3], cond[:, 3:4])
         if config.model.in_channels == 1:
             inp = inp[:, :1]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=resolve_dtype(config.precision, torch.device("cpu")) == torch.bfloat16):
             pred = model(inp, t, class_labels=labels).sample
-        err = (pred.float() - noise) ** 2
+        err = (pred.float() - target) ** 2
+        if config.objective == "disagreement":
+            err = err * ((1 - a) / a) * picture_weight
         loss = err.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -357,9 +389,9 @@ def train(config: TrainDetectorConfig, log=None) -> Path:
             d = min(config.ema, (1 + step) / (10 + step))
             for pe, pm in zip(ema.parameters(), model.parameters()):
                 pe.mul_(d).add_(pm.detach(), alpha=1 - d)
-            # The loss on the damaged pixels of the damaged examples: the part DiffEdit relies on.
-            m = torch.from_numpy(np.stack([bank["mask"][i] for i in idx]))[:, None].float()
-            dmg = (err[1::2] * m).sum() / m.sum().clamp(min=1)
+            # The loss on the damaged pixels (both members of each pair): the part DiffEdit relies on.
+            m = torch.from_numpy(np.stack([bank["mask"][i] for i in idx]))[:, None].float().repeat_interleave(2, 0)
+            dmg = (err * m).sum() / m.sum().clamp(min=1)
         step += 1
         run_loss += loss.item()
         run_dmg += dmg.item()
@@ -387,7 +419,7 @@ def _write_weights(out: Path, ema, config: TrainDetectorConfig, step: int, tail:
     cfg = dataclasses.asdict(config)
     cfg["data"] = list(config.data or default_data())
     simulator = "restoration.damage.simulate_damage"
-    facts = {"kind": "diffedit-detector", "damage_simulator": simulator, "steps": step, "losses_tail": tail, "train_config": cfg, "scheduler": SCHEDULER_CONFIG, "labels": LABELS, "formulation": "eps-prediction on 2*luma-1; clean warped neighbours as conditioning"}
+    facts = {"kind": "diffedit-detector", "damage_simulator": simulator, "steps": step, "losses_tail": tail, "train_config": cfg, "scheduler": SCHEDULER_CONFIG, "labels": LABELS, "formulation": FORMULATIONS[config.objective]}
     sha = save_unet(ema, path, facts)
     (out / "detector.sha256").write_text(sha + "\n")
     return path
@@ -408,7 +440,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--patch", type=int, default=d.patch)
     ap.add_argument("--triplets", type=int, default=d.triplets)
     ap.add_argument("--max-side", type=int, default=d.max_side)
+    ap.add_argument("--objective", choices=OBJECTIVES, default=d.objective, help="eps (first detector) or disagreement (v2: the two conditions differ by the damage)")
+    ap.add_argument("--t-min", type=int, default=d.t_min)
     ap.add_argument("--t-max", type=int, default=d.t_max)
+    ap.add_argument("--channels", type=int, nargs="*", default=None, help="U-Net channels per level for a fresh model, e.g. 16 32 32")
+    ap.add_argument("--no-attention", action="store_true", help="fresh model without self-attention (fully convolutional: whole-frame passes)")
+    ap.add_argument("--norm-groups", type=int, default=None)
+    ap.add_argument("--frac-proposal", type=float, default=d.frac_proposal)
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--threads", type=int, default=d.threads)
     ap.add_argument("--max-minutes", type=float, default=d.max_minutes)
@@ -418,7 +456,8 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     cfg = TrainDetectorConfig(
         data=tuple(a.data or ()), sprites_dir=a.sprites_dir, sprites_per_class=a.sprites_per_class, levels=tuple(a.levels), init=a.init, out_dir=a.out_dir,
-        steps=a.steps, batch=a.batch, lr=a.lr, patch=a.patch, triplets=a.triplets, max_side=a.max_side, t_max=a.t_max,
+        steps=a.steps, batch=a.batch, lr=a.lr, patch=a.patch, triplets=a.triplets, max_side=a.max_side,
+        objective=a.objective, t_min=a.t_min, t_max=a.t_max, frac_proposal=a.frac_proposal,
         seed=a.seed, threads=a.threads, max_minutes=a.max_minutes, checkpoint_minutes=a.checkpoint_minutes,
         resume=not a.no_resume, precision=a.precision,
     )
@@ -427,7 +466,14 @@ def main(argv: list[str] | None = None) -> None:
         if m:
             cfg.model = DetectorModelConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in m.items()})
     else:
-        cfg.model = dataclasses.replace(cfg.model, patch=cfg.patch)
+        shape = {"patch": cfg.patch}
+        if a.channels:
+            shape["block_out_channels"] = tuple(a.channels)
+        if a.no_attention:
+            shape["attention_lowest"] = False
+        if a.norm_groups:
+            shape["norm_groups"] = a.norm_groups
+        cfg.model = dataclasses.replace(cfg.model, **shape)
     os.environ.setdefault("OMP_NUM_THREADS", str(cfg.threads))
     print(train(cfg))
 

@@ -63,7 +63,7 @@ def test_bench_command_writes_json(tmp_path):
     cli = str(Path(sys.executable).with_name("restoration"))
     run = subprocess.run([cli, "bench", "--clean", str(path), "--level", "low", "--json", str(out)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert {m["method"] for m in json.loads(out.read_text())["methods"]} >= {"untouched", "spike + telea"}
+    assert {m["method"] for m in json.loads(out.read_text())["methods"]} >= {"untouched", "temporal + telea"}
 
 
 def test_false_alarms_count_every_flagged_pixel_of_an_undamaged_clip():

@@ -36,7 +36,8 @@ SHOTS = os.environ.get("DASHBOARD_SCREENSHOTS")
 def make_reel_store(root: Path, work: Path) -> ProvenanceStore:
     """The sample reel (or a small synthetic one) restored with the classical methods, no access copy,
     and two frames flagged by "the check" with reasons, as a run with the diffusion models leaves it."""
-    from restoration.pipeline import RestoreConfig, restore_reel
+    from restoration.core import RestoreConfig
+    from restoration.pipeline import restore_reel
     from restoration.reel import probe
 
     if SAMPLE.exists():

@@ -8,7 +8,7 @@ import torch
 
 from restoration.detect_diffedit import DiffEditConfig, detect_damage, diffedit_map, load_detector, mask_from_map
 from restoration.detector_model import CHANNELS, LABELS, build_detector, tiny_detector_config
-from restoration.train_detector import make_scheduler
+from restoration.detector_model import make_scheduler
 from restoration.weights import shipped
 
 CFG = DiffEditConfig(tile=16, margin=3, n_draws=2, batch=8, floor=0.0)

@@ -85,7 +85,8 @@ def test_restore_reel_writes_outputs_records_and_artifacts(restored, clip):
 def test_interrupted_run_resumes_and_says_so(harness, restored, clip, tmp_path):
     """A run that died after its first chunk (simulated: a run_started with no run_finished) resumes."""
     from flows.reel import restore_reel
-    from restoration.pipeline import RestoreConfig, open_or_create_store, restore_range
+    from restoration.core import RestoreConfig
+    from restoration.pipeline import open_or_create_store, restore_range
 
     config = RestoreConfig(chunk_frames=4, **CLASSICAL)
     store, _ = open_or_create_store(probe(clip), tmp_path, config)
@@ -105,7 +106,8 @@ def test_interrupted_run_resumes_and_says_so(harness, restored, clip, tmp_path):
 
 def test_a_running_restore_refuses_a_second_and_a_stale_lock_is_recovered(harness, clip, tmp_path):
     from flows.reel import restore_reel
-    from restoration.pipeline import RestoreConfig, open_or_create_store
+    from restoration.core import RestoreConfig
+    from restoration.pipeline import open_or_create_store
 
     store, _ = open_or_create_store(probe(clip), tmp_path, RestoreConfig(**CLASSICAL))
     with RunLock(store.path, "restore"):  # this (live) process holds it

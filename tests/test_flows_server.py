@@ -100,7 +100,8 @@ def same_restoration(out_a: Path, out_b: Path, stem: str) -> None:
 def library_run(reel: Path, out: Path, chunk_frames: int) -> None:
     """The reference: the library's own sequential restore, no Prefect."""
     from restoration.encode import EncodeConfig
-    from restoration.pipeline import RestoreConfig, restore_reel
+    from restoration.core import RestoreConfig
+    from restoration.pipeline import restore_reel
 
     restore_reel(probe(reel), out, RestoreConfig(chunk_frames=chunk_frames, encode=EncodeConfig(access_copy=False), **CLASSICAL))
 
