@@ -7,7 +7,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test test-fast lint bench clean
 
 venv: $(VENV)/.installed
 
@@ -25,6 +25,16 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+# Everything but the end-to-end tests marked slow (the sample reel through Prefect, the browser).
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# What .ci/run and the pre-commit hooks check: lint, format, types.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) out

@@ -24,7 +24,15 @@ from restoration.core import Models, RestoreConfig, detect, fill, load_models
 from restoration.damage import DAMAGE_CLASSES, DamageConfig, simulate_damage
 from restoration.film_look import add_film_look, to_gray
 from restoration.methods import DETECTORS, INPAINTERS
-from restoration.metrics import changed_outside, consecutive_flows, detection_scores, psnr, ssim_in_mask, warping_error
+from restoration.metrics import (
+    changed_outside,
+    consecutive_flows,
+    detection_scores,
+    object_recall,
+    psnr,
+    ssim_in_mask,
+    warping_error,
+)
 from restoration.motion import MotionConfig, compensate
 from restoration.reel import probe, read_frames
 from restoration.weights import shipped
@@ -227,6 +235,7 @@ def score_restoration(
     return {
         "detection": {k: float(v) for k, v in detection.items()},
         "recall_per_class": per_class,
+        "recall_per_object": object_recall(predicted, truth),
         "psnr_in_mask": psnr(restored, clean, mask=truth),
         "psnr_in_mask_damaged": psnr(damaged, clean, mask=truth),
         "ssim_in_mask": float(np.mean([ssim_in_mask(r, c, m) for r, c, m in zip(restored, clean, truth) if m.any()])),

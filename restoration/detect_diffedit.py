@@ -58,6 +58,18 @@ class DiffEditConfig:
     min_area: DiffEdit components smaller than this are dropped (grain).
     close: binary closing iterations (3x3) of the DiffEdit mask; dilate: final dilation in px.
     batch: tiles per network call (each call holds 2 * batch items: both conditions).
+    whole_frame: examine every pixel (detector v2): the frame is cut into ``tile`` squares that
+        overlap by ``2 * margin`` and each tile keeps only its inner part (the whole frame in a few
+        large tiles costs less per pixel than many small overlapping ones; the U-Net is fully
+        convolutional). Proposals are evidence, not the gate: inside them the level is
+        ``proposal_relief`` times the usual one. ``fusion``, ``thorough`` and ``strong`` are unused.
+    picture_threshold: > 0 = the absolute rule of a model trained with the "disagreement" objective
+        (:mod:`restoration.train_detector`): there ``eps(damaged) - eps(clean) = sqrt(a / (1 - a))
+        (clean - damaged)``, so ``M sqrt((1 - a) / a) / 2`` estimates ``|damaged - clean|`` in
+        fractions of the range, and a pixel is damage where it exceeds this fraction. 0 = the
+        relative rule above (``threshold``, ``clamp``, ``floor``).
+    proposal_relief: with ``whole_frame``, the level inside the spike proposals, relative to the
+        level elsewhere (1 = proposals change nothing).
     """
 
     strength: float = 0.06
@@ -75,6 +87,9 @@ class DiffEditConfig:
     close: int = 1
     dilate: int = 0
     batch: int = 64
+    whole_frame: bool = False
+    picture_threshold: float = 0.0
+    proposal_relief: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0 < self.strength <= 1:
@@ -85,6 +100,10 @@ class DiffEditConfig:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
         if 2 * self.margin >= self.tile:
             raise ValueError(f"margin {self.margin} too large for tile {self.tile}")
+        if self.picture_threshold < 0 or not 0 < self.proposal_relief <= 1:
+            raise ValueError(f"picture_threshold >= 0 and proposal_relief in (0, 1] required, got {self.picture_threshold}, {self.proposal_relief}")
+        if self.whole_frame and self.tile % 4:
+            raise ValueError(f"whole_frame tiles must be a multiple of 4 (the U-Net halves them twice), got {self.tile}")
 
 
 def load_detector(path: str | Path | None = None) -> tuple[UNet2DModel, DDPMScheduler]:
@@ -103,6 +122,11 @@ def _generator(generator: torch.Generator | int | None) -> torch.Generator:
     if isinstance(generator, torch.Generator):
         return generator
     return torch.Generator().manual_seed(0 if generator is None else int(generator))
+
+
+def _timestep(scheduler: DDPMScheduler, config: DiffEditConfig) -> int:
+    steps = scheduler.config.num_train_timesteps
+    return min(max(int(round(config.strength * steps)), 0), steps - 1)
 
 
 @torch.no_grad()
@@ -132,8 +156,7 @@ def diffedit_map(
     device = model.device
     n, _, h, w = patches.shape
     patches = patches.float()
-    steps = scheduler.config.num_train_timesteps
-    t = min(max(int(round(config.strength * steps)), 0), steps - 1)
+    t = _timestep(scheduler, config)
     ab = scheduler.alphas_cumprod[t].float()
     total = torch.zeros(n, h, w)
     for _ in range(config.n_draws):
@@ -220,6 +243,55 @@ def _tiles(stack: np.ndarray, proposals: np.ndarray | None, config: DiffEditConf
     return origins, torch.from_numpy(np.stack([stack[:, y : y + P, x : x + P] for y, x in origins]))
 
 
+def _tidy(diff: np.ndarray, config: DiffEditConfig) -> np.ndarray:
+    """Close small gaps (``close``) and drop components under ``min_area`` px (grain)."""
+    if config.close > 0 and diff.any():
+        diff = ndi.binary_closing(diff, structure=_SQUARE, iterations=config.close, border_value=0) | diff
+    if config.min_area > 1 and diff.any():
+        labels, k = ndi.label(diff, structure=_SQUARE)
+        keep = np.bincount(labels.ravel(), minlength=k + 1) >= config.min_area
+        keep[0] = False
+        diff = keep[labels]
+    return diff
+
+
+def tile_scores(raw: np.ndarray, scheduler: DDPMScheduler, config: DiffEditConfig) -> np.ndarray:
+    """Per-tile scores ``(N, h, w)`` float32 from raw maps: damage where > 1. The picture rule
+    (``picture_threshold`` > 0) or the relative one (:func:`mask_from_map`)."""
+    if config.picture_threshold <= 0:
+        return mask_from_map(raw, config)
+    a = float(scheduler.alphas_cumprod[_timestep(scheduler, config)])
+    return (raw * (np.sqrt((1 - a) / a) / 2 / config.picture_threshold)).astype(np.float32)
+
+
+def whole_frame_score(
+    stack: np.ndarray,
+    model: UNet2DModel,
+    scheduler: DDPMScheduler,
+    config: DiffEditConfig,
+    generator: torch.Generator | int | None,
+    dtype: torch.dtype = torch.float32,
+) -> np.ndarray:
+    """The score of every pixel of a frame (:func:`tile_scores`), float32 ``(H, W)``.
+
+    stack: the model's channels ``(Cin, H, W)``; a frame smaller than a tile is reflected out to
+    one tile. Tiles from :func:`whole_frame_origins`, all through :func:`diffedit_map` (chunks of
+    ``config.batch`` tiles, both conditions in each call); each pixel's score comes from the one
+    tile that owns it.
+    """
+    P, H, W = config.tile, *stack.shape[1:]
+    ph, pw = max(P - H, 0), max(P - W, 0)
+    if ph or pw:
+        stack = np.pad(stack, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(H, W) > 1 else "edge")
+    tiles = whole_frame_origins(stack.shape[1:], P, config.margin)
+    batch = torch.from_numpy(np.stack([stack[:, y : y + P, x : x + P] for y, x, *_ in tiles]))
+    scores = tile_scores(diffedit_map(model, scheduler, batch, config, generator, dtype), scheduler, config)
+    out = np.zeros(stack.shape[1:], np.float32)
+    for (y, x, oy0, oy1, ox0, ox1), sc in zip(tiles, scores):
+        out[y + oy0 : y + oy1, x + ox0 : x + ox1] = sc[oy0:oy1, ox0:ox1]
+    return out[:H, :W]
+
+
 def fuse_tiles(
     origins: Sequence[tuple[int, int]], raw: np.ndarray, proposals: np.ndarray, config: DiffEditConfig = DiffEditConfig()
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -242,14 +314,7 @@ def fuse_tiles(
             np.maximum(raw_full[y : y + P, x : x + P], r, out=raw_full[y : y + P, x : x + P])
     score, raw_full, prop = score[:H, :W], raw_full[:H, :W], proposals
 
-    diff = score > 1.0
-    if config.close > 0 and diff.any():
-        diff = ndi.binary_closing(diff, structure=_SQUARE, iterations=config.close, border_value=0) | diff
-    if config.min_area > 1 and diff.any():
-        labels, k = ndi.label(diff, structure=_SQUARE)
-        keep = np.bincount(labels.ravel(), minlength=k + 1) >= config.min_area
-        keep[0] = False
-        diff = keep[labels]
+    diff = _tidy(score > 1.0, config)
 
     near = ndi.binary_dilation(prop, structure=_SQUARE, iterations=config.proposal_dilate) if config.proposal_dilate > 0 else prop
     if config.fusion == "diffedit":
@@ -274,6 +339,35 @@ def fuse_tiles(
     if config.dilate > 0 and fused.any():
         fused = ndi.binary_dilation(fused, structure=_SQUARE, iterations=config.dilate)
     return fused, score
+
+
+def whole_frame_origins(extent: tuple[int, int], tile: int, margin: int) -> list[tuple[int, int, int, int, int, int]]:
+    """Tiles covering a frame of ``extent`` (each side >= ``tile``), every pixel owned by one tile.
+
+    Returns ``(y, x, oy0, oy1, ox0, ox1)`` per tile: its corner, and the rows / columns of the tile
+    it owns (the tile minus ``margin`` on each inner side; the frame's own border is owned by the
+    tile touching it). Tiles step by ``tile - 2 margin``; the last row and column are shifted back
+    inside the frame.
+    """
+    H, W = extent
+    step = tile - 2 * margin
+
+    def starts(n: int) -> list[int]:
+        out = list(range(0, max(n - tile, 0) + 1, step))
+        if out[-1] + tile < n:
+            out.append(n - tile)
+        return out
+
+    def owned(starts_: list[int], n: int) -> list[tuple[int, int]]:
+        spans, lo = [], 0
+        for k, a in enumerate(starts_):
+            hi = n if k == len(starts_) - 1 else a + tile - margin
+            spans.append((lo - a, hi - a))
+            lo = hi
+        return spans
+
+    ys, xs = starts(H), starts(W)
+    return [(y, x, *oy, *ox) for y, oy in zip(ys, owned(ys, H)) for x, ox in zip(xs, owned(xs, W))]
 
 
 def detect_damage(
@@ -307,6 +401,9 @@ def detect_damage(
     within ``proposal_dilate`` of it, and adds DiffEdit's pixels there (the speck's full extent);
     "intersect" = DiffEdit mask inside the dilated proposals; "diffedit" = the DiffEdit mask on the
     tiles. In ``thorough`` mode DiffEdit-only components peaking above ``strong`` are added.
+    With ``whole_frame`` every pixel is scored (:func:`whole_frame_score`) and the proposals only
+    lower the level inside them (``proposal_relief``); a frame without neighbours (a reel's only
+    frame, a still, both sides across cuts) is examined from its own picture.
     """
     _check_frame(frame)
     H, W = frame.shape[:2]
@@ -325,6 +422,12 @@ def detect_damage(
         raise ValueError(f"proposals must be bool {(H, W)}, got {proposals.dtype} {proposals.shape}")
 
     stack = _model_stack(frame, neighbours, model.config.in_channels)
+    if config.whole_frame:
+        score = whole_frame_score(stack, model, scheduler, config, generator, dtype)
+        found = _tidy(score > np.where(proposals, config.proposal_relief, 1.0), config)
+        if config.dilate > 0 and found.any():
+            found = ndi.binary_dilation(found, structure=_SQUARE, iterations=config.dilate)
+        return (found, score) if return_score else found
     origins, tiles = _tiles(stack, None if config.thorough else proposals, config)
     raw = diffedit_map(model, scheduler, tiles, config, generator, dtype) if origins else np.zeros((0, config.tile, config.tile), np.float32)
     fused, score = fuse_tiles(origins, raw, proposals, config)

