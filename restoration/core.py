@@ -35,6 +35,10 @@ from restoration.motion import MotionConfig, compensate
 from restoration.reel import ReelInfo, read_frames, sha256_file
 from restoration.weights import shipped
 
+# Why a frame is flagged when its detector could not look at it.
+NOT_EXAMINED = "not examined: the detector needs two valid neighbours (a reel's end or a scene cut)"
+
+
 @dataclass(frozen=True)
 class RestoreConfig:
     """Everything that decides a restoration's result; written into the store's event log.
@@ -182,13 +186,17 @@ def fill_frame(
     are invalid neighbours (``compensate(..., damage=masks)``; ``cache`` as for :func:`detect_frame`,
     so that the frame's motion is not estimated twice). Returns ``(restored (H, W, C) of the
     frames' dtype, scores (S,) float32 named by ``SCORE_NAMES``, reason the frame is flagged or
-    None)``; ``restored`` differs from the frame only under ``masks[index]``.
+    None)``; ``restored`` differs from the frame only under ``masks[index]``. A frame whose detector
+    needs two neighbours and has fewer valid ones is flagged :data:`NOT_EXAMINED`.
     """
     mask = masks[index]
     neighbours = compensate(frames, index, config=config.motion, damage=masks, cache=cache)
     restored, spread = fill(frames[index], mask, neighbours, frame_number, config, models)
     checks, flagged, reason = check_frame(restored, mask, neighbours, spread, config.consistency)
     scores = np.array([mask.mean(), checks["warp_ratio"], checks["spread_mean"]], np.float32)
+    if DETECTORS[config.detector].needs_neighbours(config) and sum(bool(valid.any()) for _, valid in neighbours) < 2:
+        # Never marked done silently: the detector looks only where two neighbours disagree.
+        return restored, scores, NOT_EXAMINED
     return restored, scores, reason if flagged else None
 
 

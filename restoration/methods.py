@@ -49,15 +49,22 @@ class Inpainter(Protocol):
     ) -> tuple[np.ndarray, np.ndarray | None]: ...
 
 
+def _never(settings: Any) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class Method:
     """A named method: ``description`` (recorded in the provenance), ``weights``: the shipped
     weights it loads ("detector", "inpainter") or None, ``run``: a :class:`Detector` or
-    :class:`Inpainter`."""
+    :class:`Inpainter`; ``needs_neighbours(settings)``: True where the method with these settings
+    looks only where two neighbours disagree, so a frame without two valid neighbours (a reel's
+    ends, both sides of a cut) is not examined by it."""
 
     description: str
     weights: str | None
     run: Any
+    needs_neighbours: Any = _never
 
 
 def _temporal(frame, neighbours, settings, model, generator, dtype):
@@ -95,8 +102,13 @@ def _palette(frame, mask, neighbours, settings, model, generator, dtype):
 
 
 DETECTORS: dict[str, Method] = {
-    "diffedit": Method("DiffEdit mask from a class-conditional diffusion model, verifying temporal proposals", "detector", _diffedit),
-    "temporal": Method("classical: motion-compensated spike detector (Kokaram SDIp)", None, _temporal),
+    "diffedit": Method(
+        "DiffEdit mask from a class-conditional diffusion model, verifying temporal proposals or over the whole frame",
+        "detector",
+        _diffedit,
+        lambda settings: not (settings.diffedit.whole_frame or settings.diffedit.thorough),
+    ),
+    "temporal": Method("classical: motion-compensated spike detector (Kokaram SDIp)", None, _temporal, lambda settings: True),
 }
 INPAINTERS: dict[str, Method] = {
     "palette": Method("Palette-style conditional diffusion inpainting with warped neighbours, DDIM", "inpainter", _palette),

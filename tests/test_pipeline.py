@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from restoration.core import Models, RestoreConfig, fill_frame, restore_frames
+from restoration.core import NOT_EXAMINED, Models, RestoreConfig, fill_frame, restore_frames
 
 CLASSICAL = {"detector": "temporal", "inpainter": "temporal_median"}
 
@@ -45,3 +45,11 @@ def test_restore_frames_fills_only_what_it_detects():
 def test_context_must_reach_past_the_frames_next_to_a_chunk():
     with pytest.raises(ValueError, match="context_frames"):
         RestoreConfig(context_frames=1, **CLASSICAL)
+
+
+def test_a_frame_the_detector_cannot_examine_is_flagged_not_done():
+    """The spike detector needs two neighbours: a reel's first and last frame are flagged with the
+    reason, the interior frames are not."""
+    frames = still_frames(4)
+    out = restore_frames(frames, range(4), 0, RestoreConfig(**CLASSICAL), Models())
+    assert [reason for _, _, _, reason in out] == [NOT_EXAMINED, None, None, NOT_EXAMINED]
