@@ -14,8 +14,12 @@ DEFAULT_INPAINTER = "palette"
 DETECTORS = {
     "diffedit": "DiffEdit mask from a class-conditional diffusion model, verifying temporal proposals",
     "temporal": "classical: motion-compensated spike detector (Kokaram SDIp)",
+    "sd-diffedit": "text DiffEdit with a Stable Diffusion folder ('damaged film photo' vs 'film photo'), GPU",
 }
 INPAINTERS = {
     "palette": "Palette-style conditional diffusion inpainting with warped neighbours, DDIM",
     "temporal_median": "classical: motion-compensated temporal median, Telea where no neighbour is valid",
+    "sd-inpaint": "Stable Diffusion inpainting (or legacy latent masking) on crops around the damage, GPU",
 }
+# The methods that run the latent backend (restoration.latent): they need a weights folder.
+LATENT_METHODS = ("sd-diffedit", "sd-inpaint")

@@ -23,8 +23,11 @@ from restoration.detect_temporal import SpikeDetectorConfig, detect_spikes
 from restoration.encode import EncodeConfig, write_access_copy, write_master
 from restoration.errors import OutputExistsError, RestorationError, StoreError
 from restoration.inpaint_classical import inpaint_temporal_median
+from restoration.detect_latent import detect_latent
 from restoration.inpaint_diffusion import PaletteConfig, inpaint_palette, load_inpainter
-from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER, DETECTORS, INPAINTERS
+from restoration.inpaint_latent import inpaint_latent
+from restoration.latent import LatentConfig, LatentModel, load_latent
+from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER, DETECTORS, INPAINTERS, LATENT_METHODS
 from restoration.motion import MotionConfig, compensate
 from restoration.reel import ReelInfo, iter_frames, probe, read_frames, sha256_file
 from restoration.store import SCORE_NAMES, STATUS, FrameResults, ProvenanceStore
@@ -43,12 +46,15 @@ class RestoreConfig:
     ``device``: "auto" (CUDA when available), "cpu" or "cuda"; ``precision``: the networks'
     precision, "auto" = bfloat16 only where the hardware computes it natively, else float32
     (:mod:`restoration.compute`). Both are resolved once when the models load and recorded.
+    ``latent_weights``: the local Stable Diffusion folder the ``sd-inpaint`` inpainter and the
+    ``sd-diffedit`` detector run (:mod:`restoration.latent`); ``latent`` their settings.
     """
 
     detector: str = DEFAULT_DETECTOR
     inpainter: str = DEFAULT_INPAINTER
     detector_weights: str | None = None
     inpainter_weights: str | None = None
+    latent_weights: str | None = None
     chunk_frames: int = 16
     context_frames: int = 2
     seed: int = 0
@@ -58,6 +64,7 @@ class RestoreConfig:
     spikes: SpikeDetectorConfig = field(default_factory=SpikeDetectorConfig)
     diffedit: DiffEditConfig = field(default_factory=DiffEditConfig)
     palette: PaletteConfig = field(default_factory=PaletteConfig)
+    latent: LatentConfig = field(default_factory=LatentConfig)
     consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
 
@@ -66,6 +73,8 @@ class RestoreConfig:
             raise ValueError(f"unknown detector {self.detector!r}; choose from {tuple(DETECTORS)}")
         if self.inpainter not in INPAINTERS:
             raise ValueError(f"unknown inpainter {self.inpainter!r}; choose from {tuple(INPAINTERS)}")
+        if self.latent_weights is None and {self.detector, self.inpainter} & set(LATENT_METHODS):
+            raise ValueError("sd-inpaint and sd-diffedit need a local Stable Diffusion folder (--weights DIR)")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ValueError(f"unknown device {self.device!r}; choose from {DEVICES} (or cuda:N)")
         if self.precision not in PRECISIONS:
@@ -85,6 +94,7 @@ class Models:
 
     detector: tuple | None = None
     inpainter: tuple | None = None
+    latent: LatentModel | None = None
     weights: dict[str, dict] = field(default_factory=dict)
     compute: Compute = field(default_factory=lambda: Compute(torch.device("cpu"), torch.float32))
 
@@ -106,6 +116,12 @@ def load_models(config: RestoreConfig) -> Models:
         model, scheduler = loader(path)
         setattr(models, name, (model.to(models.compute.device), scheduler))
         models.weights[name] = {"path": str(path), "sha256": sha256_file(path)}
+    if {config.detector, config.inpainter} & set(LATENT_METHODS):
+        models.latent = load_latent(config.latent_weights, models.compute.device)
+        described = models.latent.describe()
+        for name in ("detector", "inpainter"):
+            if getattr(config, name) in LATENT_METHODS:
+                models.weights[name] = described
     return models
 
 
@@ -156,6 +172,10 @@ def detect_frame(
     frame = frames[index]
     neighbours = compensate(frames, index, config=config.motion, cache=cache)
     proposals = detect_spikes(frame, neighbours, config.spikes)
+    if config.detector == "sd-diffedit":
+        return detect_latent(
+            frame, models.latent, config.latent, frame_generator(config, frame_number), models.compute.dtype, proposals
+        )
     if config.detector != "diffedit":
         return proposals
     model, scheduler = models.detector
@@ -191,6 +211,8 @@ def fill_frame(
         restored, spread = inpaint_palette(
             frame, mask, neighbours, model, scheduler, config.palette, frame_generator(config, frame_number), models.compute.dtype
         )
+    elif config.inpainter == "sd-inpaint":
+        restored = inpaint_latent(frame, mask, models.latent, config.latent, frame_generator(config, frame_number), models.compute.dtype)
     else:
         restored = inpaint_temporal_median(frame, mask, neighbours)
     checks, flagged, reason = check_frame(restored, mask, neighbours, spread, config.consistency)

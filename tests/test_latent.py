@@ -1,0 +1,235 @@
+"""The latent backend (sd-inpaint, sd-diffedit) on tiny random Stable Diffusion folders built here.
+
+Nothing is downloaded: ``latent_tiny.make_tiny_folder`` writes a diffusers folder from configs. The
+models are random, so the tests check the archival promises (shapes, dtype, only masked pixels
+change, same seed same result) and the folder checks, not the quality of a fill.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from clips import random_frames, write_clip
+from latent_tiny import make_tiny_folder
+
+from restoration.detect_latent import detect_latent
+from restoration.errors import RestorationError
+from restoration.inpaint_latent import crop_windows, inpaint_latent, repaint_plan
+from restoration.latent import LatentConfig, check_folder, latent_mask, load_latent
+
+FAST = dict(steps=3, detect_draws=2)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sd")
+    return {"inpaint": make_tiny_folder(root / "inpaint", 9), "legacy": make_tiny_folder(root / "t2i", 4)}
+
+
+@pytest.fixture(scope="module")
+def models(folders):
+    return {name: load_latent(path) for name, path in folders.items()}
+
+
+def damaged(dtype, channels, seed=0):
+    """A 40x56 frame (smaller than one 64 px crop on one axis, larger on none) and a mask of three
+    components: a single pixel, a 3x4 speck and a 4x10 streak."""
+    frame = random_frames(1, 40, 56, channels, dtype, seed=seed)[0]
+    mask = np.zeros((40, 56), bool)
+    mask[20, 20] = True
+    mask[5:8, 5:9] = True
+    mask[30:34, 40:50] = True
+    return frame, mask
+
+
+@pytest.mark.parametrize("mode", ["inpaint", "legacy"])
+@pytest.mark.parametrize("dtype,channels", [(np.uint8, 1), (np.uint16, 3)])
+def test_fill_changes_only_masked_pixels_and_repeats_for_a_seed(models, mode, dtype, channels):
+    frame, mask = damaged(dtype, channels)
+    config = LatentConfig(mode=mode, crop=24, context=4, **FAST)
+    out = inpaint_latent(frame, mask, models[mode], config, torch.Generator().manual_seed(5))
+    assert out.shape == frame.shape and out.dtype == frame.dtype
+    assert np.array_equal(out[~mask], frame[~mask])
+    assert (out[mask] != frame[mask]).any()
+    again = inpaint_latent(frame, mask, models[mode], config, torch.Generator().manual_seed(5))
+    assert np.array_equal(out, again)
+    other = inpaint_latent(frame, mask, models[mode], config, torch.Generator().manual_seed(6))
+    assert not np.array_equal(out[mask], other[mask])
+
+
+def test_legacy_repaint_resampling_runs_and_keeps_the_promises(models):
+    frame, mask = damaged(np.uint16, 1)
+    config = LatentConfig(mode="legacy", steps=4, repaint_jump=2, repaint_resample=3)
+    out = inpaint_latent(frame, mask, models["legacy"], config, torch.Generator().manual_seed(0))
+    assert np.array_equal(out[~mask], frame[~mask]) and (out[mask] != frame[mask]).any()
+    plain = inpaint_latent(frame, mask, models["legacy"], LatentConfig(mode="legacy", steps=4), torch.Generator().manual_seed(0))
+    assert not np.array_equal(out[mask], plain[mask])
+
+
+def test_repaint_plan_follows_the_cost_formula():
+    assert repaint_plan(5, 0, 1) == [0, 1, 2, 3, 4]
+    assert repaint_plan(4, 2, 3) == [0, 1, 0, 1, 0, 1, 2, 3]
+    for steps, jump, resample in ((50, 5, 3), (20, 4, 2), (10, 10, 5)):
+        assert len(repaint_plan(steps, jump, resample)) == steps + (resample - 1) * jump * (steps // jump - 1)
+
+
+def test_empty_mask_returns_the_frame_without_the_model(models):
+    frame, _ = damaged(np.uint8, 3)
+    out = inpaint_latent(frame, np.zeros(frame.shape[:2], bool), models["inpaint"], LatentConfig(**FAST))
+    assert np.array_equal(out, frame) and out is not frame
+
+
+def test_mode_must_fit_the_unet(models):
+    frame, mask = damaged(np.uint8, 1)
+    with pytest.raises(RestorationError, match="needs a 9-channel inpainting U-Net, this one is 4-channel"):
+        inpaint_latent(frame, mask, models["legacy"], LatentConfig(mode="inpaint", **FAST))
+    with pytest.raises(RestorationError, match="needs a text-to-image"):
+        inpaint_latent(frame, mask, models["inpaint"], LatentConfig(mode="legacy", **FAST))
+    assert models["inpaint"].mode(LatentConfig()) == "inpaint" and models["legacy"].mode(LatentConfig()) == "legacy"
+
+
+def test_crops_cover_every_hole_pixel_once():
+    mask = np.zeros((200, 300), bool)
+    mask[10:12, 10:12] = True  # two specks close together share one crop
+    mask[20:23, 30:31] = True
+    mask[100:190, 150:280] = True  # a large stain: a crop of its own size plus context
+    windows = crop_windows(mask, crop=64, context=8)
+    owned = np.zeros(mask.shape, int)
+    for w in windows:
+        np.add.at(owned, (w.ys, w.xs), 1)
+    assert np.array_equal(owned, mask.astype(int))
+    assert sorted(w.side for w in windows) == [64, 146]
+    big = next(w for w in windows if w.side == 146)
+    assert (big.oy, big.ox) == (200 - 146, 142)  # centred on the stain, shifted inside the frame
+
+
+def test_a_single_pixel_hole_survives_the_latent_mask():
+    mask = np.zeros((64, 64), bool)
+    mask[33, 17] = True
+    pixel, lat = latent_mask(mask, 32, 4)  # crop twice the model's size: 2x2 source px per model px
+    assert pixel.sum() == 1 and pixel[16, 8] == 1
+    assert lat.shape == (8, 8) and lat.sum() == 1 and lat[4, 2] == 1
+
+
+def test_text_diffedit_mask(models):
+    frame, mask = damaged(np.uint16, 3)
+    for name, model in models.items():
+        config = LatentConfig(crop=24, **FAST)
+        found = detect_latent(frame, model, config, torch.Generator().manual_seed(1), proposals=mask)
+        assert found.shape == mask.shape and found.dtype == bool
+        assert not (mask & ~found).any()  # "union": the proposals are kept
+        again = detect_latent(frame, model, config, torch.Generator().manual_seed(1), proposals=mask)
+        assert np.array_equal(found, again), name
+        alone = LatentConfig(crop=24, detect_fusion="diffedit", **FAST)
+        raw = detect_latent(frame, model, alone, torch.Generator().manual_seed(1), proposals=mask)
+        # diffusers' rule: above half of 3x the mean somewhere, never everywhere
+        assert 0 < raw.mean() < 1
+        high = LatentConfig(crop=24, detect_fusion="diffedit", detect_floor=1e9, **FAST)
+        assert not detect_latent(frame, model, high, torch.Generator().manual_seed(1)).any()
+
+
+# --------------------------------------------------------------------------- the folder
+
+
+def broken_copy(src: Path, dest: Path, remove: list[str]) -> Path:
+    shutil.copytree(src, dest)
+    for rel in remove:
+        target = dest / rel
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    return dest
+
+
+def test_folder_errors_are_one_clear_message(folders, tmp_path):
+    with pytest.raises(RestorationError, match="no such weights folder"):
+        check_folder(tmp_path / "absent")
+    incomplete = broken_copy(folders["inpaint"], tmp_path / "incomplete", ["vae", "unet/diffusion_pytorch_model.safetensors", "model_index.json"])
+    with pytest.raises(RestorationError) as err:
+        load_latent(incomplete)
+    assert str(err.value) == (
+        f"{incomplete}: incomplete Stable Diffusion folder, missing model_index.json, "
+        "unet/diffusion_pytorch_model.safetensors, vae/config.json, vae/diffusion_pytorch_model.safetensors; "
+        "copy a whole Stable Diffusion folder (README, 'Latent backend')"
+    )
+    pickled = broken_copy(folders["inpaint"], tmp_path / "pickled", ["text_encoder/model.safetensors"])
+    (pickled / "text_encoder" / "pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(RestorationError, match="text_encoder/model.safetensors only as pickled .bin files"):
+        load_latent(pickled)
+    corrupt = broken_copy(folders["inpaint"], tmp_path / "corrupt", [])
+    (corrupt / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(RestorationError, match="cannot load the Stable Diffusion folder"):
+        load_latent(corrupt)
+    sdxl = broken_copy(folders["inpaint"], tmp_path / "sdxl", [])
+    index = json.loads((sdxl / "model_index.json").read_text())
+    (sdxl / "model_index.json").write_text(json.dumps({**index, "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"]}))
+    with pytest.raises(RestorationError, match="SDXL"):
+        load_latent(sdxl)
+
+
+def test_restore_config_needs_the_folder_for_latent_methods():
+    from restoration.pipeline import RestoreConfig
+
+    with pytest.raises(ValueError, match="need a local Stable Diffusion folder"):
+        RestoreConfig(detector="temporal", inpainter="sd-inpaint")
+    with pytest.raises(ValueError, match="need a local Stable Diffusion folder"):
+        RestoreConfig(detector="sd-diffedit", inpainter="temporal_median")
+
+
+def test_pipeline_runs_both_latent_methods_and_records_the_folder(folders, tmp_path):
+    from restoration.pipeline import RestoreConfig, load_models, method_description, restore_frames
+
+    frames = random_frames(3, 40, 56, 1, np.uint8)
+    frames[1, 10:13, 10:13] = 255
+    config = RestoreConfig(
+        detector="sd-diffedit", inpainter="sd-inpaint", latent_weights=str(folders["inpaint"]),
+        device="cpu", latent=LatentConfig(crop=24, **FAST),
+    )
+    models = load_models(config)
+    methods = method_description(config, models)
+    assert methods["inpainter"]["weights"]["path"] == str(folders["inpaint"].resolve())
+    assert set(methods["detector"]["weights"]["files"]) == {
+        "unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors",
+    }
+    [(mask, restored, scores, _)] = restore_frames(frames, [1], 0, config, models)
+    assert mask[10:13, 10:13].all()  # the spike proposal, kept by "union"
+    assert np.array_equal(restored[~mask], frames[1][~mask]) and restored.dtype == np.uint8
+
+
+@pytest.mark.slow
+def test_restore_command_with_sd_inpaint(folders, tmp_path):
+    from restoration.store import ProvenanceStore
+
+    frames = random_frames(6, 40, 56, 1, np.uint8)
+    for t in range(6):
+        frames[t, 8 + 4 * t : 11 + 4 * t, 20:23] = 255  # a transient speck per frame
+    reel = write_clip(tmp_path / "reel.mkv", frames, "gray")
+    cli = str(Path(sys.executable).with_name("restoration"))
+    env = {**os.environ, "COLUMNS": "200"}
+    settings = json.dumps({"latent": {"steps": 2, "crop": 24}, "device": "cpu"})
+    base = [cli, "restore", str(reel), "--detector", "temporal", "--inpainter", "sd-inpaint", "--no-access-copy", "--settings", settings]
+
+    bad = subprocess.run(base + ["--out", str(tmp_path / "bad"), "--weights", str(tmp_path / "nothing")], capture_output=True, text=True, env=env)
+    assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'nothing'}: no such weights folder; copy a whole Stable Diffusion folder (README, 'Latent backend')"
+    ]
+    assert not (tmp_path / "bad").exists()
+
+    out = tmp_path / "out"
+    run = subprocess.run(base + ["--out", str(out), "--weights", str(folders["inpaint"])], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    from restoration.reel import probe, read_frames
+
+    master = read_frames(probe(out / "reel.master.mkv"))
+    store = ProvenanceStore(out / "reel.zarr")
+    mask, original, _ = store.read_diff(0, 6)
+    assert mask.any() and mask[:, 8:32, 20:23].any()
+    changed = (master != frames).any(-1)
+    assert not (changed & ~mask).any() and changed.any()
+    started = next(e for e in store.events() if e["kind"] == "run_started")
+    assert started["config"]["inpainter"] == "sd-inpaint" and started["config"]["latent"]["prompt"] == "film photo"
+    assert started["methods"]["inpainter"]["weights"]["path"] == str(folders["inpaint"].resolve())
