@@ -238,16 +238,23 @@ def finetune(
     data: list[Path] = typer.Argument(..., help="Clean reels of the collection (path or path@a:b for a part)."),
     models_dir: Path = typer.Option(..., "--models", help="Folder where the new weights are registered."),
     name: str = typer.Option("collection", help="Name for the fine-tuned weights."),
-    kind: list[str] = typer.Option(["inpainter", "detector"], help="Which models to fine-tune (repeatable)."),
+    kind: list[str] = typer.Option(
+        ["inpainter", "detector"],
+        help="Which models to fine-tune (repeatable): inpainter, detector, or latent (the U-Net of the Stable "
+        "Diffusion folder --latent-init; LoRA unless settings say '{\"latent\": {\"lora_rank\": 0}}'; a GPU job).",
+    ),
     steps: int = typer.Option(1000, help="Optimiser steps per model."),
     settings: str = typer.Option(None, help="JSON overriding trainer settings per kind: '{\"inpainter\": {\"batch\": 16}}'."),
+    latent_init: Path = typer.Option(None, help="The local Stable Diffusion folder the latent kind starts from."),
 ):
     """Fine-tune the inpainter (and detector) on a collection and register the weights with their SHA-256."""
     from flows.finetune import finetune as finetune_flow
 
+    if "latent" in kind and latent_init is None:
+        raise typer.BadParameter("the latent kind needs --latent-init DIR (a Stable Diffusion folder)", param_hint="--kind")
     entries = finetune_flow(
         data=[str(d) for d in data], models_dir=str(models_dir), name=name, kinds=list(kind), steps=steps,
-        settings=_settings(settings),
+        settings=_settings(settings), latent_init=str(latent_init) if latent_init else None,
     )
     for e in entries:
         console.print(f"{e['kind']}: {e['path']}  sha256 {e['sha256']}")

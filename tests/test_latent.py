@@ -233,3 +233,62 @@ def test_restore_command_with_sd_inpaint(folders, tmp_path):
     started = next(e for e in store.events() if e["kind"] == "run_started")
     assert started["config"]["inpainter"] == "sd-inpaint" and started["config"]["latent"]["prompt"] == "film photo"
     assert started["methods"]["inpainter"]["weights"]["path"] == str(folders["inpaint"].resolve())
+
+
+# --------------------------------------------------------------------------- fine-tuning
+
+
+@pytest.mark.parametrize("name,lora_rank", [("inpaint", 4), ("legacy", 0)])
+def test_finetune_changes_the_unet_and_writes_a_folder_that_loads(folders, tmp_path, name, lora_rank):
+    from safetensors.torch import load_file
+
+    from restoration.finetune_latent import TrainLatentConfig, train
+
+    reel = write_clip(tmp_path / "clean.mkv", random_frames(4, 40, 56, 1, np.uint8), "gray", audio=False)
+    config = TrainLatentConfig(
+        data=(str(reel),), init=str(folders[name]), out_dir=str(tmp_path / "run"), steps=3, batch=2, lr=1e-2,
+        lora_rank=lora_rank, crop=24, frames=4, device="cpu", precision="float32",
+    )
+    lines = []
+    out = train(config, log=lines.append)
+    assert out == tmp_path / "run" / "model" and lines[-1].startswith("step 3/3 loss ")
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["finetune.json", "model_index.json", "scheduler", "text_encoder", "tokenizer", "unet", "vae"]
+    )
+    before = load_file(folders[name] / "unet" / "diffusion_pytorch_model.safetensors")
+    after = load_file(out / "unet" / "diffusion_pytorch_model.safetensors")
+    assert set(after) == set(before)  # a plain U-Net: LoRA fused, no adapter weights left
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    if lora_rank:  # LoRA reaches the attention projections only
+        assert changed and all(".to_q." in k or ".to_k." in k or ".to_v." in k or ".to_out.0." in k for k in changed)
+    else:
+        assert len(changed) > len(before) // 2
+    for part in ("vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"):
+        assert (out / part).read_bytes() == (folders[name] / part).read_bytes()
+    assert json.loads((out / "finetune.json").read_text())["finetune"]["lora_rank"] == lora_rank
+    reloaded = load_latent(out)
+    frame, mask = damaged(np.uint8, 1)
+    filled = inpaint_latent(frame, mask, reloaded, LatentConfig(crop=24, **FAST))
+    assert np.array_equal(filled[~mask], frame[~mask])
+
+
+@pytest.mark.slow
+def test_finetune_flow_registers_a_latent_folder(folders, tmp_path):
+    import flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.finetune import finetune
+    from restoration.registry import registered, sha256_tree
+
+    reel = write_clip(tmp_path / "clean.mkv", random_frames(4, 40, 56, 1, np.uint8), "gray", audio=False)
+    with prefect_test_harness(server_startup_timeout=None):
+        [entry] = finetune(
+            [str(reel)], str(tmp_path / "models"), name="stock", kinds=["latent"], steps=2, latent_init=str(folders["inpaint"]),
+            settings={"latent": {"crop": 24, "frames": 4, "device": "cpu", "precision": "float32"}},
+        )
+    assert entry["kind"] == "latent" and entry["sha256"] == sha256_tree(entry["path"])
+    assert entry["base"] == {"path": str(folders["inpaint"]), "sha256": sha256_tree(folders["inpaint"])}
+    assert entry["facts"]["train_config"]["lora_rank"] == 4 and entry["facts"]["train_config"]["steps"] == 2
+    assert [(e["path"], e["sha256"]) for e in registered(tmp_path / "models")] == [(entry["path"], entry["sha256"])]
+    model = load_latent(entry["path"])
+    assert model.inpainting
