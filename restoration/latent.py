@@ -7,8 +7,8 @@ layout ``huggingface-cli download`` (or ``save_pretrained``) writes::
 
     model_index.json  unet/  vae/  text_encoder/  tokenizer/  scheduler/
 
-Nothing is ever downloaded: the folder is read with ``local_files_only`` and weights only as
-safetensors (never pickle). A 9-channel U-Net (latents, mask, masked-image latents) is an
+Nothing is ever downloaded: the folder is a local path read with ``local_files_only`` (and the
+command line sets ``HF_HUB_OFFLINE=1``, :mod:`flows`), weights only as safetensors (never pickle). A 9-channel U-Net (latents, mask, masked-image latents) is an
 inpainting model and runs in ``inpaint`` mode; a 4-channel text-to-image U-Net runs in ``legacy``
 mode (known latents re-imposed each step). The folder's scheduler config is reused with DDIM and
 ``timestep_spacing="trailing"`` (DESIGN: linspace spacing is defective at few steps).
@@ -20,7 +20,6 @@ Users of this module: :mod:`restoration.inpaint_latent` (``sd-inpaint``),
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -256,7 +255,6 @@ def load_latent(path: str | Path, device: torch.device | str = "cpu") -> LatentM
     unreadable folder, or components that do not fit together.
     """
     folder = check_folder(path)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 

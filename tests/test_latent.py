@@ -292,3 +292,12 @@ def test_finetune_flow_registers_a_latent_folder(folders, tmp_path):
     assert [(e["path"], e["sha256"]) for e in registered(tmp_path / "models")] == [(entry["path"], entry["sha256"])]
     model = load_latent(entry["path"])
     assert model.inpainting
+
+
+def test_restore_help_names_the_latent_methods_as_a_gpu_path():
+    cli = str(Path(sys.executable).with_name("restoration"))
+    result = subprocess.run([cli, "restore", "--help"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "300"})
+    text = " ".join(result.stdout.split())
+    assert result.returncode == 0
+    assert "sd-inpaint (Stable Diffusion inpainting with the folder of --weights; a GPU path" in text
+    assert "sd-diffedit (text DiffEdit with the Stable Diffusion folder of --weights; a GPU path)" in text
