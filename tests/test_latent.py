@@ -72,6 +72,15 @@ def test_legacy_repaint_resampling_runs_and_keeps_the_promises(models):
     assert not np.array_equal(out[mask], plain[mask])
 
 
+def test_partial_strength_starts_from_the_crop_and_keeps_the_promises(models):
+    frame, mask = damaged(np.uint8, 3)
+    config = LatentConfig(strength=0.5, steps=4, crop=24, context=4)
+    out = inpaint_latent(frame, mask, models["inpaint"], config, torch.Generator().manual_seed(0))
+    assert np.array_equal(out[~mask], frame[~mask]) and (out[mask] != frame[mask]).any()
+    full = inpaint_latent(frame, mask, models["inpaint"], LatentConfig(steps=4, crop=24, context=4), torch.Generator().manual_seed(0))
+    assert not np.array_equal(out[mask], full[mask])
+
+
 def test_repaint_plan_follows_the_cost_formula():
     assert repaint_plan(5, 0, 1) == [0, 1, 2, 3, 4]
     assert repaint_plan(4, 2, 3) == [0, 1, 0, 1, 0, 1, 2, 3]
@@ -130,6 +139,8 @@ def test_text_diffedit_mask(models):
         raw = detect_latent(frame, model, alone, torch.Generator().manual_seed(1), proposals=mask)
         # diffusers' rule: above half of 3x the mean somewhere, never everywhere
         assert 0 < raw.mean() < 1
+        same = LatentConfig(crop=24, detect_fusion="diffedit", negative_prompt="film photo", **FAST)
+        assert not detect_latent(frame, model, same, torch.Generator().manual_seed(1)).any()  # no difference, no damage
         high = LatentConfig(crop=24, detect_fusion="diffedit", detect_floor=1e9, **FAST)
         assert not detect_latent(frame, model, high, torch.Generator().manual_seed(1)).any()
 
