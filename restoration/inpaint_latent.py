@@ -4,9 +4,10 @@ How a frame is filled (:func:`inpaint_latent`):
 
 1. The mask's components are gathered into square crops (:func:`crop_windows`): a crop of
    ``config.crop`` source pixels (default: the model's resolution) centred on a component, which
-   also takes every other component lying inside it with ``context`` pixels around it; a component
-   too large for that gets a crop of its own size plus context. Each component is written back by
-   exactly one crop.
+   also takes every other component lying inside it with ``context`` pixels around it; a compact
+   component too large for that (a stain) gets a crop of its own size plus context, resized to the
+   model's resolution; a thin one (a long scratch, a hair) is cut into crop-sized pieces at the
+   source's scale. Each hole pixel is written back by exactly one crop.
 2. Each crop is resized to the model's resolution (only when its side differs), encoded by the
    VAE (posterior mean), and denoised from pure noise with DDIM, written out step by step:
    ``inpaint`` mode feeds the 9-channel inpainting U-Net the latents, the latent hole mask and the
@@ -47,22 +48,44 @@ class Window:
     xs: np.ndarray
 
 
+# A component larger than a crop whose area is at most this share of the square on its longest side
+# (a line scratch, a hair) is cut into crop-sized pieces at the source's scale: shrunk to the model's
+# resolution whole, a 3 px scratch would be under one latent pixel wide. A disc covers 0.79.
+THIN = 0.25
+
+
+def _pieces(mask: np.ndarray, crop: int, context: int) -> list[tuple[int, int, int, int, np.ndarray, np.ndarray]]:
+    """The mask's components (8-connected) as ``(y0, y1, x0, x1, ys, xs)``, thin ones larger than a
+    crop cut into grid cells of ``crop - 2 * context`` px."""
+    labels, _ = ndi.label(mask, structure=np.ones((3, 3), bool))
+    cell = max(crop - 2 * context, 1)
+    pieces = []
+    for k, sl in enumerate(ndi.find_objects(labels), start=1):
+        ys, xs = np.nonzero(labels[sl] == k)
+        y0, x0 = sl[0].start, sl[1].start
+        ys, xs = ys + y0, xs + x0
+        extent = max(sl[0].stop - y0, sl[1].stop - x0)
+        if extent + 2 * context <= crop or len(ys) > THIN * extent**2:
+            pieces.append((y0, sl[0].stop, x0, sl[1].stop, ys, xs))
+            continue
+        cells = ((ys - y0) // cell) * (extent + 1) + (xs - x0) // cell
+        for c in np.unique(cells):
+            py, px = ys[cells == c], xs[cells == c]
+            pieces.append((py.min(), py.max() + 1, px.min(), px.max() + 1, py, px))
+    return pieces
+
+
 def crop_windows(mask: np.ndarray, crop: int, context: int) -> list[Window]:
     """Square crops covering every hole pixel of ``mask`` (bool ``(H, W)``) exactly once.
 
-    Components (8-connected) are taken largest first; one lying with ``context`` pixels around it
-    inside an existing crop joins that crop, otherwise it opens a crop of side
-    ``max(crop, its extent + 2 * context)`` centred on it, shifted inside the frame.
+    Pieces (components, thin ones cut to crop size: :data:`THIN`) are taken largest first; one
+    lying with ``context`` pixels around it inside an existing crop joins that crop, otherwise it
+    opens a crop of side ``max(crop, its extent + 2 * context)`` centred on it, shifted inside the
+    frame.
     """
     h, w = mask.shape
-    labels, _ = ndi.label(mask, structure=np.ones((3, 3), bool))
-    comps = []
-    for k, sl in enumerate(ndi.find_objects(labels), start=1):
-        ys, xs = np.nonzero(labels[sl] == k)
-        comps.append((sl[0].start, sl[0].stop, sl[1].start, sl[1].stop, ys + sl[0].start, xs + sl[1].start))
-    comps.sort(key=lambda c: -len(c[4]))
     windows: list[Window] = []
-    for y0, y1, x0, x1, ys, xs in comps:
+    for y0, y1, x0, x1, ys, xs in sorted(_pieces(mask, crop, context), key=lambda p: -len(p[4])):
         for win in windows:
             if (win.oy <= y0 - context and y1 + context <= win.oy + win.side
                     and win.ox <= x0 - context and x1 + context <= win.ox + win.side):

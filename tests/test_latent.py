@@ -117,6 +117,13 @@ def test_crops_cover_every_hole_pixel_once():
     big = next(w for w in windows if w.side == 146)
     assert (big.oy, big.ox) == (200 - 146, 142)  # centred on the stain, shifted inside the frame
 
+    scratch = np.zeros((200, 300), bool)
+    scratch[20:170, 60:63] = True  # 150 px long, 3 px wide: cut into 48 px cells at the source's scale
+    windows = crop_windows(scratch, crop=64, context=8)
+    assert [w.side for w in windows] == [64] * 4
+    assert sorted(len(w.ys) for w in windows) == [18, 144, 144, 144]
+    assert sum(len(w.ys) for w in windows) == scratch.sum() and len({(y, x) for w in windows for y, x in zip(w.ys, w.xs)}) == 450
+
 
 def test_a_single_pixel_hole_survives_the_latent_mask():
     mask = np.zeros((64, 64), bool)
