@@ -319,3 +319,27 @@ def test_restore_help_names_the_latent_methods_as_a_gpu_path():
     assert result.returncode == 0
     assert "sd-inpaint (Stable Diffusion inpainting with the folder of --weights; a GPU path" in text
     assert "sd-diffedit (text DiffEdit with the Stable Diffusion folder of --weights; a GPU path)" in text
+
+
+def test_fp16_variant_files_load(folders, tmp_path):
+    variant = broken_copy(folders["inpaint"], tmp_path / "fp16", [])
+    for rel in ("unet/diffusion_pytorch_model", "vae/diffusion_pytorch_model", "text_encoder/model"):
+        (variant / f"{rel}.safetensors").rename(variant / f"{rel}.fp16.safetensors")
+    model = load_latent(variant)
+    reference = load_latent(folders["inpaint"])
+    assert all(torch.equal(a, b) for a, b in zip(model.unet.state_dict().values(), reference.unet.state_dict().values()))
+    assert torch.equal(model.prompt_embeddings("film photo"), reference.prompt_embeddings("film photo"))
+
+
+def test_latent_settings_survive_the_store_round_trip(folders):
+    from dataclasses import asdict
+
+    from restoration.pipeline import RestoreConfig
+    from restoration.reprocess import config_from_dict
+
+    config = RestoreConfig(
+        inpainter="sd-inpaint", latent_weights=str(folders["legacy"]),
+        latent=LatentConfig(mode="legacy", repaint_jump=5, repaint_resample=3, prompt="old film photo"),
+    )
+    stored = json.loads(json.dumps(asdict(config)))
+    assert config_from_dict(RestoreConfig, stored) == config
