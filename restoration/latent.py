@@ -65,6 +65,9 @@ class LatentConfig:
     context: known source pixels kept around a hole inside its crop, at least.
     repaint_jump, repaint_resample: RePaint resampling in latent space (as in
         :class:`restoration.inpaint_diffusion.PaletteConfig`; 0 / 1 = off).
+    match_ring: the VAE does not give back a crop's exact tones: the median difference, per channel,
+        between the source and the decoded crop over the known pixels within this many px of the
+        holes is added to the fill, so that it meets its surroundings without a seam (0 = off).
     max_batch: crops per network call (each call holds two items per crop: both prompts).
     detect_strength: DiffEdit's noise level r in (0, 1]; detect_draws: noise draws averaged.
     detect_clamp, detect_threshold: diffusers' DiffEdit normalisation over the frame
@@ -83,6 +86,7 @@ class LatentConfig:
     context: int = 32
     repaint_jump: int = 0
     repaint_resample: int = 1
+    match_ring: int = 4
     max_batch: int = 4
     detect_strength: float = 0.5
     detect_draws: int = 4
@@ -98,7 +102,7 @@ class LatentConfig:
             raise ValueError(f"steps, max_batch >= 1 and context, crop >= 0 required: {self}")
         if not 0 < self.strength <= 1 or not 0 < self.detect_strength <= 1:
             raise ValueError(f"strength and detect_strength must be in (0, 1]: {self}")
-        if self.repaint_jump < 0 or self.repaint_resample < 1 or self.detect_draws < 1:
+        if self.repaint_jump < 0 or self.repaint_resample < 1 or self.detect_draws < 1 or self.match_ring < 0:
             raise ValueError(f"repaint_jump >= 0, repaint_resample >= 1, detect_draws >= 1 required: {self}")
         if self.detect_fusion not in FUSIONS:
             raise ValueError(f"detect_fusion must be one of {FUSIONS}, got {self.detect_fusion!r}")

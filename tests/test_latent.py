@@ -20,7 +20,7 @@ from latent_tiny import make_tiny_folder
 
 from restoration.detect_latent import detect_latent
 from restoration.errors import RestorationError
-from restoration.inpaint_latent import crop_windows, inpaint_latent, repaint_plan
+from restoration.inpaint_latent import crop_windows, inpaint_latent, repaint_plan, ring_offset
 from restoration.latent import LatentConfig, check_folder, latent_mask, load_latent
 
 FAST = dict(steps=3, detect_draws=2)
@@ -79,6 +79,21 @@ def test_partial_strength_starts_from_the_crop_and_keeps_the_promises(models):
     assert np.array_equal(out[~mask], frame[~mask]) and (out[mask] != frame[mask]).any()
     full = inpaint_latent(frame, mask, models["inpaint"], LatentConfig(steps=4, crop=24, context=4), torch.Generator().manual_seed(0))
     assert not np.array_equal(out[mask], full[mask])
+
+
+def test_ring_offset_matches_the_fill_to_its_surroundings():
+    rng = np.random.default_rng(0)
+    source = rng.uniform(0.2, 0.8, (16, 16, 3)).astype(np.float32)
+    fill = source - np.array([0.05, -0.02, 0.0], np.float32)  # the VAE's tone shift
+    hole = np.zeros((16, 16), bool)
+    hole[6:9, 6:9] = True
+    hole[0, 0] = True  # another hole: not a known pixel, whatever its value
+    fill[0, 0] = 5.0
+    ly, lx = np.nonzero(hole[:, :] & (np.arange(16)[:, None] > 2))
+    assert np.allclose(ring_offset(source, fill, hole, ly, lx, 2), [0.05, -0.02, 0.0], atol=1e-6)
+    assert np.array_equal(ring_offset(source, fill, hole, ly, lx, 0), np.zeros(3, np.float32))
+    everything = np.ones((16, 16), bool)
+    assert np.array_equal(ring_offset(source, fill, everything, ly, lx, 2), np.zeros(3, np.float32))
 
 
 def test_repaint_plan_follows_the_cost_formula():
