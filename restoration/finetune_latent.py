@@ -13,7 +13,7 @@ plain denoising objective (what ``legacy`` mode samples from).
 U-Net at the end; ``lora_rank = 0`` trains the whole U-Net. Either way the result is a complete
 folder with a plain U-Net (``<out_dir>/model``: the base folder's other components copied, the
 U-Net saved as safetensors), written under a temporary name and renamed, so it loads with
-:func:`restoration.latent.load_latent` like the base. Practical only on a GPU; the tests run a few
+:func:`restoration.latent.load_latent` like the base. A killed run resumes from its checkpoint. Practical only on a GPU; the tests run a few
 steps of the tiny model on the CPU.
 """
 
@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from restoration.checkpoint import load_checkpoint, save_checkpoint
 from restoration.compute import Compute
 from restoration.damage import DamageConfig, simulate_damage
 from restoration.errors import RestorationError
@@ -57,6 +58,8 @@ class TrainLatentConfig:
     prompt: the text condition (the inpainter's prompt).
     damage_level: the simulator's level for the training masks.
     device, precision: as :meth:`restoration.compute.Compute.resolve`.
+    checkpoint_minutes: period of ``out_dir/checkpoint.safetensors`` (the trained weights and the
+        optimiser, and always after the last step); resume: continue from it when present.
     """
 
     data: tuple[str, ...] = ()
@@ -73,6 +76,8 @@ class TrainLatentConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
+    checkpoint_minutes: float = 10.0
+    resume: bool = True
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.frames < 1 or self.lora_rank < 0 or self.crop < 0 or self.lr <= 0:
@@ -123,8 +128,6 @@ def train(config: TrainLatentConfig, log=print) -> Path:
         raise RestorationError("latent fine-tuning: the reels of one run must share frame size, channels and bit depth")
     stack = np.stack(pool)
     masks = simulate_damage(stack, DamageConfig(level=config.damage_level, seed=config.seed)).mask
-    rng = np.random.default_rng(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
     side, size, scale = config.crop or model.size, model.size, model.vae_scale
 
     unet = model.unet
@@ -134,14 +137,24 @@ def train(config: TrainLatentConfig, log=print) -> Path:
         unet.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_rank, init_lora_weights="gaussian", target_modules=list(LORA_TARGETS)))
     else:
         unet.requires_grad_(True)
-    params = [p for p in unet.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(params, lr=config.lr)
+    # Only what trains is checkpointed (LoRA: a few MB, not the whole U-Net); the dict shares the
+    # U-Net's parameters, so loading a checkpoint into it restores them in place.
+    trainable = torch.nn.ParameterDict({n.replace(".", "/"): p for n, p in unet.named_parameters() if p.requires_grad})
+    optimiser = torch.optim.AdamW(list(trainable.values()), lr=config.lr)
+    ckpt = Path(config.out_dir) / "checkpoint.safetensors"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    step = 0
+    if config.resume and ckpt.exists():
+        step, _ = load_checkpoint(ckpt, trainable, torch.nn.Module(), optimiser)
+        log(f"resumed at step {step}")
+    rng = np.random.default_rng([config.seed, step])  # a fixed stream per resume point: reproducible
+    gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
     scheduler = model.scheduler()
     steps_total = scheduler.config.num_train_timesteps
     text = model.prompt_embeddings(config.prompt)
     unet.train()
-    began = time.time()
-    for step in range(config.steps):
+    began = last_ckpt = time.time()
+    while step < config.steps:
         images_t, holes_t, lat_holes_t = make_batch(stack, masks, config.batch, side, size, scale, rng)
         latents = model.encode(images_t, compute.dtype)
         noise = torch.randn(tuple(latents.shape), generator=gen).to(compute.device)
@@ -158,8 +171,12 @@ def train(config: TrainLatentConfig, log=print) -> Path:
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        if step == 0 or (step + 1) % 50 == 0 or step + 1 == config.steps:
-            log(f"step {step + 1}/{config.steps} loss {loss.item():.4f} ({time.time() - began:.0f}s)")
+        step += 1
+        if step == 1 or step % 50 == 0 or step == config.steps:
+            log(f"step {step}/{config.steps} loss {loss.item():.4f} ({time.time() - began:.0f}s)")
+        if time.time() - last_ckpt > 60 * config.checkpoint_minutes or step == config.steps:
+            save_checkpoint(ckpt, trainable, torch.nn.Module(), optimiser, step, {"loss": loss.item()})
+            last_ckpt = time.time()
     unet.eval().requires_grad_(False)
     if config.lora_rank:
         unet.fuse_lora()

@@ -358,3 +358,26 @@ def test_latent_settings_survive_the_store_round_trip(folders):
     )
     stored = json.loads(json.dumps(asdict(config)))
     assert config_from_dict(RestoreConfig, stored) == config
+
+
+def test_finetune_resumes_from_its_checkpoint(folders, tmp_path):
+    from dataclasses import replace
+
+    from restoration.finetune_latent import TrainLatentConfig, train
+
+    reel = write_clip(tmp_path / "clean.mkv", random_frames(4, 40, 56, 1, np.uint8), "gray", audio=False)
+    config = TrainLatentConfig(
+        data=(str(reel),), init=str(folders["inpaint"]), out_dir=str(tmp_path / "run"), steps=2, batch=1, lr=1e-2,
+        crop=24, frames=4, device="cpu", precision="float32",
+    )
+    unet = tmp_path / "run" / "model" / "unet" / "diffusion_pytorch_model.safetensors"
+    train(config, log=lambda line: None)
+    after_two = unet.read_bytes()
+    lines = []
+    train(replace(config, steps=4), log=lines.append)  # killed after step 2, run again for 4
+    assert lines[0] == "resumed at step 2" and [line.split(" loss")[0] for line in lines[1:]] == ["step 4/4"]
+    after_four = unet.read_bytes()
+    assert after_four != after_two
+    lines.clear()
+    train(replace(config, steps=4), log=lines.append)  # nothing left to do: the same weights again
+    assert lines == ["resumed at step 4"] and unet.read_bytes() == after_four
