@@ -381,3 +381,13 @@ def test_finetune_resumes_from_its_checkpoint(folders, tmp_path):
     lines.clear()
     train(replace(config, steps=4), log=lines.append)  # nothing left to do: the same weights again
     assert lines == ["resumed at step 4"] and unet.read_bytes() == after_four
+
+
+def test_finetune_command_needs_the_latent_folder(tmp_path):
+    cli = str(Path(sys.executable).with_name("restoration"))
+    result = subprocess.run(
+        [cli, "finetune", str(tmp_path / "reel.mkv"), "--models", str(tmp_path / "models"), "--kind", "latent"],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "300"},
+    )
+    assert result.returncode == 2 and "the latent kind needs --latent-init DIR (a Stable Diffusion folder)" in result.stderr
+    assert not (tmp_path / "models").exists()
