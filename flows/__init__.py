@@ -14,5 +14,8 @@ for _name, _value in {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    # The latent backend reads local Stable Diffusion folders only; the Hugging Face libraries read
+    # this once, at import, and then never reach for the hub.
+    "HF_HUB_OFFLINE": "1",
 }.items():
     os.environ.setdefault(_name, _value)

@@ -63,10 +63,25 @@ def restore(
     chunk_frames: int = typer.Option(16, help="Frames per unit of work; a killed run resumes by chunk."),
     seed: int = typer.Option(0, help="Seed for every random choice; the same seed gives the same output."),
     access_copy: bool = typer.Option(True, help="Also write an H.264 access copy for viewing."),
-    detector: str = typer.Option(DEFAULT_DETECTOR, help="diffedit (diffusion model, default) or temporal (classical, fast)."),
-    inpainter: str = typer.Option(DEFAULT_INPAINTER, help="palette (diffusion model, default; seconds a frame on a CPU) or temporal_median (classical, fast)."),
+    detector: str = typer.Option(
+        DEFAULT_DETECTOR,
+        help="diffedit (diffusion model, default), temporal (classical, fast) or sd-diffedit "
+        "(text DiffEdit with the Stable Diffusion folder of --weights; a GPU path).",
+    ),
+    inpainter: str = typer.Option(
+        DEFAULT_INPAINTER,
+        help="palette (diffusion model, default; seconds a frame on a CPU), temporal_median (classical, fast) "
+        "or sd-inpaint (Stable Diffusion inpainting with the folder of --weights; a GPU path, minutes a frame on a CPU).",
+    ),
     detector_weights: Path = typer.Option(None, help="Detector weights (default: the shipped ones)."),
     inpainter_weights: Path = typer.Option(None, help="Inpainter weights (default: the shipped ones)."),
+    weights: Path = typer.Option(
+        None, "--weights",
+        help="Local diffusers Stable Diffusion folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, "
+        "scheduler/) for sd-inpaint / sd-diffedit; read offline, never downloaded. A 9-channel inpainting model "
+        "runs Stable Diffusion inpainting, a text-to-image one legacy latent masking; settings under "
+        "'latent' (e.g. '{\"latent\": {\"steps\": 30, \"prompt\": \"film photo\"}, \"device\": \"cuda\"}').",
+    ),
     parallel: int = typer.Option(1, help="Chunks restored at once (threads)."),
     dask: str = typer.Option(None, help="Run the chunks on a Dask cluster: its scheduler address, or local:N."),
     settings: str = typer.Option(None, help="JSON (or a JSON file) overriding any setting, e.g. '{\"palette\": {\"steps\": 10}}'."),
@@ -90,6 +105,7 @@ def restore(
         chunk_frames=chunk_frames, seed=seed, detector=detector, inpainter=inpainter,
         detector_weights=str(detector_weights) if detector_weights else None,
         inpainter_weights=str(inpainter_weights) if inpainter_weights else None,
+        latent_weights=str(weights) if weights else None,
         access_copy=access_copy, settings=_settings(settings),
     )
     try:
@@ -222,16 +238,23 @@ def finetune(
     data: list[Path] = typer.Argument(..., help="Clean reels of the collection (path or path@a:b for a part)."),
     models_dir: Path = typer.Option(..., "--models", help="Folder where the new weights are registered."),
     name: str = typer.Option("collection", help="Name for the fine-tuned weights."),
-    kind: list[str] = typer.Option(["inpainter", "detector"], help="Which models to fine-tune (repeatable)."),
+    kind: list[str] = typer.Option(
+        ["inpainter", "detector"],
+        help="Which models to fine-tune (repeatable): inpainter, detector, or latent (the U-Net of the Stable "
+        "Diffusion folder --latent-init; LoRA unless settings say '{\"latent\": {\"lora_rank\": 0}}'; a GPU job).",
+    ),
     steps: int = typer.Option(1000, help="Optimiser steps per model."),
     settings: str = typer.Option(None, help="JSON overriding trainer settings per kind: '{\"inpainter\": {\"batch\": 16}}'."),
+    latent_init: Path = typer.Option(None, help="The local Stable Diffusion folder the latent kind starts from."),
 ):
     """Fine-tune the inpainter (and detector) on a collection and register the weights with their SHA-256."""
     from flows.finetune import finetune as finetune_flow
 
+    if "latent" in kind and latent_init is None:
+        raise typer.BadParameter("the latent kind needs --latent-init DIR (a Stable Diffusion folder)", param_hint="--kind")
     entries = finetune_flow(
         data=[str(d) for d in data], models_dir=str(models_dir), name=name, kinds=list(kind), steps=steps,
-        settings=_settings(settings),
+        settings=_settings(settings), latent_init=str(latent_init) if latent_init else None,
     )
     for e in entries:
         console.print(f"{e['kind']}: {e['path']}  sha256 {e['sha256']}")

@@ -29,6 +29,7 @@ def build_config(
     device: str = "auto",
     access_copy: bool = True,
     settings: dict | None = None,
+    latent_weights: str | None = None,
 ) -> RestoreConfig:
     """A ``RestoreConfig`` from flow parameters; ``settings`` overrides any nested field by name,
     e.g. ``{"palette": {"steps": 10}, "consistency": {"max_warp_ratio": 2.0}}``."""
@@ -38,6 +39,7 @@ def build_config(
             inpainter=inpainter,
             detector_weights=detector_weights,
             inpainter_weights=inpainter_weights,
+            latent_weights=latent_weights,
             chunk_frames=chunk_frames,
             context_frames=context_frames,
             seed=seed,

@@ -1,8 +1,9 @@
 """The ``finetune`` flow: adapt the inpainter (and the detector) to a collection, register the weights.
 
-Training is the library's (``restoration.train_inpainter`` / ``restoration.train_detector``, imported
-inside the tasks: they pull in the training stack only where training runs). Each trained file is
-registered in ``models_dir`` (``registry.json``: name, path, SHA-256, base weights, data, time).
+Training is the library's (``restoration.train_inpainter`` / ``restoration.train_detector`` /
+``restoration.finetune_latent``, imported inside the tasks: they pull in the training stack only
+where training runs). Each trained file (a folder for the ``latent`` kind, a Stable Diffusion model)
+is registered in ``models_dir`` (``registry.json``: name, path, SHA-256, base weights, data, time).
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from flows.config import _merge, artifact_key
 from restoration.registry import register_weights
 from restoration.reprocess import config_from_dict
 
-KINDS = ("inpainter", "detector")
+KINDS = ("inpainter", "detector", "latent")
 
 
 def _base_weights(kind: str, init: str | None) -> str | None:
     if init:
         return init
+    if kind == "latent":
+        raise ValueError("the latent kind fine-tunes a local Stable Diffusion folder: give latent_init")
     from restoration.weights import shipped
 
     path = shipped(kind)
@@ -40,6 +43,9 @@ def train_task(kind: str, overrides: dict) -> dict:
     elif kind == "detector":
         from restoration.train_detector import TrainDetectorConfig as Config
         from restoration.train_detector import train
+    elif kind == "latent":
+        from restoration.finetune_latent import TrainLatentConfig as Config
+        from restoration.finetune_latent import train
     else:
         raise ValueError(f"unknown model kind {kind!r}; choose from {KINDS}")
     config = config_from_dict(Config, _merge(asdict(Config()), overrides))
@@ -63,12 +69,15 @@ def finetune(
     inpainter_init: str | None = None,
     detector_init: str | None = None,
     settings: dict | None = None,
+    latent_init: str | None = None,
 ) -> list[dict]:
     """Fine-tune each of ``kinds`` on ``data`` (reels, ``path@a:b`` for a part) and register the weights.
 
     Training starts from ``<kind>_init`` or the shipped weights (fresh when there are none) and writes
     to ``work_dir/<name>/<kind>`` (default: ``models_dir/training``); ``settings`` overrides the
-    trainers' config fields per kind: ``{"inpainter": {"batch": 16}, "detector": {...}}``.
+    trainers' config fields per kind: ``{"inpainter": {"batch": 16}, "detector": {...}}``. The
+    ``latent`` kind fine-tunes the U-Net of the Stable Diffusion folder ``latent_init`` (LoRA by
+    default, ``{"latent": {"lora_rank": 0}}`` for the whole U-Net; a GPU job) into a new folder.
     """
     log = get_run_logger()
     unknown = set(kinds) - set(KINDS)
@@ -77,7 +86,7 @@ def finetune(
     root = Path(work_dir) if work_dir else Path(models_dir) / "training"
     entries = []
     for kind in kinds:
-        base = _base_weights(kind, inpainter_init if kind == "inpainter" else detector_init)
+        base = _base_weights(kind, {"inpainter": inpainter_init, "detector": detector_init, "latent": latent_init}[kind])
         overrides = {
             "data": list(data), "init": base, "steps": steps, "out_dir": str(root / name / kind),
             **(settings or {}).get(kind, {}),

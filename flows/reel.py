@@ -61,7 +61,7 @@ _MODELS_LOCK = threading.Lock()
 
 
 def cached_models(config: RestoreConfig):
-    key = (config.detector, config.inpainter, config.detector_weights, config.inpainter_weights, config.device)
+    key = (config.detector, config.inpainter, config.detector_weights, config.inpainter_weights, config.latent_weights, config.device)
     with _MODELS_LOCK:
         if key not in _MODELS:
             _MODELS[key] = load_models(config)
@@ -221,19 +221,21 @@ def restore_reel(
     dask_address: str | None = None,
     dask_workers: int = 0,
     lock_max_age_s: float = DEFAULT_MAX_AGE_S,
+    latent_weights: str | None = None,
 ) -> dict:
     """Restore ``reel`` into ``out_dir`` (master, access copy, provenance store), resuming if interrupted.
 
     ``settings`` overrides nested ``RestoreConfig`` fields (``{"palette": {"steps": 10}}``).
     ``parallel_chunks``: chunk tasks at once on the thread pool; ``dask_workers`` / ``dask_address``:
     run them on a local Dask cluster of that many processes / on an existing cluster instead.
+    ``latent_weights``: the local Stable Diffusion folder of ``sd-inpaint`` / ``sd-diffedit``.
     Returns the output paths and the store's summary.
     """
     log = get_run_logger()
     began = time.perf_counter()
     config = build_config(
         chunk_frames, seed, detector, inpainter, detector_weights, inpainter_weights,
-        context_frames, device, access_copy, settings,
+        context_frames, device, access_copy, settings, latent_weights,
     )
     info = probe(reel)
     store, outputs = open_or_create_store(info, Path(out_dir), config)

@@ -30,7 +30,8 @@ from restoration.detect_temporal import SpikeDetectorConfig
 from restoration.encode import EncodeConfig
 from restoration.errors import RestorationError
 from restoration.inpaint_diffusion import PaletteConfig, load_inpainter
-from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER, DETECTORS, INPAINTERS
+from restoration.latent import LatentConfig, LatentModel, load_latent
+from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER, DETECTORS, INPAINTERS, LATENT_METHODS
 from restoration.motion import MotionConfig, compensate
 from restoration.reel import ReelInfo, read_frames, sha256_file
 from restoration.weights import shipped
@@ -52,12 +53,15 @@ class RestoreConfig:
     ``device``: "auto" (CUDA when available), "cpu" or "cuda"; ``precision``: the networks'
     precision, "auto" = bfloat16 only where the hardware computes it natively, else float32
     (:mod:`restoration.compute`). Both are resolved once when the models load and recorded.
+    ``latent_weights``: the local Stable Diffusion folder the ``sd-inpaint`` inpainter and the
+    ``sd-diffedit`` detector run (:mod:`restoration.latent`); ``latent`` their settings.
     """
 
     detector: str = DEFAULT_DETECTOR
     inpainter: str = DEFAULT_INPAINTER
     detector_weights: str | None = None
     inpainter_weights: str | None = None
+    latent_weights: str | None = None
     chunk_frames: int = 16
     context_frames: int = 2
     seed: int = 0
@@ -67,6 +71,7 @@ class RestoreConfig:
     spikes: SpikeDetectorConfig = field(default_factory=SpikeDetectorConfig)
     diffedit: DiffEditConfig = field(default_factory=DiffEditConfig)
     palette: PaletteConfig = field(default_factory=PaletteConfig)
+    latent: LatentConfig = field(default_factory=LatentConfig)
     consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
 
@@ -75,6 +80,8 @@ class RestoreConfig:
             raise ValueError(f"unknown detector {self.detector!r}; choose from {tuple(DETECTORS)}")
         if self.inpainter not in INPAINTERS:
             raise ValueError(f"unknown inpainter {self.inpainter!r}; choose from {tuple(INPAINTERS)}")
+        if self.latent_weights is None and {self.detector, self.inpainter} & set(LATENT_METHODS):
+            raise ValueError("sd-inpaint and sd-diffedit need a local Stable Diffusion folder (--weights DIR)")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ValueError(f"unknown device {self.device!r}; choose from {DEVICES} (or cuda:N)")
         if self.precision not in PRECISIONS:
@@ -94,6 +101,7 @@ class Models:
 
     detector: tuple | None = None
     inpainter: tuple | None = None
+    latent: LatentModel | None = None
     weights: dict[str, dict] = field(default_factory=dict)
     compute: Compute = field(default_factory=lambda: Compute(torch.device("cpu"), torch.float32))
 
@@ -106,9 +114,14 @@ def load_models(config: RestoreConfig) -> Models:
     the precision resolved from ``config`` and the machine (:meth:`Compute.resolve`; a CUDA device
     on a machine without one is a :class:`RestorationError`)."""
     models = Models(compute=Compute.resolve(config.device, config.precision))
+    if {config.detector, config.inpainter} & set(LATENT_METHODS):
+        models.latent = load_latent(config.latent_weights, models.compute.device)
+        for role in ("detector", "inpainter"):
+            if getattr(config, role) in LATENT_METHODS:
+                models.weights[role] = models.latent.describe()
     for method, path in ((DETECTORS[config.detector], config.detector_weights), (INPAINTERS[config.inpainter], config.inpainter_weights)):
         name = method.weights
-        if name is None:
+        if name not in _LOADERS:
             continue
         path = Path(path) if path else shipped(name)
         if not path.is_file():

@@ -62,7 +62,7 @@ class Method:
     ends, both sides of a cut) is not examined by it."""
 
     description: str
-    weights: str | None
+    weights: str | None  # "detector", "inpainter" (shipped files) or "latent" (a local folder)
     run: Any
     needs_neighbours: Any = _never
 
@@ -80,6 +80,19 @@ def _diffedit(frame, neighbours, settings, model, generator, dtype):
     proposals = detect_spikes(frame, neighbours, settings.spikes)
     network, scheduler = model
     return detect_damage(frame, neighbours, network, scheduler, settings.diffedit, generator, proposals=proposals, dtype=dtype)
+
+
+def _sd_diffedit(frame, neighbours, settings, model, generator, dtype):
+    from restoration.detect_latent import detect_latent
+    from restoration.detect_temporal import detect_spikes
+
+    return detect_latent(frame, model, settings.latent, generator, dtype, detect_spikes(frame, neighbours, settings.spikes))
+
+
+def _sd_inpaint(frame, mask, neighbours, settings, model, generator, dtype):
+    from restoration.inpaint_latent import inpaint_latent
+
+    return inpaint_latent(frame, mask, model, settings.latent, generator, dtype), None
 
 
 def _temporal_median(frame, mask, neighbours, settings, model, generator, dtype):
@@ -109,9 +122,15 @@ DETECTORS: dict[str, Method] = {
         lambda settings: not (settings.diffedit.whole_frame or settings.diffedit.thorough),
     ),
     "temporal": Method("classical: motion-compensated spike detector (Kokaram SDIp)", None, _temporal, lambda settings: True),
+    "sd-diffedit": Method(
+        "text DiffEdit with a Stable Diffusion folder ('damaged film photo' vs 'film photo'), GPU", "latent", _sd_diffedit
+    ),
 }
 INPAINTERS: dict[str, Method] = {
     "palette": Method("Palette-style conditional diffusion inpainting with warped neighbours, DDIM", "inpainter", _palette),
     "temporal_median": Method("classical: motion-compensated temporal median, Telea where no neighbour is valid", None, _temporal_median),
     "telea": Method("classical: spatial fill from the hole's border (Telea), no neighbours", None, _telea),
+    "sd-inpaint": Method("Stable Diffusion inpainting (or legacy latent masking) on crops around the damage, GPU", "latent", _sd_inpaint),
 }
+# The methods that run the latent backend (restoration.latent): they need a weights folder.
+LATENT_METHODS = tuple(name for name, m in (DETECTORS | INPAINTERS).items() if m.weights == "latent")
