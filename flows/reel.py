@@ -158,6 +158,12 @@ def _refresh_lock(store_path: str) -> None:
         lock.refresh()
 
 
+def release_locks() -> None:
+    """Release every reel lock this process holds (an interrupted command, on its way out)."""
+    for lock in list(_LOCKS.values()):
+        lock.release()
+
+
 def task_runner(parallel_chunks: int = 1, dask_address: str | None = None, dask_workers: int = 0):
     """The runner for the chunk tasks: threads, a Dask cluster at an address, or a local Dask cluster."""
     if dask_address or dask_workers:

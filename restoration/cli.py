@@ -14,16 +14,70 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from typer.core import TyperArgument, TyperOption
 
+from restoration import __version__
 from restoration.errors import RestorationError
 
-app = typer.Typer(
+
+class _Argument(TyperArgument):
+    """A positional argument shown as ``REEL`` in usage lines (typer writes ``{reel}``)."""
+
+    def _usage_display_name(self) -> str:
+        name = self.name.upper()
+        return (name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")
+
+    def _rich_display_name(self) -> str:
+        return self.name.upper() + ("..." if self.nargs != 1 else "")
+
+
+class _Option(TyperOption):
+    """An option whose help shows no ``<bool>`` beside a plain flag (it takes no value)."""
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else super().display_type_rich(ctx)
+
+
+def _plain_help(command) -> None:
+    """Give every parameter of ``command`` and its subcommands the plainer help display."""
+    help_option = command.get_help_option(typer.Context(command))  # made once, then cached
+    for param in [*command.params, *([help_option] if help_option else [])]:
+        if type(param) is TyperArgument:
+            param.__class__ = _Argument
+        elif type(param) is TyperOption:
+            param.__class__ = _Option
+    for sub in getattr(command, "commands", {}).values():
+        _plain_help(sub)
+
+
+class _App(typer.Typer):
+    def __call__(self, *args, **kwargs):
+        command = typer.main.get_command(self)
+        _plain_help(command)
+        return command(*args, **kwargs)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"restoration {__version__}")
+        raise typer.Exit()
+
+
+app = _App(
     help="Restore scanned film reels: remove dust, dirt, hair and scratches, touch nothing else, "
     "and record every change so it can be reviewed and undone.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
 console = Console(stderr=True)
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+):
+    pass
 
 
 def _clear_errors(command):
@@ -69,12 +123,18 @@ def probe(
 
 @app.command()
 @_clear_errors
-def status(store: Path = typer.Argument(..., help="A reel's provenance store (<name>.zarr).")):
+def status(
+    store: Path = typer.Argument(..., help="A reel's provenance store (<name>.zarr)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (the summary and the last events) instead of a table."),
+):
     """Show a store's progress: frames per status, mean damage, event count, last events."""
     from restoration.store import ProvenanceStore
 
     s = ProvenanceStore(store, mode="r")
     summary = s.summary()
+    if as_json:
+        print(json.dumps({**summary, "last_events": s.events()[-5:]}, indent=1, default=str))
+        return
     table = Table(title=f"{Path(summary['reel']).name}: {summary['frames']} frames")
     table.add_column("status")
     table.add_column("frames", justify="right")

@@ -26,6 +26,7 @@ from restoration.inpaint_classical import inpaint_temporal_median
 from restoration.inpaint_diffusion import PaletteConfig, inpaint_palette, load_inpainter
 from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER, DETECTORS, INPAINTERS
 from restoration.motion import MotionConfig, compensate
+from restoration.outputs import ReelOutputs
 from restoration.reel import ReelInfo, iter_frames, probe, read_frames, sha256_file
 from restoration.store import SCORE_NAMES, STATUS, FrameResults, ProvenanceStore
 from restoration.weights import shipped
@@ -112,20 +113,6 @@ def load_models(config: RestoreConfig) -> Models:
 def frame_generator(config: RestoreConfig, frame_number: int) -> torch.Generator:
     """The frame's own random stream: the same for a frame whichever chunk or worker restores it."""
     return torch.Generator(device="cpu").manual_seed(int(config.seed * 1_000_003 + frame_number))
-
-
-@dataclass(frozen=True)
-class ReelOutputs:
-    """Where one reel's results go inside an output folder."""
-
-    store: Path
-    master: Path
-    access: Path
-
-    @classmethod
-    def in_folder(cls, out_dir: Path, info: ReelInfo) -> ReelOutputs:
-        stem = Path(info.path).stem
-        return cls(out_dir / f"{stem}.zarr", out_dir / f"{stem}.master.mkv", out_dir / f"{stem}.access.mp4")
 
 
 def chunk_ranges(frame_count: int, chunk_frames: int) -> list[tuple[int, int]]:

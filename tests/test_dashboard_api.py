@@ -74,13 +74,15 @@ def test_password_hashing_and_users_file(tmp_path):
     assert encoded.startswith("scrypt$") and "s3cret" not in encoded
     assert verify_password("s3cret", encoded) and not verify_password("s3cret!", encoded)
     path = tmp_path / "u.json"
-    add_user(path, "bo", "pw", "viewer")
+    add_user(path, "bo", "password", "viewer")
     assert path.stat().st_mode & 0o777 == 0o600
     assert load_users(path)["bo"]["role"] == "viewer"
-    with pytest.raises(ValueError):
-        add_user(path, "bo", "pw", "admin")
-    with pytest.raises(ValueError):
-        add_user(path, "../x", "pw", "viewer")
+    with pytest.raises(ValueError, match="unknown role 'admin'"):
+        add_user(path, "bo", "password", "admin")
+    with pytest.raises(ValueError, match="invalid user name"):
+        add_user(path, "../x", "password", "viewer")
+    with pytest.raises(ValueError, match="password too short: at least 8 characters"):
+        add_user(path, "bo", "1234567", "viewer")
 
 
 def test_sign_in_session_cookie_and_wrong_password(site):
@@ -105,10 +107,10 @@ def test_sign_in_session_cookie_and_wrong_password(site):
 
 def test_session_ends_when_user_removed(site, tmp_path):
     users = tmp_path / "u.json"
-    add_user(users, "tmp", "pw", "operator")
+    add_user(users, "tmp", "password", "operator")
     app = create_app(site["root"], users, secret="s", reprocess="mark")
     client = TestClient(app)
-    assert client.post("/api/login", json={"name": "tmp", "password": "pw"}, headers=ORIGIN).status_code == 200
+    assert client.post("/api/login", json={"name": "tmp", "password": "password"}, headers=ORIGIN).status_code == 200
     assert client.get("/api/me").status_code == 200
     remove_user(users, "tmp")
     assert client.get("/api/me").status_code == 401

@@ -31,6 +31,7 @@ ROLES = ("operator", "viewer")
 # Roles that may change a reel (approve, flag, reprocess); everyone signed in may look.
 ACTING_ROLES = frozenset({"operator"})
 SESSION_SECONDS = 12 * 3600
+MIN_PASSWORD_LENGTH = 8
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 
@@ -83,14 +84,21 @@ def add_user(path: str | Path, name: str, password: str, role: str = "operator")
 
     The file is created with mode 0600; the password is stored only as a scrypt hash.
     """
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; choose from {ROLES}")
-    if not name or len(name) > 64 or not set(name) <= _NAME_OK:
-        raise ValueError(f"invalid user name {name!r}: use letters, digits and . _ - @ (at most 64)")
+    check_account(name, role)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
     path = Path(path)
     users = load_users(path)
     users[name] = {"role": role, "password": hash_password(password)}
     _write_users(path, users)
+
+
+def check_account(name: str, role: str) -> None:
+    """Raise ``ValueError`` (one line, for the user) when ``name`` or ``role`` cannot be an account."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}: choose from {', '.join(ROLES)}")
+    if not name or len(name) > 64 or not set(name) <= _NAME_OK:
+        raise ValueError(f"invalid user name {name!r}: use letters, digits and . _ - @ (at most 64)")
 
 
 def remove_user(path: str | Path, name: str) -> bool:
