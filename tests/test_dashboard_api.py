@@ -1,5 +1,6 @@
 """The review dashboard's API: sign-in, roles, path traversal, CSRF, actions and frame images."""
 
+import shutil
 from pathlib import Path
 
 import cv2
@@ -263,3 +264,64 @@ def test_16_bit_frames_shown_as_8_bit():
 
 def test_find_stores_skips_symlinks_out_of_root(site):
     assert [p.name for p in find_stores(site["root"])] == ["reel.zarr"]
+
+
+def test_sign_out_ends_the_session_on_the_server(tmp_path):
+    """After sign-out a copied cookie is refused, by this server and by one restarted with the secret."""
+    make_store(tmp_path / "out")
+    users = tmp_path / "users.json"
+    add_user(users, "ada", "correct horse", "operator")
+    app = create_app(tmp_path / "out", users, secret="s", reprocess="mark")
+    client = TestClient(app)
+    login = client.post("/api/login", json={"name": "ada", "password": "correct horse"}, headers=ORIGIN)
+    cookie, csrf = client.cookies["restoration_session"], login.json()["csrf"]
+    other = TestClient(app)
+    other.post("/api/login", json={"name": "ada", "password": "correct horse"}, headers=ORIGIN)
+    assert client.post("/api/logout", headers={**ORIGIN, "X-CSRF-Token": csrf}).status_code == 200
+    for server in (app, create_app(tmp_path / "out", users, secret="s", reprocess="mark")):
+        stolen = TestClient(server, cookies={"restoration_session": cookie})
+        assert stolen.get("/api/me").status_code == 401
+        r = stolen.post(f"/api/reels/{RID.split('/')[1]}/actions", json={"action": "approve", "frames": [1]},
+                        headers={**ORIGIN, "X-CSRF-Token": csrf})
+        assert r.status_code == 401
+    assert other.get("/api/me").status_code == 200  # her other session (another browser) goes on
+
+
+@pytest.mark.parametrize(
+    "origin, allowed",
+    [
+        ("http://testserver", True),
+        ("HTTP://TestServer:80", True),
+        ("https://testserver", False),
+        ("http://testserver:8080", False),
+        ("http://testserver.evil.org", False),
+        ("http://testserver:notaport", False),
+    ],
+)
+def test_origin_compared_by_scheme_host_and_port(site, origin, allowed):
+    client, csrf = signed_in(site)
+    for header in ({"Origin": origin}, {"Referer": origin + "/#/reel/x"}):
+        r = act(client, csrf, "flag", [4], note="dirt", headers={**header, "X-CSRF-Token": csrf})
+        assert (r.status_code != 403) == allowed, (header, r.status_code, r.text)
+
+
+def test_any_reel_id_and_any_store_on_disk_give_4xx(tmp_path):
+    root = tmp_path / "out"
+    make_store(root)
+    truncated = make_store(root / "truncated").path
+    (truncated / "zarr.json").write_text((truncated / "zarr.json").read_text()[:40])
+    bad_events = make_store(root / "events").path
+    (bad_events / "events" / "0-bad.json").write_text("{not json")
+    shutil.rmtree(make_store(root / "nostatus").path / "status")
+    users = tmp_path / "users.json"
+    add_user(users, "ada", "correct horse", "operator")
+    client, csrf = signed_in({"app": create_app(root, users, secret="s", reprocess="mark")})
+    bad_ids = ["a" * 300 + ".zarr", "x/" + "b" * 256 + ".zarr", "c" * 255 + "/reel.zarr", "reel.zarr/" + "d" * 4000, "%ff.zarr"]
+    damaged = ["truncated/reel.zarr", "events/reel.zarr", "nostatus/reel.zarr"]
+    assert client.get("/api/reels").status_code == 200
+    for rid in bad_ids + damaged:
+        codes = [client.get(url).status_code for url in (f"/api/reels/{rid}", f"/api/reels/{rid}/frames/1", f"/api/reels/{rid}/frames/2/after.png")]
+        codes.append(client.post(f"/api/reels/{rid}/actions", json={"action": "approve", "frames": [1]}, headers={**ORIGIN, "X-CSRF-Token": csrf}).status_code)
+        # An invalid id is refused; a damaged store answers what it can (an image needs no event log), never 500.
+        assert all(400 <= c < 500 for c in codes) if rid in bad_ids else all(c < 500 for c in codes), (rid[:40], codes)
+    assert [client.get(f"/api/reels/{rid}").status_code for rid in damaged] == [404, 404, 404]
