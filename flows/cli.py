@@ -332,6 +332,48 @@ if __name__ == "__main__":
     app()
 
 
+@app.command("worker", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker(ctx: typer.Context):
+    """Run a Prefect worker (`prefect worker start` and its options, e.g. --pool restoration) that
+    stops on SIGTERM or Ctrl-C.
+
+    Prefect's worker answers SIGTERM by sending itself SIGINT, which does nothing where SIGINT is
+    ignored (a job started with `&`, some service managers) and otherwise still needs a second
+    interrupt. Here the worker runs as a child with SIGINT restored; SIGTERM or SIGINT to this
+    command interrupts it (again after 10 s, then terminates it after 20 s) and exits with its status.
+    """
+    import signal
+    import subprocess
+    import threading
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", *ctx.args],
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    stopping = threading.Event()
+
+    def stop(_signum, _frame):
+        if stopping.is_set():
+            return
+        stopping.set()
+
+        def escalate():
+            for sig, wait in ((signal.SIGINT, 10), (signal.SIGINT, 10), (signal.SIGTERM, 0)):
+                if child.poll() is not None:
+                    return
+                child.send_signal(sig)
+                try:
+                    child.wait(wait)
+                except subprocess.TimeoutExpired:
+                    continue
+
+        threading.Thread(target=escalate, daemon=True).start()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    raise typer.Exit(child.wait())
+
+
 @app.command()
 @_clear_errors
 def dashboard(
