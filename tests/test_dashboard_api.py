@@ -192,7 +192,8 @@ def test_approve_flag_reprocess_write_events_and_status(site):
     flagged = {f["frame"]: f for f in detail["flagged"]}
     assert flagged[3]["reasons"][0]["reason"].startswith("warping error")
     assert flagged[4]["reasons"][-1] == {
-        "time": flagged[4]["reasons"][-1]["time"], "user": "ada", "reason": "hair left at top left", "source": "operator",
+        "time": flagged[4]["reasons"][-1]["time"], "user": "ada", "by": None, "reason": "hair left at top left",
+        "source": "operator",
     }
 
     r = act(client, csrf, "reprocess", [3, 4])
@@ -301,8 +302,9 @@ def test_sign_out_ends_the_session_on_the_server(tmp_path):
 def test_origin_compared_by_scheme_host_and_port(site, origin, allowed):
     client, csrf = signed_in(site)
     for header in ({"Origin": origin}, {"Referer": origin + "/#/reel/x"}):
-        r = act(client, csrf, "flag", [4], note="dirt", headers={**header, "X-CSRF-Token": csrf})
-        assert (r.status_code != 403) == allowed, (header, r.status_code, r.text)
+        # Frame 5 is pending: past the origin check the action is refused with 409 and changes nothing.
+        r = act(client, csrf, "approve", [5], headers={**header, "X-CSRF-Token": csrf})
+        assert r.status_code == (409 if allowed else 403), (header, r.status_code, r.text)
 
 
 def test_any_reel_id_and_any_store_on_disk_give_4xx(tmp_path):
@@ -325,3 +327,62 @@ def test_any_reel_id_and_any_store_on_disk_give_4xx(tmp_path):
         # An invalid id is refused; a damaged store answers what it can (an image needs no event log), never 500.
         assert all(400 <= c < 500 for c in codes) if rid in bad_ids else all(c < 500 for c in codes), (rid[:40], codes)
     assert [client.get(f"/api/reels/{rid}").status_code for rid in damaged] == [404, 404, 404]
+
+
+def test_frame_has_timecode_and_flagged_neighbours_and_the_check_is_named(site):
+    client, _ = signed_in(site)
+    info = client.get(f"/api/reels/{RID}/frames/3").json()
+    assert (info["timecode"], info["fps"]) == ("01:00:00:03", "24000/1001")
+    flagged = np.flatnonzero(ProvenanceStore(site["store"].path).status() == STATUS["flagged"]).tolist()
+    assert 3 in flagged and info["flagged_frames"] == flagged and info["pending_frames"] == 1
+    assert info["reasons"][0]["by"] is None and info["reasons"][0]["user"] == "checker"
+
+
+def test_timecode_non_drop_and_drop_frame():
+    from fractions import Fraction
+
+    from restoration.timecode import frame_timecode
+
+    assert frame_timecode("01:00:00:00", Fraction(24000, 1001), 24) == "01:00:01:00"
+    assert frame_timecode(None, Fraction(25), 25 * 3600 * 24 + 3) == "00:00:00:03"  # wraps at 24 h
+    assert frame_timecode("00:00:59;29", Fraction(30000, 1001), 1) == "00:01:00;02"  # frames 0, 1 dropped
+    assert frame_timecode("00:00:00;00", Fraction(30000, 1001), 17982) == "00:10:00;00"  # not at minute 10
+    assert frame_timecode("23:59:59:23", Fraction(24), 1) == "00:00:00:00"
+
+
+def test_mask_overlay_image_is_red_where_replaced_and_transparent_elsewhere(site):
+    client, _ = signed_in(site)
+    r = client.get(f"/api/reels/{RID}/frames/2/overlay.png")
+    assert r.status_code == 200
+    rgba = cv2.cvtColor(cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
+    assert rgba.shape == (H, W, 4)
+    mask = np.zeros((H, W), bool)
+    mask[5:8, 10:13] = True
+    assert (rgba[mask] == (255, 40, 40, 255)).all() and (rgba[~mask] == 0).all()
+
+
+def test_audit_export_csv_and_premis_json(site):
+    import csv
+    import io
+    import json
+
+    client, csrf = signed_in(site)
+    act(client, csrf, "approve", [1], note="fine")
+    store = ProvenanceStore(site["store"].path)
+    events = store.events()
+    r = client.get(f"/api/reels/{RID}/audit.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert 'filename="reel-audit.csv"' in r.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [row["kind"] for row in rows] == [e["kind"] for e in events]
+    approved = [row for row in rows if row["kind"] == "frame_approved"][-1]
+    assert (approved["user"], approved["frames"], approved["note"]) == ("ada", "1", "fine")
+    data = client.get(f"/api/reels/{RID}/audit.json").json()
+    assert data["object"] == {"objectIdentifierType": "SHA-256", "objectIdentifierValue": store.info.sha256, "originalName": store.info.path}
+    assert [e["eventType"] for e in data["events"]] == [e["kind"] for e in events]
+    premis = [e for e in data["events"] if e["eventType"] == "frame_approved"][-1]
+    assert premis["linkingAgentIdentifier"] == [{"linkingAgentIdentifierType": "user", "linkingAgentIdentifierValue": "ada", "linkingAgentRole": "operator"}]
+    assert premis["linkingObjectIdentifier"][0]["frames"] == [1] and premis["eventDetailInformation"] == {"eventDetail": "note: fine"}
+    assert json.loads(json.dumps(premis["extension"])) == [e for e in events if e["kind"] == "frame_approved"][-1]
+    assert client.get(f"/api/reels/{RID}/audit.xml").status_code == 404
+    assert TestClient(site["app"]).get(f"/api/reels/{RID}/audit.csv").status_code == 401

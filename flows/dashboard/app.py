@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import logging
 import math
 import os
@@ -43,10 +44,12 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from flows.dashboard.audit import audit_csv, audit_premis
 from flows.dashboard.auth import Authenticator, Session
 from flows.dashboard.images import KINDS, FrameCache, frame_png
 from restoration.errors import ReelError, StoreError
 from restoration.store import SCORE_NAMES, STATUS, STATUS_NAMES, ProvenanceStore
+from restoration.timecode import frame_timecode
 
 log = logging.getLogger(__name__)
 
@@ -309,12 +312,14 @@ def frame_reasons(events: list[dict]) -> dict[int, list[dict]]:
             reason = e.get("reason") or e.get("note") or ""
             source = e.get("source") or e.get("by") or ("reprocessing" if kind == "frame_reprocessed" else "check")
             for f in _event_frames(e):
-                out.setdefault(f, []).append({"time": e.get("time"), "user": e.get("user"), "reason": str(reason), "source": source})
+                out.setdefault(f, []).append(
+                    {"time": e.get("time"), "user": e.get("user"), "by": e.get("by"), "reason": str(reason), "source": source}
+                )
     return out
 
 
 def _short_event(e: dict) -> dict:
-    keep = ("time", "kind", "user", "frame", "reason", "note", "backend", "error", "flow_run_id")
+    keep = ("time", "kind", "user", "by", "frame", "reason", "note", "backend", "error", "flow_run_id")
     out = {k: e[k] for k in keep if k in e}
     if isinstance(e.get("frames"), list):
         frames = e["frames"]
@@ -656,7 +661,26 @@ def create_app(
                 "reasons": frame_reasons(store.events()).get(n, []),
                 "events": events,
                 "version": _events_key(store.path)[0],
+                "timecode": frame_timecode(store.info.timecode, store.info.fps, n),
+                "fps": str(store.info.fps),
+                "flagged_frames": [int(f) for f in np.flatnonzero(store.status() == STATUS["flagged"])],
+                "pending_frames": int((store.status() == STATUS["pending"]).sum()),
             }
+
+    @app.get("/api/reels/{rid:path}/audit.{fmt}")
+    def audit(rid: str, fmt: str, s: Session = Depends(session)):
+        if fmt not in ("csv", "json"):
+            raise HTTPException(404, "audit formats: audit.csv, audit.json (PREMIS-style events)")
+        with readable_store(rid):
+            store = open_store(rid)
+            events = store.events()
+            name = Path(store.info.path).stem
+            if fmt == "csv":
+                body, media = audit_csv(events), "text/csv; charset=utf-8"
+            else:
+                body, media = json.dumps(audit_premis(store.info, events), indent=1), "application/json"
+        disposition = f'attachment; filename="{_safe_filename(name)}-audit.{fmt}"'
+        return Response(body, media_type=media, headers={"Content-Disposition": disposition})
 
     @app.get("/api/reels/{rid:path}")
     def reel(rid: str, s: Session = Depends(session)):
@@ -709,6 +733,10 @@ def _me(s: Session, auth: Authenticator, settings: DashboardSettings) -> dict:
         "csrf": auth.csrf_token(s),
         "poll_seconds": settings.poll_seconds,
     }
+
+
+def _safe_filename(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:80] or "reel"
 
 
 def _check_frame(store: ProvenanceStore, n: int) -> None:
