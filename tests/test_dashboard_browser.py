@@ -219,3 +219,154 @@ def test_reels_list_is_live_and_viewer_cannot_act(server, page):
     page.locator("a.frame-link").first.click()
     expect(page.locator("#frame-number")).to_be_visible()
     expect(page.locator("#approve")).to_be_hidden()
+
+
+def flag_for_test(store_path, frames, reason="warping error 3.1x the ring's"):
+    store = ProvenanceStore(store_path)
+    store.set_status(frames, "flagged")
+    for frame in frames:
+        store.log_event("frame_flagged", frame=frame, reason=reason, by="consistency check")
+
+
+def image_loaded(page, selector):
+    page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=page.locator(selector).element_handle())
+
+
+def test_review_tools(server, page):
+    """A/B replaces the strip, mask overlay, wipe, zoom and pan, scrubbing, playback, timecode, keys."""
+    store = ProvenanceStore(server["store"].path)
+    rid = str(store.path.relative_to(server["root"]))
+    done = np.flatnonzero(store.status() == STATUS["done"])
+    first, second = int(done[2]), int(done[-3])
+    flag_for_test(store.path, [first, second])
+    info = store.info
+    sign_in(page, server["url"], "ada", "correct horse")
+    expect(page.locator("tr.reel-row").first).to_be_visible()
+    page.goto(server["url"] + f"#/frame/{rid.replace('/', '%2F')}/{first}")
+    expect(page.locator("#frame-number")).to_have_text(f"frame {first}")
+
+    # Timecode per frame, and the automatic check named as such.
+    from restoration.timecode import frame_timecode
+
+    expect(page.locator("#timecode")).to_have_text(frame_timecode(info.timecode, info.fps, first))
+    expect(page.locator("#frame-reasons")).to_contain_text("consistency check (automatic)")
+
+    # A/B flip replaces the strip: the strip is gone and the A/B picture sits where it was.
+    strip_top = page.locator("#side").bounding_box()["y"]
+    page.keyboard.press("Space")
+    expect(page.locator("#side")).to_be_hidden()
+    expect(page.locator("#ab")).to_be_visible()
+    assert page.locator("#ab").bounding_box()["y"] == strip_top
+    image_loaded(page, "#ab-after")
+    shot(page, "frame-ab")
+
+    # Mask overlay (m): red where replaced, over the picture, same size.
+    expect(page.locator("#ab-overlay")).to_be_hidden()
+    page.keyboard.press("m")
+    expect(page.locator("#ab-overlay")).to_be_visible()
+    image_loaded(page, "#ab-overlay")
+    assert page.locator("#ab-overlay").bounding_box() == page.locator("#ab-after").bounding_box()
+    shot(page, "frame-overlay")
+    page.keyboard.press("m")
+    expect(page.locator("#ab-overlay")).to_be_hidden()
+
+    # Wipe (w): before on the left of the divider, after on the right; the slider moves it.
+    page.keyboard.press("w")
+    expect(page.locator("#ab-label")).to_have_text("BEFORE | AFTER")
+    expect(page.locator("#ab-before")).to_be_visible()
+    assert page.locator("#ab-after").evaluate("el => getComputedStyle(el).clipPath") == "inset(0px 0px 0px 50%)"
+    page.locator("#wipe").fill("25")
+    assert page.locator("#ab-after").evaluate("el => getComputedStyle(el).clipPath") == "inset(0px 0px 0px 25%)"
+    line = page.locator("#wipe-line").bounding_box()
+    stage = page.locator("#ab-stage").bounding_box()
+    assert abs(line["x"] + line["width"] / 2 - (stage["x"] + stage["width"] / 4)) <= 1.5
+    shot(page, "frame-wipe")
+
+    # Zoom 1x..8x (device pixels per image pixel) and pan by dragging.
+    dpr = page.evaluate("devicePixelRatio")
+    for key, zoom in (("z", 1), ("+", 2), ("+", 4), ("+", 8), ("+", 8), ("-", 4)):
+        page.keyboard.press(key)
+        expect(page.locator("#zoom")).to_have_text(f"{zoom}×")
+        assert round(page.locator("#ab-before").bounding_box()["width"] * dpr) == info.width * zoom
+    scroller = page.locator("#ab .scroller")
+    box = scroller.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 - 120, box["y"] + box["height"] / 2 - 40, steps=5)
+    page.mouse.up()
+    assert scroller.evaluate("el => [el.scrollLeft, el.scrollTop]") == [120, 40]
+    shot(page, "frame-zoom")
+    page.keyboard.press("0")
+    expect(page.locator("#zoom")).to_have_text("fit")
+
+    # Next / previous flagged frame ([ and ]), scrubbing bar.
+    page.keyboard.press("]")
+    expect(page.locator("#frame-number")).to_have_text(f"frame {second}")
+    page.keyboard.press("[")
+    expect(page.locator("#frame-number")).to_have_text(f"frame {first}")
+    page.locator("#scrub").fill("5")
+    page.locator("#scrub").dispatch_event("change")
+    expect(page.locator("#frame-number")).to_have_text("frame 5")
+
+    # Playback of a range: p plays from..to and stops at the end of the range.
+    page.fill("#play-from", "1")
+    page.fill("#play-to", "4")
+    page.locator("#ab-stage").click()  # keys go to the page, not the field
+    page.keyboard.press("p")
+    expect(page.locator("#frame-number")).to_have_text("frame 4", timeout=30_000)
+    expect(page.locator("#play")).to_have_text("▶ Play (p)")
+    page.wait_for_timeout(1500)
+    expect(page.locator("#frame-number")).to_have_text("frame 4")
+
+    # Keys: f then a note and Enter flags; a approves. Each an event with the operator's name.
+    page.goto(server["url"] + f"#/frame/{rid.replace('/', '%2F')}/{first}")
+    expect(page.locator("#frame-number")).to_have_text(f"frame {first}")
+    page.keyboard.press("f")
+    expect(page.locator("#flag-note")).to_be_focused()
+    page.keyboard.type("hair at the top")
+    page.keyboard.press("Enter")
+    expect(page.locator("#frame-status")).to_have_text("flagged")
+    page.locator("#ab-stage").click()
+    page.keyboard.press("a")
+    expect(page.locator("#frame-status")).to_have_text("approved")
+    events = ProvenanceStore(store.path).events()
+    assert [(e["kind"], e["user"], e.get("reason")) for e in events[-2:]] == [
+        ("frame_flagged", "ada", "hair at the top"), ("frame_approved", "ada", None)]
+
+
+def test_range_and_whole_reel_approval_and_audit_export(server, page):
+    store = ProvenanceStore(server["store"].path)
+    rid = str(store.path.relative_to(server["root"]))
+    sign_in(page, server["url"], "ada", "correct horse")
+    expect(page.locator("tr.reel-row").first).to_be_visible()
+    page.goto(server["url"] + f"#/reel/{rid.replace('/', '%2F')}")
+    expect(page.locator("#approve-range")).to_be_visible()
+    shot(page, "reel-signoff")
+    page.on("dialog", lambda d: d.accept())
+    page.fill("#approve-from", "3")
+    page.fill("#approve-to", "6")
+    page.click("#approve-range")
+    expect(page.locator("#toast")).to_contain_text("approve: 4 frame(s)")
+    status = ProvenanceStore(store.path).status()
+    assert (status[3:7] == STATUS["approved"]).all() and (status[:3] != STATUS["approved"]).any()
+    event = ProvenanceStore(store.path).events()[-1]
+    assert (event["kind"], event["user"], event["frames"]) == ("frame_approved", "ada", [3, 4, 5, 6])
+
+    page.click("#approve-reel")
+    expect(page.locator("#toast")).to_contain_text(f"approve: {store.frame_count} frame(s)")
+    assert (ProvenanceStore(store.path).status() == STATUS["approved"]).all()
+
+    # Audit export: the links download every event, as CSV and as PREMIS-style JSON.
+    with page.expect_download() as download:
+        page.click("#audit-csv")
+    text = Path(download.value.path()).read_text()
+    events = ProvenanceStore(store.path).events()
+    assert text.splitlines()[0] == "time,kind,user,by,frames,reason,note,details"
+    assert len(text.strip().splitlines()) == len(events) + 1 and "frame_approved,ada" in text
+    with page.expect_download() as download:
+        page.click("#audit-json")
+    import json
+
+    premis = json.loads(Path(download.value.path()).read_text())
+    assert [e["eventType"] for e in premis["events"]] == [e["kind"] for e in events]
+    assert premis["object"]["objectIdentifierValue"] == store.info.sha256
