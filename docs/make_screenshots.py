@@ -1,5 +1,5 @@
 """Screenshots of the review dashboard into ``docs/``: the three views (reels, reel, frame) and the
-review tools (A/B, mask overlay, wipe, zoom, the reel's sign-off and audit export).
+review tools (A/B, mask overlay, wipe, zoom, mask correction, the reel's sign-off and audit export).
 
 Runs the browser test (``tests/test_dashboard_browser.py``: the sample reel restored, the dashboard
 served, Debian's headless Chromium driven through a review) with ``DASHBOARD_SCREENSHOTS`` set, so
@@ -19,7 +19,8 @@ DOCS = Path(__file__).resolve().parent
 
 def main() -> int:
     env = {**os.environ, "DASHBOARD_SCREENSHOTS": str(DOCS)}
-    tests = ["test_review_approve_and_reprocess", "test_review_tools", "test_range_and_whole_reel_approval_and_audit_export"]
+    tests = ["test_review_approve_and_reprocess", "test_review_tools", "test_range_and_whole_reel_approval_and_audit_export",
+             "test_mask_correction_paint_save_and_refill"]
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_dashboard_browser.py", "-k", " or ".join(tests)]
     return subprocess.call(cmd, cwd=DOCS.parent, env=env)
 

@@ -27,6 +27,7 @@ from restoration.pipeline import (
     method_description,
     restore_frames,
 )
+from restoration.operator_masks import operator_mask, refill_frame
 from restoration.reel import iter_frames, probe, read_frames
 from restoration.store import STATUS, STATUS_NAMES, FrameResults, ProvenanceStore
 
@@ -93,7 +94,8 @@ def reprocess_frames(
 
     ``config`` None: :func:`next_config` (the latest settings with a fresh seed).
 
-    Each frame is read with ``config.context_frames`` neighbours either side from the source reel.
+    Each frame is read with ``config.context_frames`` neighbours either side from the source reel;
+    a frame with an operator's mask (:mod:`restoration.operator_masks`) is filled from that mask.
     Returns one record per frame: ``frame``, ``previous`` and ``status`` (status names),
     ``reason`` (why it is still flagged, or None), ``damage_fraction`` before and after. Appends a
     ``frame_reprocessed`` event per frame and a ``reprocessed`` event with the configuration.
@@ -109,34 +111,44 @@ def reprocess_frames(
     previous_status = store.status()
     previous_scores = store.scores()
     results = []
-    for run in _runs([int(f) for f in frames]):
+
+    def keep(f: int, source: np.ndarray, mask: np.ndarray, restored: np.ndarray, scores, reason: str | None, **extra) -> None:
+        status = STATUS["flagged"] if reason else STATUS["done"]
+        store.write(
+            FrameResults(
+                start=f,
+                mask=mask[None],
+                original=source[None],
+                restored=restored[None],
+                scores=np.asarray(scores, np.float32)[None],
+                status=np.array([status], np.uint8),
+            )
+        )
+        record = {
+            "frame": f,
+            "previous": STATUS_NAMES[int(previous_status[f])],
+            "status": STATUS_NAMES[status],
+            "reason": reason,
+            "damage_fraction_before": None if np.isnan(previous_scores[f, 0]) else float(previous_scores[f, 0]),
+            "damage_fraction": float(scores[0]),
+        }
+        store.log_event("frame_reprocessed", seed=config.seed, user=user, **record, **extra)
+        results.append(record)
+        if on_frame:
+            on_frame(f, record)
+
+    # A frame whose mask an operator corrected is filled from that mask, not detected again.
+    corrected = {f: m for f in sorted({int(f) for f in frames}) if (m := operator_mask(store, f)) is not None}
+    for f, mask in corrected.items():
+        source, restored, scores, reason = refill_frame(store, f, mask, config, models)
+        keep(f, source, mask, restored, scores, reason, mask_source="operator")
+    for run in _runs([int(f) for f in frames if int(f) not in corrected]):
         lo = max(0, run[0] - config.context_frames)
         hi = min(info.frame_count, run[-1] + 1 + config.context_frames)
         source = read_frames(info, lo, hi)
         for f, (mask, restored, scores, reason) in zip(run, restore_frames(source, [f - lo for f in run], lo, config, models)):
-            status = STATUS["flagged"] if reason else STATUS["done"]
-            store.write(
-                FrameResults(
-                    start=f,
-                    mask=mask[None],
-                    original=source[f - lo][None],
-                    restored=restored[None],
-                    scores=np.asarray(scores, np.float32)[None],
-                    status=np.array([status], np.uint8),
-                )
-            )
-            record = {
-                "frame": f,
-                "previous": STATUS_NAMES[int(previous_status[f])],
-                "status": STATUS_NAMES[status],
-                "reason": reason,
-                "damage_fraction_before": None if np.isnan(previous_scores[f, 0]) else float(previous_scores[f, 0]),
-                "damage_fraction": float(scores[0]),
-            }
-            store.log_event("frame_reprocessed", seed=config.seed, user=user, **record)
-            results.append(record)
-            if on_frame:
-                on_frame(f, record)
+            keep(f, source[f - lo], mask, restored, scores, reason)
+    results.sort(key=lambda r: r["frame"])
     store.log_event(
         "reprocessed",
         frames=[r["frame"] for r in results],

@@ -386,3 +386,40 @@ def test_audit_export_csv_and_premis_json(site):
     assert json.loads(json.dumps(premis["extension"])) == [e for e in events if e["kind"] == "frame_approved"][-1]
     assert client.get(f"/api/reels/{RID}/audit.xml").status_code == 404
     assert TestClient(site["app"]).get(f"/api/reels/{RID}/audit.csv").status_code == 401
+
+
+def test_mask_correction_api_keeps_both_masks_and_sends_the_frame_back(site):
+    import base64
+
+    from restoration.operator_masks import DETECTED_DIR, OPERATOR_DIR, detected_mask, operator_mask
+
+    client, csrf = signed_in(site)
+    store = ProvenanceStore(site["store"].path)
+    detected = store.read_diff(2, 3)[0][0]
+    corrected = detected.copy()
+    corrected[5:8, 10:13] = False  # a false detection removed
+    corrected[15:17, 20:22] = True  # a missed speck added
+    rgba = np.zeros((H, W, 4), np.uint8)
+    rgba[corrected] = (40, 40, 255, 255)  # BGRA as OpenCV writes it: red, opaque
+    png = "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", rgba)[1].tobytes()).decode()
+    headers = {**ORIGIN, "X-CSRF-Token": csrf}
+    r = client.post(f"/api/reels/{RID}/frames/2/mask", json={"png": png}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert (r.json()["mask"]["added"], r.json()["mask"]["removed"], r.json()["status"]) == (4, 9, "reprocess")
+    store = ProvenanceStore(site["store"].path)
+    assert np.array_equal(operator_mask(store, 2), corrected) and np.array_equal(detected_mask(store, 2), detected)
+    assert (store.path / OPERATOR_DIR / "00000002.png").is_file() and (store.path / DETECTED_DIR / "00000002.png").is_file()
+    assert store.status()[2] == STATUS["reprocess"]
+    kinds = [(e["kind"], e["user"]) for e in store.events()[-3:]]
+    assert kinds == [("mask_corrected", "ada"), ("frame_reprocess_requested", "ada"), ("reprocess_started", "ada")]
+    # A second correction keeps the first detected mask.
+    assert client.post(f"/api/reels/{RID}/frames/2/mask", json={"png": png}, headers=headers).status_code == 200
+    assert np.array_equal(detected_mask(ProvenanceStore(site["store"].path), 2), detected)
+
+    wrong = "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", np.zeros((5, 5), np.uint8))[1].tobytes()).decode()
+    assert client.post(f"/api/reels/{RID}/frames/2/mask", json={"png": wrong}, headers=headers).status_code == 422
+    assert client.post(f"/api/reels/{RID}/frames/2/mask", json={"png": "not base64!"}, headers=headers).status_code == 422
+    assert client.post(f"/api/reels/{RID}/frames/5/mask", json={"png": png}, headers=headers).status_code == 409  # pending
+    viewer, vcsrf = signed_in(site, "vic", "viewer pass")
+    r = viewer.post(f"/api/reels/{RID}/frames/2/mask", json={"png": png}, headers={**ORIGIN, "X-CSRF-Token": vcsrf})
+    assert r.status_code == 403

@@ -10,6 +10,7 @@ import os
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -67,8 +68,6 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import uvicorn
-
     base = tmp_path_factory.mktemp("browser")
     root = base / "out"
     store = make_reel_store(root, base / "work")
@@ -76,6 +75,15 @@ def server(tmp_path_factory):
     add_user(users, "ada", "correct horse", "operator")
     add_user(users, "vic", "viewer pass", "viewer")
     app = create_app(root, users, secret="browser-test", reprocess="mark", poll_seconds=1.0)
+    with serving(app) as url:
+        yield {"url": url, "store": store, "root": root, "users": users}
+
+
+@contextmanager
+def serving(app):
+    """Serve ``app`` on a free loopback port in a thread; yields its URL."""
+    import uvicorn
+
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -85,9 +93,11 @@ def server(tmp_path_factory):
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("dashboard server did not start")
         time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}/", "store": store, "root": root}
-    srv.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
 
 
 @pytest.fixture(scope="module")
@@ -370,3 +380,61 @@ def test_range_and_whole_reel_approval_and_audit_export(server, page):
     premis = json.loads(Path(download.value.path()).read_text())
     assert [e["eventType"] for e in premis["events"]] == [e["kind"] for e in events]
     assert premis["object"]["objectIdentifierValue"] == store.info.sha256
+
+
+def test_mask_correction_paint_save_and_refill(server, page):
+    """Paint a stroke the detector missed, save: the frame is refilled from the operator's mask through
+    the reprocess path (here the local flow), pixels change under the stroke and nowhere else."""
+    from restoration.operator_masks import DETECTED_DIR, OPERATOR_DIR, read_mask_png
+    from restoration.reel import read_frames
+
+    store = ProvenanceStore(server["store"].path)
+    rid = str(store.path.relative_to(server["root"]))
+    info = store.info
+    frame = int(np.flatnonzero(store.status() != STATUS["pending"])[len(store.status()) // 2])
+    old_mask = store.read_diff(frame, frame + 1)[0][0]
+    source = read_frames(info, frame, frame + 1)[0]
+    # A place with no detected damage: the stroke adds a "missed speck" there.
+    free = np.argwhere(~np.lib.stride_tricks.sliding_window_view(np.pad(old_mask, 12), (25, 25)).any(axis=(2, 3)))
+    cy, cx = (int(v) for v in free[len(free) // 2])
+    app = create_app(server["root"], server["users"], secret="browser-test-local", reprocess="local", poll_seconds=1.0)
+    with serving(app) as url:
+        sign_in(page, url, "ada", "correct horse")
+        expect(page.locator("tr.reel-row").first).to_be_visible()
+        page.goto(url + f"#/frame/{rid.replace('/', '%2F')}/{frame}")
+        expect(page.locator("#frame-number")).to_have_text(f"frame {frame}")
+        page.keyboard.press("e")
+        expect(page.locator("#mask-canvas")).to_be_visible()
+        expect(page.locator("#erase")).to_have_text("Painting (x)")
+        page.select_option("#brush", "5")
+        box = page.locator("#mask-canvas").bounding_box()
+        to_screen = lambda x, y: (box["x"] + (x + 0.5) * box["width"] / info.width, box["y"] + (y + 0.5) * box["height"] / info.height)
+        page.mouse.move(*to_screen(cx - 8, cy))
+        page.mouse.down()
+        page.mouse.move(*to_screen(cx + 8, cy), steps=8)
+        page.mouse.up()
+        shot(page, "frame-mask-edit")
+        page.click("#save-mask")
+        expect(page.locator("#toast")).to_contain_text("mask saved", timeout=60_000)
+        deadline = time.monotonic() + 300
+        while not any(e["kind"] == "reencoded" for e in ProvenanceStore(store.path).events()[-3:]):
+            assert time.monotonic() < deadline, ProvenanceStore(store.path).events()[-3:]
+            time.sleep(1)
+        page.goto("about:blank")  # stop the page's polling before its server goes
+
+    store = ProvenanceStore(store.path)
+    events = store.events()
+    corrected = [e for e in events if e["kind"] == "mask_corrected"][-1]
+    refilled = [e for e in events if e["kind"] == "frame_reprocessed" and e["frame"] == frame][-1]
+    assert (corrected["user"], corrected["frame"], corrected["removed"]) == ("ada", frame, 0) and corrected["added"] > 0
+    assert (refilled["user"], refilled["mask_source"]) == ("ada", "operator")
+    operator = read_mask_png(store.path / OPERATOR_DIR / f"{frame:08d}.png", old_mask.shape)
+    assert np.array_equal(read_mask_png(store.path / DETECTED_DIR / f"{frame:08d}.png", old_mask.shape), old_mask)
+    new_mask = store.read_diff(frame, frame + 1)[0][0]
+    assert np.array_equal(new_mask, operator) and not (old_mask & ~new_mask).any()
+    stroke = new_mask & ~old_mask
+    assert stroke.sum() == corrected["added"] and stroke[cy - 4 : cy + 5, cx - 10 : cx + 11].sum() == stroke.sum()
+    after = store.apply(source[None], frame)[0]
+    changed = (after != source).any(axis=2)
+    assert not (changed & ~new_mask).any()  # outside the mask: the source, bit-exact
+    assert (changed & stroke).sum() > 0  # under the stroke: filled

@@ -24,6 +24,7 @@ API (all JSON unless noted; every route but ``/``, ``/static`` and ``/api/login`
 
 from __future__ import annotations
 
+import base64
 import importlib
 import inspect
 import json
@@ -38,6 +39,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 from urllib.parse import urlsplit
 
+import cv2
 import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
@@ -47,7 +49,7 @@ from pydantic import BaseModel, Field
 from flows.dashboard.audit import audit_csv, audit_premis
 from flows.dashboard.auth import Authenticator, Session
 from flows.dashboard.images import KINDS, FrameCache, frame_png
-from restoration.errors import ReelError, StoreError
+from restoration.errors import ReelError, RestorationError, StoreError
 from restoration.store import SCORE_NAMES, STATUS, STATUS_NAMES, ProvenanceStore
 from restoration.timecode import frame_timecode
 
@@ -481,6 +483,10 @@ class LoginBody(BaseModel):
     password: str = Field(max_length=1024)
 
 
+class MaskBody(BaseModel):
+    png: str = Field(max_length=64_000_000)  # a data URL or base64: the operator's mask as a PNG
+
+
 class ActionBody(BaseModel):
     action: Literal["approve", "flag", "reprocess"]
     frames: list[int] = Field(min_length=1, max_length=MAX_FRAMES_PER_ACTION)
@@ -721,6 +727,30 @@ def create_app(
                 result["reprocess"] = started
             reader.invalidate(store.path)
             return result
+
+    @app.post("/api/reels/{rid:path}/frames/{n}/mask")
+    def correct_mask(rid: str, n: int, body: MaskBody, s: Session = Depends(acting)):
+        """The operator's corrected mask of frame ``n`` (PNG, alpha > 0 or non-zero = damage): kept
+        beside the detected one with a ``mask_corrected`` event, then the frame is sent for
+        reprocessing, which fills it from this mask."""
+        from restoration.operator_masks import mask_from_image, save_operator_mask
+
+        with readable_store(rid):
+            store = open_store(rid, mode="r+")
+            _check_frame(store, n)
+            if store.status(n, n + 1)[0] == STATUS["pending"]:
+                raise HTTPException(409, f"frame {n} is still pending (a run is processing it)")
+            try:
+                data = base64.b64decode(body.png.split(",", 1)[-1], validate=True)
+                image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+                if image is None:
+                    raise ValueError("not a PNG image")
+                mask = mask_from_image(image, (store.info.height, store.info.width))
+            except (ValueError, RestorationError) as exc:
+                raise HTTPException(422, f"mask: {exc}") from exc
+            event = save_operator_mask(store, n, mask, user=s.user)
+        result = action(rid, ActionBody(action="reprocess", frames=[n], note="mask corrected by the operator"), s)
+        return {"mask": event, **result}
 
     return app
 

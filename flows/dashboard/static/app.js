@@ -11,6 +11,9 @@ const state = {
   overlay: false,    // the mask laid over the picture (key m)
   wipe: 50,          // wipe divider, % from the left: before left of it, after right
   play: null,        // {from, to} while a range plays
+  editing: false,    // correcting the mask on a canvas over the picture (key e)
+  erase: false,      // the brush erases (key x)
+  brush: 5,          // brush diameter in image pixels
   selected: new Set(),
   reel: null,        // last reel detail (for neighbours and flagged navigation)
   renderKey: "",
@@ -403,6 +406,7 @@ const ZOOMS = ["fit", 1, 2, 4, 8];
 const byText = (r) => (r.by ? `${r.by} (automatic)` : r.user || "?");
 
 async function frameView(id, n) {
+  state.editing = false;
   crumbs({ text: "Reels", href: "#/" }, { text: id, href: "#/reel/" + encodeURIComponent(id) }, { text: `frame ${n}` });
   const view = $("#view");
   let info;
@@ -433,7 +437,63 @@ async function frameView(id, n) {
   const overlay = img("overlay", { id: "ab-overlay", class: "frame-img overlay", alt: `mask overlay frame ${n}` });
   const wipeLine = h("div", { id: "wipe-line", class: "wipe-line" });
   const abLabel = h("div", { id: "ab-label", class: "ab-label" });
-  const stage = h("div", { id: "ab-stage", class: "stage" }, abBefore, abAfter, overlay, wipeLine);
+  // Mask correction: a canvas over the picture, started from the stored mask; paint adds damage, erase removes it.
+  const canvas = h("canvas", { id: "mask-canvas", class: "frame-img mask-canvas", width: info.width, height: info.height });
+  const stage = h("div", { id: "ab-stage", class: "stage" }, abBefore, abAfter, overlay, canvas, wipeLine);
+  const ctx = canvas.getContext("2d");
+  let canvasReady = false;
+  const loadMaskIntoCanvas = () => {
+    ctx.clearRect(0, 0, info.width, info.height);
+    ctx.drawImage(overlay, 0, 0);
+    canvasReady = true;
+  };
+  const brush = h("select", { id: "brush", "aria-label": "brush size (pixels)" }, ...[1, 3, 5, 9, 15, 25].map((d) => h("option", { value: d }, `${d} px`)));
+  brush.value = String(state.brush);
+  brush.addEventListener("change", () => { state.brush = Number(brush.value); });
+  const eraseBtn = h("button", { id: "erase", type: "button", title: "x: paint / erase" });
+  const saveMask = h("button", { id: "save-mask", type: "button", class: "primary" }, "Save mask and refill");
+  const cancelEdit = h("button", { id: "cancel-mask", type: "button" }, "Cancel");
+  const editBar = h("div", { id: "mask-editor", class: "toolbar card operator-only" },
+    h("b", {}, "Mask correction"), h("span", { class: "muted small" }, "paint the damage the detector missed, erase what is not damage (x swaps), then save: the frame is filled again from your mask"),
+    h("label", { class: "muted" }, "brush ", brush), eraseBtn, h("span", { class: "spacer" }), cancelEdit, saveMask);
+  const paintAt = (ev) => {
+    const r = canvas.getBoundingClientRect();
+    const x = ((ev.clientX - r.left) * info.width) / r.width, y = ((ev.clientY - r.top) * info.height) / r.height;
+    ctx.globalCompositeOperation = state.erase ? "destination-out" : "source-over";
+    ctx.fillStyle = "rgb(255, 40, 40)";
+    const d = state.brush;
+    if (d <= 1) ctx.fillRect(Math.floor(x), Math.floor(y), 1, 1);
+    else { ctx.beginPath(); ctx.arc(x, y, d / 2, 0, 2 * Math.PI); ctx.fill(); }
+  };
+  canvas.addEventListener("pointerdown", (ev) => {
+    if (!state.editing || ev.button !== 0) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    canvas.setPointerCapture(ev.pointerId);
+    paintAt(ev);
+    const move = (e) => paintAt(e);
+    canvas.addEventListener("pointermove", move);
+    canvas.addEventListener("pointerup", () => canvas.removeEventListener("pointermove", move), { once: true });
+  });
+  const startEdit = () => {
+    if (!state.me.can_act) return;
+    state.editing = true;
+    if (state.mode === "side") state.mode = "ab";
+    state.showAfter = false;
+    if (overlay.complete && overlay.naturalWidth) loadMaskIntoCanvas(); else overlay.addEventListener("load", loadMaskIntoCanvas, { once: true });
+    apply();
+  };
+  cancelEdit.addEventListener("click", () => { state.editing = false; apply(); });
+  eraseBtn.addEventListener("click", () => { state.erase = !state.erase; apply(); });
+  saveMask.addEventListener("click", async () => {
+    if (!canvasReady) return toast("The mask is still loading.", true);
+    try {
+      const res = await api(`/api/reels/${reelPath(id)}/frames/${n}/mask`, { png: canvas.toDataURL("image/png") });
+      toast(`mask saved (+${res.mask.added} / −${res.mask.removed} px); refill: ${res.reprocess ? res.reprocess.backend : "?"}`);
+      state.editing = false;
+      frameView(id, n);
+    } catch (e) { toast(e.message, true); }
+  });
   const wipe = h("input", { id: "wipe", type: "range", min: 0, max: 100, value: state.wipe, "aria-label": "wipe position (before left, after right)" });
   const ab = h("div", { id: "ab", class: "ab" }, h("div", { class: "scroller" }, stage), abLabel);
 
@@ -466,7 +526,8 @@ async function frameView(id, n) {
     statusBadge,
     h("span", { class: "scores muted" }, `damage ${fmt(info.scores.damage_fraction)} · consistency ${fmt(info.scores.consistency)} · uncertainty ${fmt(info.scores.uncertainty)} · ${info.width}×${info.height} · ${info.bit_depth} bit${info.bit_depth > 8 ? " (shown as 8 bit)" : ""}`),
     h("span", { class: "spacer" }),
-    modeBtn, wipeBtn, overlayBtn, zoomOut, zoomLabel, zoomIn);
+    modeBtn, wipeBtn, overlayBtn, zoomOut, zoomLabel, zoomIn,
+    h("button", { id: "edit-mask", type: "button", class: "operator-only", title: "e", onclick: startEdit }, "Edit mask (e)"));
   const actions = h("div", { class: "toolbar card operator-only" },
     h("button", { id: "approve", type: "button", class: "good", onclick: () => doAction("approve"), title: "a" }, "Approve (a)"),
     note,
@@ -500,7 +561,7 @@ async function frameView(id, n) {
       h("span", { class: "muted small" }, shortTime(e.time)), " ", h("b", {}, e.kind), ` · ${byText(e)}`,
       e.reason ? ` · “${e.reason}”` : "", e.note ? ` · “${e.note}”` : "", e.backend ? ` · ${e.backend}` : ""))) : h("p", { class: "muted" }, "No events."));
   const help = h("p", { class: "muted small keys" },
-    "Keys: ← / → previous / next frame · [ / ] previous / next flagged · space or b: flip before / after in place · w: wipe · s: side by side · m: mask overlay · z or + / −: zoom 1x–8x (0: fit; drag to pan) · p: play the range · a: approve · f: flag (type a note, Enter)");
+    "Keys: ← / → previous / next frame · [ / ] previous / next flagged · space or b: flip before / after in place · w: wipe · s: side by side · m: mask overlay · z or + / −: zoom 1x–8x (0: fit; drag to pan) · p: play the range · a: approve · f: flag (type a note, Enter) · e: edit the mask (x: paint / erase, Esc: cancel)");
 
   function apply() {
     side.hidden = state.mode !== "side";
@@ -512,7 +573,10 @@ async function frameView(id, n) {
     wipeLine.hidden = !wiping;
     wipeLine.style.left = `${state.wipe}%`;
     wipe.hidden = !wiping;
-    overlay.hidden = !state.overlay;
+    overlay.hidden = !state.overlay || state.editing;
+    canvas.hidden = !state.editing;
+    editBar.hidden = !state.editing;
+    eraseBtn.textContent = state.erase ? "Erasing (x)" : "Painting (x)";
     abLabel.textContent = wiping ? "BEFORE | AFTER" : state.showAfter ? "AFTER" : "BEFORE";
     abLabel.className = "ab-label " + (wiping ? "wipe" : state.showAfter ? "after" : "before");
     modeBtn.textContent = state.mode === "side" ? "A/B flip (space)" : "Side by side (s)";
@@ -544,7 +608,7 @@ async function frameView(id, n) {
       state.scroll = [sc.scrollLeft, sc.scrollTop];
     });
     sc.addEventListener("pointerdown", (ev) => {
-      if (state.zoom === "fit" || ev.button !== 0) return;
+      if (state.zoom === "fit" || ev.button !== 0 || state.editing) return;
       const start = [ev.clientX, ev.clientY, sc.scrollLeft, sc.scrollTop];
       sc.setPointerCapture(ev.pointerId);
       sc.classList.add("panning");
@@ -555,7 +619,7 @@ async function frameView(id, n) {
     });
   });
 
-  view.replaceChildren(toolbar, actions, h("div", { class: "images" }, side, ab, wipe), transport, help, reasons || "", history);
+  view.replaceChildren(toolbar, actions, editBar, h("div", { class: "images" }, side, ab, wipe), transport, help, reasons || "", history);
   apply();
   if (state.scroll) for (const sc of view.querySelectorAll(".scroller")) { sc.scrollLeft = state.scroll[0]; sc.scrollTop = state.scroll[1]; }
 
@@ -599,6 +663,9 @@ async function frameView(id, n) {
     else if (k === "p") { ev.preventDefault(); togglePlay(); }
     else if (k === "a" && state.me.can_act) doAction("approve");
     else if (k === "f" && state.me.can_act) { ev.preventDefault(); note.focus(); }
+    else if (k === "e") startEdit();
+    else if (k === "x" && state.editing) { state.erase = !state.erase; apply(); }
+    else if (k === "Escape" && state.editing) { state.editing = false; apply(); }
   };
   document.addEventListener("keydown", state.keyHandler);
 }
