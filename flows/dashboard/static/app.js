@@ -640,6 +640,8 @@ async function frameView(id, n) {
     });
   }
 
+  // An action re-renders this view without a route change: one key handler, never two.
+  if (state.keyHandler) document.removeEventListener("keydown", state.keyHandler);
   state.keyHandler = (ev) => {
     if (ev.target.closest && ev.target.closest("input:not([type=range]), textarea, select")) return;
     if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
