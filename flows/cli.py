@@ -14,6 +14,7 @@ import os
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 import json  # noqa: E402
+import sys  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -23,6 +24,7 @@ from rich.table import Table  # noqa: E402
 
 import flows  # noqa: E402,F401
 from restoration.cli import _clear_errors, _progress, app, console  # noqa: E402
+from restoration.errors import RestorationError  # noqa: E402
 from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER  # noqa: E402
 
 __all__ = ["app"]
@@ -62,7 +64,7 @@ def restore(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: master, access copy and provenance store."),
     chunk_frames: int = typer.Option(16, help="Frames per unit of work; a killed run resumes by chunk."),
     seed: int = typer.Option(0, help="Seed for every random choice; the same seed gives the same output."),
-    access_copy: bool = typer.Option(True, help="Also write an H.264 access copy for viewing."),
+    access_copy: bool = typer.Option(True, help="Also write an H.264/AAC access copy for viewing."),
     detector: str = typer.Option(
         DEFAULT_DETECTOR,
         help="diffedit (diffusion model, default), temporal (classical, fast) or sd-diffedit "
@@ -85,16 +87,24 @@ def restore(
     parallel: int = typer.Option(1, help="Chunks restored at once (threads)."),
     dask: str = typer.Option(None, help="Run the chunks on a Dask cluster: its scheduler address, or local:N."),
     settings: str = typer.Option(None, help="JSON (or a JSON file) overriding any setting, e.g. '{\"palette\": {\"steps\": 10}}'."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished earlier restoration of this reel in OUT (its master, access copy and store are deleted first)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result (paths, summary, flagged frames) as JSON on stdout."),
 ):
     """Restore REEL into OUT: <name>.master.mkv (FFV1, lossless), <name>.access.mp4, <name>.zarr.
 
     Only pixels found to be damage change; the store records each one's original value, so
-    `restoration revert` rebuilds the source exactly. Re-running after an interruption resumes.
+    `restoration revert` rebuilds the source exactly. Re-running after an interruption (Ctrl-C,
+    SIGTERM, a crash) resumes.
     """
-    from flows.config import build_config
-    from restoration.pipeline import ReelOutputs, open_or_create_store
+    from restoration.errors import OutputExistsError
+    from restoration.outputs import ReelOutputs
+
+    outputs = ReelOutputs.for_reel(out, reel)
+    if outputs.master.exists() and not overwrite:  # before the models and Prefect load (seconds)
+        raise OutputExistsError(f"{outputs.master}: output already exists; --overwrite replaces it, or choose another --out")
     from restoration.reel import probe as probe_reel
 
+    info = probe_reel(reel)
     dask_address, dask_workers = None, 0
     if dask:
         if dask.startswith("local:"):
@@ -108,16 +118,18 @@ def restore(
         latent_weights=str(weights) if weights else None,
         access_copy=access_copy, settings=_settings(settings),
     )
+    from flows.config import build_config
+
     try:
         config = build_config(**params)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     from flows.reel import cached_models, restore_reel
     from restoration.lock import RunLock
+    from restoration.pipeline import open_or_create_store
 
-    info = probe_reel(reel)
-    if ReelOutputs.in_folder(out, info).master.exists():
-        open_or_create_store(info, out, config)  # refuses a finished output with the library's message
+    if overwrite and outputs.master.exists():
+        _remove_outputs(outputs)
     cached_models(config)  # missing weights: one clear error, nothing written (the flow reuses them)
     store, _ = open_or_create_store(info, out, config)  # refuse a finished output before any progress is shown
     RunLock(store.path).check()  # and a reel another run is restoring (the flow takes the lock itself)
@@ -131,16 +143,89 @@ def restore(
             on_chunk=lambda a, b: bar.advance(restoring, b - a),
             on_frame=lambda: bar.advance(encoding),
         ):
-            result = restore_reel(
-                reel=str(reel), out_dir=str(out), parallel_chunks=parallel,
-                dask_address=dask_address, dask_workers=dask_workers, **params,
+            result = _run_interruptible(
+                lambda: restore_reel(
+                    reel=str(reel), out_dir=str(out), parallel_chunks=parallel,
+                    dask_address=dask_address, dask_workers=dask_workers, **params,
+                ),
+                store.path, bar,
             )
         bar.update(restoring, completed=frames)
+    if as_json:
+        print(json.dumps(result, indent=1))
+        return
     console.print(f"master: {result['master']}\nstore:  {result['store']}")
     if result["access"]:
         console.print(f"access: {result['access']}")
     if result["flagged"]:
         console.print(f"flagged for review: {len(result['flagged'])} frames ({_frames_text(result['flagged'])})")
+
+
+def _remove_outputs(outputs) -> None:
+    """Delete a finished restoration's master, access copy and store (``restore --overwrite``)."""
+    import shutil
+
+    from restoration.lock import RunLock
+
+    if outputs.store.exists():
+        RunLock(outputs.store).check()  # never under a running reprocess
+        shutil.rmtree(outputs.store)
+    outputs.master.unlink()
+    outputs.access.unlink(missing_ok=True)
+
+
+def _run_interruptible(call, store_path: Path, bar):
+    """Run ``call()`` (a flow) so that Ctrl-C and SIGTERM stop the command at once and cleanly.
+
+    In the main thread Prefect's engine answers SIGTERM by unwinding the flow, which waits for the
+    running chunks (minutes with the diffusion models), and a Ctrl-C ended in an abort in torch's
+    threads at exit. So the flow runs in a worker thread (where Prefect installs no handler) and the
+    main thread's handler records the interruption, releases the reel's lock, stops the temporary
+    Prefect server and exits at once, before any encode: a chunk's frames are marked done only after
+    their results are written, so the next run resumes where this one stopped.
+    """
+    import signal
+    import threading
+
+    from flows.reel import release_locks
+    from restoration.store import ProvenanceStore
+
+    def stop(signum, _frame):
+        bar.stop()
+        name = signal.Signals(signum).name
+        console.print(f"interrupted ({name}), run again to resume", highlight=False)
+        try:
+            ProvenanceStore(store_path).log_event("run_interrupted", signal=name)
+        except OSError:
+            pass  # the store stays resumable without the note
+        release_locks()
+        server = sys.modules.get("prefect.server.api.server")
+        for instance in list(server.SubprocessASGIServer._instances.values()) if server else []:
+            instance.stop()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + signum)  # no interpreter teardown: torch's threads abort it
+
+    outcome = {}
+
+    def target():
+        try:
+            outcome["result"] = call()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            outcome["error"] = exc
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        worker = threading.Thread(target=target, name="restoration-flow", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def _frames_text(frames: list[int], limit: int = 12) -> str:
@@ -174,11 +259,13 @@ def reprocess(
     seed: int = typer.Option(None, help="Seed for the new attempt (default: one not used on this reel before)."),
     settings: str = typer.Option(None, help="JSON (or a JSON file) overriding settings of the last run."),
     reencode: bool = typer.Option(True, help="Re-encode the master (replaced atomically) afterwards."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result (frames, seed, still flagged, master) as JSON on stdout."),
 ):
     """Restore flagged (or chosen) frames again with a new seed or settings, and re-encode the master."""
     from restoration.store import ProvenanceStore
 
     s = ProvenanceStore(store)  # a clear error for a wrong path, before Prefect starts
+    overrides = _settings(settings)
     wanted = _parse_frames(frames)
     if wanted:
         bad = [f for f in wanted if not 0 <= f < s.frame_count]
@@ -189,7 +276,13 @@ def reprocess(
     with _progress() as bar:
         encoding = bar.add_task("re-encoding master", total=s.frame_count)
         with _hooks(on_frame=lambda: bar.advance(encoding)):
-            result = reprocess_flagged(store=str(store), frames=wanted, seed=seed, settings=_settings(settings), reencode=reencode)
+            result = _run_interruptible(
+                lambda: reprocess_flagged(store=str(store), frames=wanted, seed=seed, settings=overrides, reencode=reencode),
+                s.path, bar,
+            )
+    if as_json:
+        print(json.dumps(result, indent=1))
+        return
     if not result["frames"]:
         console.print("nothing to reprocess: no flagged or sent-back frames")
         return
@@ -212,8 +305,6 @@ def inbox(
 ):
     """Restore every new reel in FOLDER once (identified by SHA-256); the ledger records each outcome."""
     if not folder.is_dir():
-        from restoration.errors import RestorationError
-
         raise RestorationError(f"{folder}: no such inbox folder")
     from flows.inbox import restore_inbox
 
@@ -264,6 +355,48 @@ if __name__ == "__main__":
     app()
 
 
+@app.command("worker", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker(ctx: typer.Context):
+    """Run a Prefect worker (`prefect worker start` and its options, e.g. --pool restoration) that
+    stops on SIGTERM or Ctrl-C.
+
+    Prefect's worker answers SIGTERM by sending itself SIGINT, which does nothing where SIGINT is
+    ignored (a job started with `&`, some service managers) and otherwise still needs a second
+    interrupt. Here the worker runs as a child with SIGINT restored; SIGTERM or SIGINT to this
+    command interrupts it (again after 10 s, then terminates it after 20 s) and exits with its status.
+    """
+    import signal
+    import subprocess
+    import threading
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", *ctx.args],
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    stopping = threading.Event()
+
+    def stop(_signum, _frame):
+        if stopping.is_set():
+            return
+        stopping.set()
+
+        def escalate():
+            for sig, wait in ((signal.SIGINT, 10), (signal.SIGINT, 10), (signal.SIGTERM, 0)):
+                if child.poll() is not None:
+                    return
+                child.send_signal(sig)
+                try:
+                    child.wait(wait)
+                except subprocess.TimeoutExpired:
+                    continue
+
+        threading.Thread(target=escalate, daemon=True).start()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    raise typer.Exit(child.wait())
+
+
 @app.command()
 @_clear_errors
 def dashboard(
@@ -287,14 +420,67 @@ app.add_typer(users_app, name="dashboard-user")
 @users_app.command("add")
 @_clear_errors
 def dashboard_user_add(
-    name: str = typer.Argument(..., help="Operator's sign-in name."),
+    name: str = typer.Argument(..., help="Operator's sign-in name (letters, digits and . _ - @)."),
     role: str = typer.Option("operator", help="operator (may act) or viewer (may only look)."),
     users: Path = typer.Option(None, "--users", help="Users file (default as for `dashboard`)."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from the first line of stdin (scripts) instead of asking."),
 ):
-    """Add or update a dashboard account; the password is asked for and stored hashed (scrypt)."""
+    """Add or update a dashboard account; the password (at least 8 characters) is asked for twice and
+    stored hashed (scrypt)."""
     from flows.dashboard.app import default_users_file
-    from flows.dashboard.auth import add_user
+    from flows.dashboard.auth import MIN_PASSWORD_LENGTH, add_user, check_account
 
-    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        check_account(name, role)  # before the password is asked for
+    except ValueError as err:
+        raise RestorationError(str(err)) from None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise RestorationError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters; nothing saved")
     add_user(users or default_users_file(), name, password, role)
     console.print(f"user {name} ({role}) saved")
+
+
+@users_app.command("list")
+@_clear_errors
+def dashboard_user_list(
+    users: Path = typer.Option(None, "--users", help="Users file (default as for `dashboard`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON ({name: role}) instead of a table."),
+):
+    """List the dashboard accounts and their roles (never the password hashes)."""
+    from flows.dashboard.app import default_users_file
+    from flows.dashboard.auth import load_users
+
+    path = users or default_users_file()
+    try:
+        accounts = {name: entry.get("role") for name, entry in sorted(load_users(path).items())}
+    except ValueError as err:  # JSONDecodeError too
+        raise RestorationError(f"{path}: not a users file ({err})") from None
+    if as_json:
+        print(json.dumps(accounts, indent=1))
+        return
+    table = Table(title=str(path))
+    table.add_column("user")
+    table.add_column("role")
+    for name, role in accounts.items():
+        table.add_row(name, role)
+    Console().print(table)
+
+
+@users_app.command("remove")
+@_clear_errors
+def dashboard_user_remove(
+    name: str = typer.Argument(..., help="The account to remove; its sessions end with it."),
+    users: Path = typer.Option(None, "--users", help="Users file (default as for `dashboard`)."),
+):
+    """Remove a dashboard account; a signed-in session of that user ends at its next request."""
+    from flows.dashboard.app import default_users_file
+    from flows.dashboard.auth import remove_user
+
+    path = users or default_users_file()
+    if not remove_user(path, name):
+        raise RestorationError(f"{path}: no user {name!r}")
+    console.print(f"user {name} removed")

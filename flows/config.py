@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
+from pathlib import Path
 
 from restoration.encode import EncodeConfig
 from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
@@ -54,3 +55,9 @@ def artifact_key(*parts: str) -> str:
     """An artifact key from free text: lowercase letters, digits and dashes only."""
     key = re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
     return key or "reel"
+
+
+def reel_artifact_key(info, *suffix: str) -> str:
+    """``reel-<name>-<first 12 hex of the SHA-256>[-suffix]``: two reels of the same name (other
+    content) never share an artifact; the name is cut to 40 characters to keep keys readable."""
+    return artifact_key("reel", Path(info.path).stem[:40], info.sha256[:12], *suffix)

@@ -32,7 +32,7 @@ from prefect.events import emit_event
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.config import artifact_key, build_config
+from flows.config import build_config, reel_artifact_key
 from restoration.errors import RestorationError
 from restoration.lock import DEFAULT_MAX_AGE_S, RunLock
 from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
@@ -149,6 +149,12 @@ def _refresh_lock(store_path: str) -> None:
     lock = _LOCKS.get(str(Path(store_path).resolve()))
     if lock is not None:
         lock.refresh()
+
+
+def release_locks() -> None:
+    """Release every reel lock this process holds (an interrupted command, on its way out)."""
+    for lock in list(_LOCKS.values()):
+        lock.release()
 
 
 def task_runner(parallel_chunks: int = 1, dask_address: str | None = None, dask_workers: int = 0):
@@ -273,7 +279,7 @@ def restore_reel(
         frames_done = info.frame_count - sum(b - a for a, b in todo)
         if HOOKS.on_start:
             HOOKS.on_start(frames_done)
-        key = artifact_key("reel", Path(info.path).stem)
+        key = reel_artifact_key(info)
         progress_id = create_progress_artifact(
             100.0 * frames_done / max(1, info.frame_count), key=f"{key}-progress",
             description=f"{Path(info.path).name}: frames restored",

@@ -15,11 +15,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.config import _merge, artifact_key
+from flows.config import _merge, reel_artifact_key
 from flows.reel import HOOKS, cached_models
 from restoration.lock import DEFAULT_MAX_AGE_S, RunLock
 from restoration.core import RestoreConfig
-from restoration.pipeline import ReelOutputs
+from restoration.outputs import ReelOutputs
 from restoration.reprocess import config_from_dict, frames_to_reprocess, next_config, reencode_outputs, reprocess_frames
 from restoration.store import ProvenanceStore
 
@@ -65,7 +65,7 @@ def reprocess_flagged(
             master = str(outputs.master)
     create_table_artifact(
         [{k: r[k] for k in ("frame", "previous", "status", "reason", "damage_fraction")} for r in results],
-        key=artifact_key("reel", Path(s.info.path).stem, "reprocessed"),
+        key=reel_artifact_key(s.info, "reprocessed"),
         description=f"{Path(s.info.path).name}: frames reprocessed with seed {config.seed}",
     )
     return {

@@ -14,16 +14,70 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from typer.core import TyperArgument, TyperOption
 
+from restoration import __version__
 from restoration.errors import RestorationError
 
-app = typer.Typer(
+
+class _Argument(TyperArgument):
+    """A positional argument shown as ``REEL`` in usage lines (typer writes ``{reel}``)."""
+
+    def _usage_display_name(self) -> str:
+        name = self.name.upper()
+        return (name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")
+
+    def _rich_display_name(self) -> str:
+        return self.name.upper() + ("..." if self.nargs != 1 else "")
+
+
+class _Option(TyperOption):
+    """An option whose help shows no ``<bool>`` beside a plain flag (it takes no value)."""
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else super().display_type_rich(ctx)
+
+
+def _plain_help(command) -> None:
+    """Give every parameter of ``command`` and its subcommands the plainer help display."""
+    help_option = command.get_help_option(typer.Context(command))  # made once, then cached
+    for param in [*command.params, *([help_option] if help_option else [])]:
+        if type(param) is TyperArgument:
+            param.__class__ = _Argument
+        elif type(param) is TyperOption:
+            param.__class__ = _Option
+    for sub in getattr(command, "commands", {}).values():
+        _plain_help(sub)
+
+
+class _App(typer.Typer):
+    def __call__(self, *args, **kwargs):
+        command = typer.main.get_command(self)
+        _plain_help(command)
+        return command(*args, **kwargs)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"restoration {__version__}")
+        raise typer.Exit()
+
+
+app = _App(
     help="Restore scanned film reels: remove dust, dirt, hair and scratches, touch nothing else, "
     "and record every change so it can be reviewed and undone.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
 console = Console(stderr=True)
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+):
+    pass
 
 
 def _clear_errors(command):
@@ -69,12 +123,18 @@ def probe(
 
 @app.command()
 @_clear_errors
-def status(store: Path = typer.Argument(..., help="A reel's provenance store (<name>.zarr).")):
+def status(
+    store: Path = typer.Argument(..., help="A reel's provenance store (<name>.zarr)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (the summary and the last events) instead of a table."),
+):
     """Show a store's progress: frames per status, mean damage, event count, last events."""
     from restoration.store import ProvenanceStore
 
     s = ProvenanceStore(store, mode="r")
     summary = s.summary()
+    if as_json:
+        print(json.dumps({**summary, "last_events": s.events()[-5:]}, indent=1, default=str))
+        return
     table = Table(title=f"{Path(summary['reel']).name}: {summary['frames']} frames")
     table.add_column("status")
     table.add_column("frames", justify="right")
@@ -139,6 +199,74 @@ def bench(
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result, indent=1))
+
+
+@app.command()
+@_clear_errors
+def fill(
+    source: Path = typer.Argument(..., help="A still image (PNG, TIFF, ...), or a reel (video file or image-sequence folder) with --frame."),
+    mask: Path = typer.Option(..., "--mask", help="Mask image of the same size: damage where non-zero (where alpha > 0 if it has alpha)."),
+    out: Path = typer.Option(..., "--out", "-o", help="The filled frame (PNG or TIFF, bit depth kept); never overwritten."),
+    frame: int = typer.Option(None, help="Which frame of a reel to fill; its neighbours fill it where they agree."),
+    inpainter: str = typer.Option("temporal_median", help="temporal_median (classical; on a still: from the surroundings) or palette (diffusion model)."),
+    seed: int = typer.Option(0, help="Seed for the diffusion model."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+):
+    """Fill a still or one reel frame under a given mask; every pixel outside the mask stays as it was.
+
+    The way to try a fill on a still, or to redo one frame with a hand-made mask.
+    """
+    import cv2
+    import numpy as np
+
+    from restoration.errors import OutputExistsError, ReelError
+    from restoration.operator_masks import read_mask_png
+    from restoration.core import RestoreConfig, fill_frame, load_models
+
+    if out.exists():
+        raise OutputExistsError(f"{out}: output already exists; remove it or choose another --out")
+    if frame is None:
+        image = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise ReelError(f"{source}: not an image file (a reel needs --frame N)")
+        if image.ndim == 2:
+            image = image[..., None]
+        elif image.shape[2] == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        else:
+            raise ReelError(f"{source}: {image.shape[2]} channels; gray or RGB only")
+        frames, index, number = image[None], 0, 0
+    else:
+        from restoration.reel import probe as probe_reel
+        from restoration.reel import read_frames
+
+        info = probe_reel(source)
+        if not 0 <= frame < info.frame_count:
+            raise typer.BadParameter(f"frame {frame} outside 0..{info.frame_count - 1}", param_hint="--frame")
+        lo, hi = max(0, frame - 2), min(info.frame_count, frame + 3)
+        frames, index, number = read_frames(info, lo, hi), frame - lo, frame
+    masks = np.zeros(frames.shape[:3], bool)
+    masks[index] = read_mask_png(mask, frames.shape[1:3])
+    config = RestoreConfig(detector="temporal", inpainter=inpainter, seed=seed)
+    restored, scores, reason = fill_frame(frames, masks, index, number, config, load_models(config))
+    written = restored if restored.shape[2] == 1 else cv2.cvtColor(restored, cv2.COLOR_RGB2BGR)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
+    try:
+        if not cv2.imwrite(str(tmp), written):
+            raise ReelError(f"{out}: cannot write this image format (use .png or .tif)")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    result = {
+        "out": str(out), "pixels_filled": int(masks[index].sum()),
+        "consistency": None if np.isnan(scores[1]) else float(scores[1]),
+        "flagged": reason,
+    }
+    if as_json:
+        print(json.dumps(result, indent=1))
+    else:
+        console.print(f"filled {result['pixels_filled']} pixels: {out}" + (f" (check: {reason})" if reason else ""))
 
 
 train_app = typer.Typer(help="Train or fine-tune the shipped models (CPU; checkpoints and resume).", no_args_is_help=True)

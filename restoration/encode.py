@@ -23,8 +23,8 @@ from restoration.reel import ReelInfo
 
 # ndarray format handed to PyAV -> FFV1 pixel format (FFV1 stores 8-bit RGB as bgr0).
 _MASTER_FORMATS = {"gray": "gray", "gray16le": "gray16le", "rgb24": "bgr0", "rgb48le": "rgb48le"}
-# Audio codecs an MP4 access copy can carry without transcoding.
-_MP4_AUDIO = {"aac", "mp3", "alac", "opus", "flac", "ac3"}
+# The access copy's audio: AAC plays everywhere MP4 does (FLAC in MP4 does not: QuickTime, Safari).
+_ACCESS_AUDIO = "aac"
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def write_master(
     with atomic_path(path) as tmp:
         _encode(
             tmp, "matroska", info, frames, "ffv1", _MASTER_FORMATS[info.decode_format],
-            options, metadata, audio_codecs=None, on_frame=on_frame,
+            options, metadata, audio_codec=None, on_frame=on_frame,
         )
     return path
 
@@ -96,7 +96,8 @@ def write_access_copy(
     """Encode an 8-bit 4:2:0 H.264 MP4 for viewing. Lossy; never an archival object.
 
     16-bit frames are reduced to 8 bits; an odd width or height is padded by repeating the last
-    row or column, since 4:2:0 needs even sizes. Audio is copied when MP4 can carry its codec.
+    row or column, since 4:2:0 needs even sizes. Audio is AAC: copied when the source's is AAC,
+    otherwise encoded with FFmpeg's native ``aac`` encoder.
     """
     fmt = "gray" if info.channels == 1 else "rgb24"
     pad_h, pad_w = info.height % 2, info.width % 2
@@ -111,7 +112,7 @@ def write_access_copy(
         _encode(
             tmp, "mp4", info, eight_bit(), config.access_codec, "yuv420p",
             {"crf": str(config.access_crf)}, {"SOURCE_SHA256": info.sha256},
-            audio_codecs=_MP4_AUDIO, size=(info.width + pad_w, info.height + pad_h), array_format=fmt,
+            audio_codec=_ACCESS_AUDIO, size=(info.width + pad_w, info.height + pad_h), array_format=fmt,
         )
     return path
 
@@ -125,7 +126,7 @@ def _encode(
     pix_fmt: str,
     options: dict[str, str],
     metadata: dict[str, str],
-    audio_codecs: set[str] | None,
+    audio_codec: str | None,
     size: tuple[int, int] | None = None,
     array_format: str | None = None,
     on_frame: Callable[[], None] | None = None,
@@ -140,11 +141,8 @@ def _encode(
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         if info.timecode:
             video.metadata["timecode"] = info.timecode
-        audio_in = [
-            s for s in (source.streams.audio if source else [])
-            if audio_codecs is None or s.codec_context.name in audio_codecs
-        ]
-        audio_out = {s.index: out.add_stream_from_template(s) for s in audio_in}
+        audio_in = list(source.streams.audio) if source else []
+        audio_out = {s.index: _audio_stream(out, s, audio_codec) for s in audio_in}
         packets = source.demux(audio_in) if audio_in else iter(())
         pending = next(packets, None)
         count = 0
@@ -167,6 +165,9 @@ def _encode(
         while pending is not None:
             _mux_copy(out, pending, audio_out)
             pending = next(packets, None)
+        for stream in audio_out.values():
+            if stream.codec_context.is_encoder:
+                out.mux(stream.encode(None))
     finally:
         out.close()
         if source is not None:
@@ -183,8 +184,28 @@ def _packet_time(packet: av.Packet) -> float:
     return float(ts * packet.time_base) if ts is not None else 0.0
 
 
+def _audio_stream(out, source, codec: str | None):
+    """The output stream for audio stream ``source``: a packet copy when ``codec`` is None or already
+    the source's, else an encoder of ``codec`` at the source's sample rate and channel layout."""
+    if codec is None or source.codec_context.name == codec:
+        return out.add_stream_from_template(source)
+    layout = source.codec_context.layout
+    if layout.name.endswith(" channels"):  # order unspecified (PCM in Matroska): the count's default
+        layout = av.AudioLayout(f"{layout.nb_channels}c")
+    stream = out.add_stream(codec, rate=source.codec_context.sample_rate, layout=layout.name)
+    stream.format = av.Codec(codec, "w").audio_formats[0]  # PyAV resamples each frame to it
+    return stream
+
+
 def _mux_copy(out, packet: av.Packet, streams: dict) -> None:
+    """Mux ``packet`` into its output stream: as it is, or decoded and encoded where that stream encodes."""
     if packet.size == 0:
         return
-    packet.stream = streams[packet.stream.index]
+    stream = streams[packet.stream.index]
+    if stream.codec_context.is_encoder:
+        for frame in packet.decode():
+            frame.pts = None  # the encoder numbers its own frames (it regroups samples per AAC frame)
+            out.mux(stream.encode(frame))
+        return
+    packet.stream = stream
     out.mux(packet)

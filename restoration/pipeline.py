@@ -9,7 +9,7 @@ killed at any point resumes from the store's status array.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -17,22 +17,9 @@ import numpy as np
 from restoration.core import Models, RestoreConfig, load_models, method_description, restore_window
 from restoration.encode import EncodeConfig, write_access_copy, write_master
 from restoration.errors import OutputExistsError, StoreError
+from restoration.outputs import ReelOutputs
 from restoration.reel import ReelInfo, iter_frames, probe, read_frames
 from restoration.store import STATUS, FrameResults, ProvenanceStore
-
-
-@dataclass(frozen=True)
-class ReelOutputs:
-    """Where one reel's results go inside an output folder."""
-
-    store: Path
-    master: Path
-    access: Path
-
-    @classmethod
-    def in_folder(cls, out_dir: Path, info: ReelInfo) -> ReelOutputs:
-        stem = Path(info.path).stem
-        return cls(out_dir / f"{stem}.zarr", out_dir / f"{stem}.master.mkv", out_dir / f"{stem}.access.mp4")
 
 
 def chunk_ranges(frame_count: int, chunk_frames: int) -> list[tuple[int, int]]:

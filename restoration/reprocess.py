@@ -20,7 +20,9 @@ import numpy as np
 
 from restoration.encode import write_access_copy, write_master
 from restoration.core import RestoreConfig, load_models, method_description, restore_window
-from restoration.pipeline import ReelOutputs, chunk_ranges
+from restoration.operator_masks import operator_mask, refill_frame
+from restoration.outputs import ReelOutputs
+from restoration.pipeline import chunk_ranges
 from restoration.reel import iter_frames, probe, read_frames
 from restoration.store import STATUS, STATUS_NAMES, FrameResults, ProvenanceStore
 
@@ -87,7 +89,8 @@ def reprocess_frames(
 
     ``config`` None: :func:`next_config` (the latest settings with a fresh seed).
 
-    Each frame is read with ``config.context_frames`` neighbours either side from the source reel.
+    Each frame is read with ``config.context_frames`` neighbours either side from the source reel;
+    a frame with an operator's mask (:mod:`restoration.operator_masks`) is filled from that mask.
     Returns one record per frame: ``frame``, ``previous`` and ``status`` (status names),
     ``reason`` (why it is still flagged, or None), ``damage_fraction`` before and after. Appends a
     ``frame_reprocessed`` event per frame and a ``reprocessed`` event with the configuration.
@@ -103,34 +106,41 @@ def reprocess_frames(
     previous_status = store.status()
     previous_scores = store.scores()
     results = []
-    for run in _runs([int(f) for f in frames]):
+    def keep(f: int, source: np.ndarray, mask: np.ndarray, restored: np.ndarray, scores, reason: str | None, **extra) -> None:
+        status = STATUS["flagged"] if reason else STATUS["done"]
+        store.write(
+            FrameResults(
+                start=f,
+                mask=mask[None],
+                original=source[None],
+                restored=restored[None],
+                scores=np.asarray(scores, np.float32)[None],
+                status=np.array([status], np.uint8),
+            )
+        )
+        record = {
+            "frame": f,
+            "previous": STATUS_NAMES[int(previous_status[f])],
+            "status": STATUS_NAMES[status],
+            "reason": reason,
+            "damage_fraction_before": None if np.isnan(previous_scores[f, 0]) else float(previous_scores[f, 0]),
+            "damage_fraction": float(scores[0]),
+        }
+        store.log_event("frame_reprocessed", seed=config.seed, user=user, **record, **extra)
+        results.append(record)
+        if on_frame:
+            on_frame(f, record)
+
+    # A frame whose mask an operator corrected is filled from that mask, not detected again.
+    corrected = {f: m for f in sorted({int(f) for f in frames}) if (m := operator_mask(store, f)) is not None}
+    for f, mask in corrected.items():
+        source, restored, scores, reason = refill_frame(store, f, mask, config, models)
+        keep(f, source, mask, restored, scores, reason, mask_source="operator")
+    for run in _runs([int(f) for f in frames if int(f) not in corrected]):
         window = restore_window(info, run[0], run[-1] + 1, config, models)
         for k, f in enumerate(run):
-            reason = window.reasons.get(f)
-            scores = window.scores[k]
-            status = STATUS["flagged"] if reason else STATUS["done"]
-            store.write(
-                FrameResults(
-                    start=f,
-                    mask=window.mask[k][None],
-                    original=window.original[k][None],
-                    restored=window.restored[k][None],
-                    scores=scores[None],
-                    status=np.array([status], np.uint8),
-                )
-            )
-            record = {
-                "frame": f,
-                "previous": STATUS_NAMES[int(previous_status[f])],
-                "status": STATUS_NAMES[status],
-                "reason": reason,
-                "damage_fraction_before": None if np.isnan(previous_scores[f, 0]) else float(previous_scores[f, 0]),
-                "damage_fraction": float(scores[0]),
-            }
-            store.log_event("frame_reprocessed", seed=config.seed, user=user, **record)
-            results.append(record)
-            if on_frame:
-                on_frame(f, record)
+            keep(f, window.original[k], window.mask[k], window.restored[k], window.scores[k], window.reasons.get(f))
+    results.sort(key=lambda r: r["frame"])
     store.log_event(
         "reprocessed",
         frames=[r["frame"] for r in results],

@@ -1,5 +1,6 @@
 """The review dashboard's API: sign-in, roles, path traversal, CSRF, actions and frame images."""
 
+import shutil
 from pathlib import Path
 
 import cv2
@@ -74,13 +75,15 @@ def test_password_hashing_and_users_file(tmp_path):
     assert encoded.startswith("scrypt$") and "s3cret" not in encoded
     assert verify_password("s3cret", encoded) and not verify_password("s3cret!", encoded)
     path = tmp_path / "u.json"
-    add_user(path, "bo", "pw", "viewer")
+    add_user(path, "bo", "password", "viewer")
     assert path.stat().st_mode & 0o777 == 0o600
     assert load_users(path)["bo"]["role"] == "viewer"
-    with pytest.raises(ValueError):
-        add_user(path, "bo", "pw", "admin")
-    with pytest.raises(ValueError):
-        add_user(path, "../x", "pw", "viewer")
+    with pytest.raises(ValueError, match="unknown role 'admin'"):
+        add_user(path, "bo", "password", "admin")
+    with pytest.raises(ValueError, match="invalid user name"):
+        add_user(path, "../x", "password", "viewer")
+    with pytest.raises(ValueError, match="password too short: at least 8 characters"):
+        add_user(path, "bo", "1234567", "viewer")
 
 
 def test_sign_in_session_cookie_and_wrong_password(site):
@@ -105,10 +108,10 @@ def test_sign_in_session_cookie_and_wrong_password(site):
 
 def test_session_ends_when_user_removed(site, tmp_path):
     users = tmp_path / "u.json"
-    add_user(users, "tmp", "pw", "operator")
+    add_user(users, "tmp", "password", "operator")
     app = create_app(site["root"], users, secret="s", reprocess="mark")
     client = TestClient(app)
-    assert client.post("/api/login", json={"name": "tmp", "password": "pw"}, headers=ORIGIN).status_code == 200
+    assert client.post("/api/login", json={"name": "tmp", "password": "password"}, headers=ORIGIN).status_code == 200
     assert client.get("/api/me").status_code == 200
     remove_user(users, "tmp")
     assert client.get("/api/me").status_code == 401
@@ -189,7 +192,8 @@ def test_approve_flag_reprocess_write_events_and_status(site):
     flagged = {f["frame"]: f for f in detail["flagged"]}
     assert flagged[3]["reasons"][0]["reason"].startswith("warping error")
     assert flagged[4]["reasons"][-1] == {
-        "time": flagged[4]["reasons"][-1]["time"], "user": "ada", "reason": "hair left at top left", "source": "operator",
+        "time": flagged[4]["reasons"][-1]["time"], "user": "ada", "by": None, "reason": "hair left at top left",
+        "source": "operator",
     }
 
     r = act(client, csrf, "reprocess", [3, 4])
@@ -261,3 +265,161 @@ def test_16_bit_frames_shown_as_8_bit():
 
 def test_find_stores_skips_symlinks_out_of_root(site):
     assert [p.name for p in find_stores(site["root"])] == ["reel.zarr"]
+
+
+def test_sign_out_ends_the_session_on_the_server(tmp_path):
+    """After sign-out a copied cookie is refused, by this server and by one restarted with the secret."""
+    make_store(tmp_path / "out")
+    users = tmp_path / "users.json"
+    add_user(users, "ada", "correct horse", "operator")
+    app = create_app(tmp_path / "out", users, secret="s", reprocess="mark")
+    client = TestClient(app)
+    login = client.post("/api/login", json={"name": "ada", "password": "correct horse"}, headers=ORIGIN)
+    cookie, csrf = client.cookies["restoration_session"], login.json()["csrf"]
+    other = TestClient(app)
+    other.post("/api/login", json={"name": "ada", "password": "correct horse"}, headers=ORIGIN)
+    assert client.post("/api/logout", headers={**ORIGIN, "X-CSRF-Token": csrf}).status_code == 200
+    for server in (app, create_app(tmp_path / "out", users, secret="s", reprocess="mark")):
+        stolen = TestClient(server, cookies={"restoration_session": cookie})
+        assert stolen.get("/api/me").status_code == 401
+        r = stolen.post(f"/api/reels/{RID.split('/')[1]}/actions", json={"action": "approve", "frames": [1]},
+                        headers={**ORIGIN, "X-CSRF-Token": csrf})
+        assert r.status_code == 401
+    assert other.get("/api/me").status_code == 200  # her other session (another browser) goes on
+
+
+@pytest.mark.parametrize(
+    "origin, allowed",
+    [
+        ("http://testserver", True),
+        ("HTTP://TestServer:80", True),
+        ("https://testserver", False),
+        ("http://testserver:8080", False),
+        ("http://testserver.evil.org", False),
+        ("http://testserver:notaport", False),
+    ],
+)
+def test_origin_compared_by_scheme_host_and_port(site, origin, allowed):
+    client, csrf = signed_in(site)
+    for header in ({"Origin": origin}, {"Referer": origin + "/#/reel/x"}):
+        # Frame 5 is pending: past the origin check the action is refused with 409 and changes nothing.
+        r = act(client, csrf, "approve", [5], headers={**header, "X-CSRF-Token": csrf})
+        assert r.status_code == (409 if allowed else 403), (header, r.status_code, r.text)
+
+
+def test_any_reel_id_and_any_store_on_disk_give_4xx(tmp_path):
+    root = tmp_path / "out"
+    make_store(root)
+    truncated = make_store(root / "truncated").path
+    (truncated / "zarr.json").write_text((truncated / "zarr.json").read_text()[:40])
+    bad_events = make_store(root / "events").path
+    (bad_events / "events" / "0-bad.json").write_text("{not json")
+    shutil.rmtree(make_store(root / "nostatus").path / "status")
+    users = tmp_path / "users.json"
+    add_user(users, "ada", "correct horse", "operator")
+    client, csrf = signed_in({"app": create_app(root, users, secret="s", reprocess="mark")})
+    bad_ids = ["a" * 300 + ".zarr", "x/" + "b" * 256 + ".zarr", "c" * 255 + "/reel.zarr", "reel.zarr/" + "d" * 4000, "%ff.zarr"]
+    damaged = ["truncated/reel.zarr", "events/reel.zarr", "nostatus/reel.zarr"]
+    assert client.get("/api/reels").status_code == 200
+    for rid in bad_ids + damaged:
+        codes = [client.get(url).status_code for url in (f"/api/reels/{rid}", f"/api/reels/{rid}/frames/1", f"/api/reels/{rid}/frames/2/after.png")]
+        codes.append(client.post(f"/api/reels/{rid}/actions", json={"action": "approve", "frames": [1]}, headers={**ORIGIN, "X-CSRF-Token": csrf}).status_code)
+        # An invalid id is refused; a damaged store answers what it can (an image needs no event log), never 500.
+        assert all(400 <= c < 500 for c in codes) if rid in bad_ids else all(c < 500 for c in codes), (rid[:40], codes)
+    assert [client.get(f"/api/reels/{rid}").status_code for rid in damaged] == [404, 404, 404]
+
+
+def test_frame_has_timecode_and_flagged_neighbours_and_the_check_is_named(site):
+    client, _ = signed_in(site)
+    info = client.get(f"/api/reels/{RID}/frames/3").json()
+    assert (info["timecode"], info["fps"]) == ("01:00:00:03", "24000/1001")
+    flagged = np.flatnonzero(ProvenanceStore(site["store"].path).status() == STATUS["flagged"]).tolist()
+    assert info["flagged_frames"] == flagged and info["pending_frames"] == 1
+    assert info["reasons"][0]["by"] is None and info["reasons"][0]["user"] == "checker"
+
+
+def test_timecode_non_drop_and_drop_frame():
+    from fractions import Fraction
+
+    from restoration.timecode import frame_timecode
+
+    assert frame_timecode("01:00:00:00", Fraction(24000, 1001), 24) == "01:00:01:00"
+    assert frame_timecode(None, Fraction(25), 25 * 3600 * 24 + 3) == "00:00:00:03"  # wraps at 24 h
+    assert frame_timecode("00:00:59;29", Fraction(30000, 1001), 1) == "00:01:00;02"  # frames 0, 1 dropped
+    assert frame_timecode("00:00:00;00", Fraction(30000, 1001), 17982) == "00:10:00;00"  # not at minute 10
+    assert frame_timecode("23:59:59:23", Fraction(24), 1) == "00:00:00:00"
+
+
+def test_mask_overlay_image_is_red_where_replaced_and_transparent_elsewhere(site):
+    client, _ = signed_in(site)
+    r = client.get(f"/api/reels/{RID}/frames/2/overlay.png")
+    assert r.status_code == 200
+    rgba = cv2.cvtColor(cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
+    assert rgba.shape == (H, W, 4)
+    mask = np.zeros((H, W), bool)
+    mask[5:8, 10:13] = True
+    assert (rgba[mask] == (255, 40, 40, 255)).all() and (rgba[~mask] == 0).all()
+
+
+def test_audit_export_csv_and_premis_json(site):
+    import csv
+    import io
+    import json
+
+    client, csrf = signed_in(site)
+    act(client, csrf, "approve", [1], note="fine")
+    store = ProvenanceStore(site["store"].path)
+    events = store.events()
+    r = client.get(f"/api/reels/{RID}/audit.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert 'filename="reel-audit.csv"' in r.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [row["kind"] for row in rows] == [e["kind"] for e in events]
+    approved = [row for row in rows if row["kind"] == "frame_approved"][-1]
+    assert (approved["user"], approved["frames"], approved["note"]) == ("ada", "1", "fine")
+    data = client.get(f"/api/reels/{RID}/audit.json").json()
+    assert data["object"] == {"objectIdentifierType": "SHA-256", "objectIdentifierValue": store.info.sha256, "originalName": store.info.path}
+    assert [e["eventType"] for e in data["events"]] == [e["kind"] for e in events]
+    premis = [e for e in data["events"] if e["eventType"] == "frame_approved"][-1]
+    assert premis["linkingAgentIdentifier"] == [{"linkingAgentIdentifierType": "user", "linkingAgentIdentifierValue": "ada", "linkingAgentRole": "operator"}]
+    assert premis["linkingObjectIdentifier"][0]["frames"] == [1] and premis["eventDetailInformation"] == {"eventDetail": "note: fine"}
+    assert json.loads(json.dumps(premis["extension"])) == [e for e in events if e["kind"] == "frame_approved"][-1]
+    assert client.get(f"/api/reels/{RID}/audit.xml").status_code == 404
+    assert TestClient(site["app"]).get(f"/api/reels/{RID}/audit.csv").status_code == 401
+
+
+def test_mask_correction_api_keeps_both_masks_and_sends_the_frame_back(site):
+    import base64
+
+    from restoration.operator_masks import DETECTED_DIR, OPERATOR_DIR, detected_mask, operator_mask
+
+    client, csrf = signed_in(site)
+    store = ProvenanceStore(site["store"].path)
+    detected = store.read_diff(2, 3)[0][0]
+    corrected = detected.copy()
+    corrected[5:8, 10:13] = False  # a false detection removed
+    corrected[15:17, 20:22] = True  # a missed speck added
+    rgba = np.zeros((H, W, 4), np.uint8)
+    rgba[corrected] = (40, 40, 255, 255)  # BGRA as OpenCV writes it: red, opaque
+    png = "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", rgba)[1].tobytes()).decode()
+    headers = {**ORIGIN, "X-CSRF-Token": csrf}
+    r = client.post(f"/api/reels/{RID}/frames/2/mask", json={"png": png}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert (r.json()["mask"]["added"], r.json()["mask"]["removed"], r.json()["status"]) == (4, 9, "reprocess")
+    store = ProvenanceStore(site["store"].path)
+    assert np.array_equal(operator_mask(store, 2), corrected) and np.array_equal(detected_mask(store, 2), detected)
+    assert (store.path / OPERATOR_DIR / "00000002.png").is_file() and (store.path / DETECTED_DIR / "00000002.png").is_file()
+    assert store.status()[2] == STATUS["reprocess"]
+    kinds = [(e["kind"], e["user"]) for e in store.events()[-3:]]
+    assert kinds == [("mask_corrected", "ada"), ("frame_reprocess_requested", "ada"), ("reprocess_started", "ada")]
+    # A second correction keeps the first detected mask.
+    assert client.post(f"/api/reels/{RID}/frames/2/mask", json={"png": png}, headers=headers).status_code == 200
+    assert np.array_equal(detected_mask(ProvenanceStore(site["store"].path), 2), detected)
+
+    wrong = "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", np.zeros((5, 5), np.uint8))[1].tobytes()).decode()
+    assert client.post(f"/api/reels/{RID}/frames/2/mask", json={"png": wrong}, headers=headers).status_code == 422
+    assert client.post(f"/api/reels/{RID}/frames/2/mask", json={"png": "not base64!"}, headers=headers).status_code == 422
+    assert client.post(f"/api/reels/{RID}/frames/5/mask", json={"png": png}, headers=headers).status_code == 409  # pending
+    viewer, vcsrf = signed_in(site, "vic", "viewer pass")
+    r = viewer.post(f"/api/reels/{RID}/frames/2/mask", json={"png": png}, headers={**ORIGIN, "X-CSRF-Token": vcsrf})
+    assert r.status_code == 403

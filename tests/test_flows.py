@@ -79,7 +79,19 @@ def test_restore_reel_writes_outputs_records_and_artifacts(restored, clip):
     assert not (out / "reel.zarr" / "run.lock").exists()
     with get_client(sync_client=True) as client:
         keys = {a.key for a in client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="reel-reel")))}
-    assert {"reel-reel-progress", "reel-reel-flagged", "reel-reel-summary"} <= keys
+    sha = store.info.sha256[:12]
+    assert {f"reel-reel-{sha}-progress", f"reel-reel-{sha}-flagged", f"reel-reel-{sha}-summary"} <= keys
+
+
+def test_artifact_keys_of_two_reels_of_one_name_differ(tmp_path):
+    from flows.config import reel_artifact_key
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    a = write_clip(tmp_path / "a" / "Reel 1.mkv", random_frames(2, 16, 16, 1, np.uint8, seed=1), "gray", audio=False)
+    b = write_clip(tmp_path / "b" / "Reel 1.mkv", random_frames(2, 16, 16, 1, np.uint8, seed=2), "gray", audio=False)
+    ka, kb = reel_artifact_key(probe(a)), reel_artifact_key(probe(b), "reprocessed")
+    assert ka == f"reel-reel-1-{probe(a).sha256[:12]}" and kb == f"reel-reel-1-{probe(b).sha256[:12]}-reprocessed"
 
 
 def test_interrupted_run_resumes_and_says_so(harness, restored, clip, tmp_path):
@@ -266,6 +278,18 @@ def test_every_deployment_entrypoint_imports_as_a_flow():
         names.add(deployment["name"])
     assert {"restore-inbox", "restore-reel", "reprocess-flagged", "finetune"} <= names
     inbox = next(d for d in spec["deployments"] if d["name"] == "restore-inbox")
-    assert inbox["schedules"][0]["cron"]
+    assert inbox["schedules"][0]["cron"] and inbox["schedules"][0]["active"] is False  # shipped paused
+    assert spec["pull"] == [{"flows.steps.enter_app_dir": {}}]
     for other in ("docker-compose.yml", "kubernetes/base-job-template.yaml"):
         yaml.safe_load((ROOT / "deploy" / other).read_text())
+
+
+def test_pull_step_finds_the_app_dir_or_says_what_to_set(tmp_path, monkeypatch):
+    from flows.steps import enter_app_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RESTORATION_APP_DIR", raising=False)
+    assert enter_app_dir() == {"directory": str(ROOT)} and Path.cwd() == ROOT  # the installed package's folder
+    monkeypatch.setenv("RESTORATION_APP_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="holds no flows/reel.py: set RESTORATION_APP_DIR on the worker"):
+        enter_app_dir()

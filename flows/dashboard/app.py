@@ -24,28 +24,34 @@ API (all JSON unless noted; every route but ``/``, ``/static`` and ``/api/login`
 
 from __future__ import annotations
 
+import base64
 import importlib
 import inspect
+import json
 import logging
 import math
 import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 from urllib.parse import urlsplit
 
+import cv2
 import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from flows.dashboard.audit import audit_csv, audit_premis
 from flows.dashboard.auth import Authenticator, Session
 from flows.dashboard.images import KINDS, FrameCache, frame_png
-from restoration.errors import ReelError, StoreError
+from restoration.errors import ReelError, RestorationError, StoreError
 from restoration.store import SCORE_NAMES, STATUS, STATUS_NAMES, ProvenanceStore
+from restoration.timecode import frame_timecode
 
 log = logging.getLogger(__name__)
 
@@ -133,12 +139,24 @@ def resolve_reel(root: Path, rid: str) -> Path:
         or not rid.endswith(".zarr")
     ):
         raise HTTPException(400, "invalid reel id")
-    path = (root / pure).resolve()
-    if not path.is_relative_to(root) or path == root:
-        raise HTTPException(404, "no such reel")
-    if not (path / "zarr.json").is_file():
-        raise HTTPException(404, "no such reel")
+    if any(len(part.encode()) > 255 for part in rid.split("/")):
+        raise HTTPException(400, "invalid reel id: a path part is longer than 255 bytes")
+    try:
+        path = (root / pure).resolve()
+        if not path.is_relative_to(root) or path == root or not (path / "zarr.json").is_file():
+            raise HTTPException(404, "no such reel")
+    except OSError as exc:  # a path too long, a loop of links, a folder it may not read
+        raise HTTPException(404, "no such reel") from exc
     return path
+
+
+@contextmanager
+def readable_store(rid: str):
+    """Turn a store that cannot be read (damaged metadata, arrays or events) into HTTP 404 with why."""
+    try:
+        yield
+    except (StoreError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise HTTPException(404, f"{rid}: store unreadable ({type(exc).__name__}: {exc})") from exc
 
 
 def _events_key(store_path: Path) -> tuple[int, str]:
@@ -296,12 +314,14 @@ def frame_reasons(events: list[dict]) -> dict[int, list[dict]]:
             reason = e.get("reason") or e.get("note") or ""
             source = e.get("source") or e.get("by") or ("reprocessing" if kind == "frame_reprocessed" else "check")
             for f in _event_frames(e):
-                out.setdefault(f, []).append({"time": e.get("time"), "user": e.get("user"), "reason": str(reason), "source": source})
+                out.setdefault(f, []).append(
+                    {"time": e.get("time"), "user": e.get("user"), "by": e.get("by"), "reason": str(reason), "source": source}
+                )
     return out
 
 
 def _short_event(e: dict) -> dict:
-    keep = ("time", "kind", "user", "frame", "reason", "note", "backend", "error", "flow_run_id")
+    keep = ("time", "kind", "user", "by", "frame", "reason", "note", "backend", "error", "flow_run_id")
     out = {k: e[k] for k in keep if k in e}
     if isinstance(e.get("frames"), list):
         frames = e["frames"]
@@ -344,7 +364,7 @@ def library_reprocess(store_path: str, frames: list[int], user: str) -> None:
     """Without the flow: ``restoration.reprocess.reprocess_frames`` with the store's next settings
     (its latest configuration, a fresh seed), then re-encode the outputs beside the store if the
     master is there (``reencode_outputs``)."""
-    from restoration.pipeline import ReelOutputs
+    from restoration.outputs import ReelOutputs
     from restoration.reprocess import next_config, reencode_outputs, reprocess_frames
 
     store = ProvenanceStore(store_path)
@@ -463,6 +483,10 @@ class LoginBody(BaseModel):
     password: str = Field(max_length=1024)
 
 
+class MaskBody(BaseModel):
+    png: str = Field(max_length=64_000_000)  # a data URL or base64: the operator's mask as a PNG
+
+
 class ActionBody(BaseModel):
     action: Literal["approve", "flag", "reprocess"]
     frames: list[int] = Field(min_length=1, max_length=MAX_FRAMES_PER_ACTION)
@@ -545,10 +569,8 @@ def create_app(
 
     def open_store(rid: str, mode: str = "r") -> ProvenanceStore:
         path = resolve_reel(settings.root, rid)
-        try:
+        with readable_store(rid):
             return ProvenanceStore(path, mode=mode)
-        except StoreError as exc:
-            raise HTTPException(404, str(exc)) from exc
 
     # -- pages ---------------------------------------------------------------------------------
     @app.get("/", include_in_schema=False)
@@ -580,6 +602,10 @@ def create_app(
     def logout(request: Request, response: Response, s: Session = Depends(session)):
         if not auth.check_csrf(s, request.headers.get("x-csrf-token")):
             raise HTTPException(403, "missing or wrong CSRF token")
+        try:
+            auth.revoke(s)
+        except (ValueError, OSError) as exc:
+            raise HTTPException(503, f"could not end the session on the server: {exc}") from exc
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict", secure=settings.secure_cookies)
         return {"ok": True}
 
@@ -602,85 +628,129 @@ def create_app(
     def frame_image(rid: str, n: int, kind: str, s: Session = Depends(session)):
         if kind not in KINDS:
             raise HTTPException(404, "no such image")
-        store = open_store(rid)
-        _check_frame(store, n)
-        try:
-            png = frame_png(store, n, kind, frames_cache)
-        except (ReelError, OSError) as exc:
-            raise HTTPException(404, f"source reel unreadable: {exc}") from exc
-        # The diff of a processed frame changes only by reprocessing, which logs events: the page asks
-        # for after / mask with the store's event count in the URL, so a cached copy is never stale.
-        if kind == "before":
-            cache = "private, max-age=3600"
-        elif store.status(n, n + 1)[0] != STATUS["pending"]:
-            cache = "private, max-age=600"
-        else:
-            cache = "no-store"
-        return Response(png, media_type="image/png", headers={"Cache-Control": cache})
+        with readable_store(rid):
+            store = open_store(rid)
+            _check_frame(store, n)
+            try:
+                png = frame_png(store, n, kind, frames_cache)
+            except (ReelError, OSError) as exc:
+                raise HTTPException(404, f"source reel unreadable: {exc}") from exc
+            # The diff of a processed frame changes only by reprocessing, which logs events: the page asks
+            # for after / mask with the store's event count in the URL, so a cached copy is never stale.
+            if kind == "before":
+                cache = "private, max-age=3600"
+            elif store.status(n, n + 1)[0] != STATUS["pending"]:
+                cache = "private, max-age=600"
+            else:
+                cache = "no-store"
+            return Response(png, media_type="image/png", headers={"Cache-Control": cache})
 
     @app.get("/api/reels/{rid:path}/frames/{n}")
     def frame(rid: str, n: int, s: Session = Depends(session)):
-        store = open_store(rid)
-        _check_frame(store, n)
-        mask, _, _ = store.read_diff(n, n + 1)
-        scores = store.group["scores"][n]
-        code = int(store.status(n, n + 1)[0])
-        events = [_short_event(e) for e in store.events() if n in _event_frames(e)]
-        return {
-            "reel": rid,
-            "frame": n,
-            "frames": store.frame_count,
-            "status": STATUS_NAMES.get(code, "?"),
-            "scores": {name: _float(scores[i]) for i, name in enumerate(SCORE_NAMES)},
-            "masked_pixels": int(mask.sum()),
-            "width": store.info.width,
-            "height": store.info.height,
-            "bit_depth": store.info.bit_depth,
-            "reasons": frame_reasons(store.events()).get(n, []),
-            "events": events,
-            "version": _events_key(store.path)[0],
-        }
+        with readable_store(rid):
+            store = open_store(rid)
+            _check_frame(store, n)
+            mask, _, _ = store.read_diff(n, n + 1)
+            scores = store.group["scores"][n]
+            code = int(store.status(n, n + 1)[0])
+            events = [_short_event(e) for e in store.events() if n in _event_frames(e)]
+            return {
+                "reel": rid,
+                "frame": n,
+                "frames": store.frame_count,
+                "status": STATUS_NAMES.get(code, "?"),
+                "scores": {name: _float(scores[i]) for i, name in enumerate(SCORE_NAMES)},
+                "masked_pixels": int(mask.sum()),
+                "width": store.info.width,
+                "height": store.info.height,
+                "bit_depth": store.info.bit_depth,
+                "reasons": frame_reasons(store.events()).get(n, []),
+                "events": events,
+                "version": _events_key(store.path)[0],
+                "timecode": frame_timecode(store.info.timecode, store.info.fps, n),
+                "fps": str(store.info.fps),
+                "flagged_frames": [int(f) for f in np.flatnonzero(store.status() == STATUS["flagged"])],
+                "pending_frames": int((store.status() == STATUS["pending"]).sum()),
+            }
+
+    @app.get("/api/reels/{rid:path}/audit.{fmt}")
+    def audit(rid: str, fmt: str, s: Session = Depends(session)):
+        if fmt not in ("csv", "json"):
+            raise HTTPException(404, "audit formats: audit.csv, audit.json (PREMIS-style events)")
+        with readable_store(rid):
+            store = open_store(rid)
+            events = store.events()
+            name = Path(store.info.path).stem
+            if fmt == "csv":
+                body, media = audit_csv(events), "text/csv; charset=utf-8"
+            else:
+                body, media = json.dumps(audit_premis(store.info, events), indent=1), "application/json"
+        disposition = f'attachment; filename="{_safe_filename(name)}-audit.{fmt}"'
+        return Response(body, media_type=media, headers={"Content-Disposition": disposition})
 
     @app.get("/api/reels/{rid:path}")
     def reel(rid: str, s: Session = Depends(session)):
         path = resolve_reel(settings.root, rid)
-        try:
+        with readable_store(rid):
             return reader.detail(path)
-        except StoreError as exc:
-            raise HTTPException(404, str(exc)) from exc
 
     @app.post("/api/reels/{rid:path}/actions")
     def action(rid: str, body: ActionBody, s: Session = Depends(acting)):
-        store = open_store(rid, mode="r+")
-        frames = sorted(set(body.frames))
-        if frames[0] < 0 or frames[-1] >= store.frame_count:
-            raise HTTPException(422, f"frames must lie in [0, {store.frame_count})")
-        status = store.status()
-        pending = [f for f in frames if status[f] == STATUS["pending"]]
-        if pending:
-            # A run owns pending frames: changing their status would race with its writes.
-            raise HTTPException(409, f"frames {pending[:10]} are still pending (a run is processing them)")
-        note = body.note.strip()
-        if body.action == "flag" and not note:
-            raise HTTPException(422, "flagging needs a note saying what is wrong")
-        store.set_status(frames, ACTION_STATUS[body.action])
-        fields = {"frames": frames, "source": "operator"}
-        if len(frames) == 1:
-            fields["frame"] = frames[0]
-        if note:
-            fields["reason" if body.action == "flag" else "note"] = note
-        event = store.log_event(ACTION_EVENT[body.action], user=s.user, **fields)
-        result = {"action": body.action, "frames": frames, "status": ACTION_STATUS[body.action], "event": event}
-        if body.action == "reprocess":
+        with readable_store(rid):
+            store = open_store(rid, mode="r+")
+            frames = sorted(set(body.frames))
+            if frames[0] < 0 or frames[-1] >= store.frame_count:
+                raise HTTPException(422, f"frames must lie in [0, {store.frame_count})")
+            status = store.status()
+            pending = [f for f in frames if status[f] == STATUS["pending"]]
+            if pending:
+                # A run owns pending frames: changing their status would race with its writes.
+                raise HTTPException(409, f"frames {pending[:10]} are still pending (a run is processing them)")
+            note = body.note.strip()
+            if body.action == "flag" and not note:
+                raise HTTPException(422, "flagging needs a note saying what is wrong")
+            store.set_status(frames, ACTION_STATUS[body.action])
+            fields = {"frames": frames, "source": "operator"}
+            if len(frames) == 1:
+                fields["frame"] = frames[0]
+            if note:
+                fields["reason" if body.action == "flag" else "note"] = note
+            event = store.log_event(ACTION_EVENT[body.action], user=s.user, **fields)
+            result = {"action": body.action, "frames": frames, "status": ACTION_STATUS[body.action], "event": event}
+            if body.action == "reprocess":
+                try:
+                    started = reprocessor.start(store, frames, s.user)
+                except Exception as exc:  # noqa: BLE001 - the frames stay marked; the operator sees why
+                    log.exception("could not start reprocessing")
+                    started = {"backend": "failed", "error": f"{type(exc).__name__}: {exc}"}
+                store.log_event("reprocess_started", user=s.user, frames=frames, **started)
+                result["reprocess"] = started
+            reader.invalidate(store.path)
+            return result
+
+    @app.post("/api/reels/{rid:path}/frames/{n}/mask")
+    def correct_mask(rid: str, n: int, body: MaskBody, s: Session = Depends(acting)):
+        """The operator's corrected mask of frame ``n`` (PNG, alpha > 0 or non-zero = damage): kept
+        beside the detected one with a ``mask_corrected`` event, then the frame is sent for
+        reprocessing, which fills it from this mask."""
+        from restoration.operator_masks import mask_from_image, save_operator_mask
+
+        with readable_store(rid):
+            store = open_store(rid, mode="r+")
+            _check_frame(store, n)
+            if store.status(n, n + 1)[0] == STATUS["pending"]:
+                raise HTTPException(409, f"frame {n} is still pending (a run is processing it)")
             try:
-                started = reprocessor.start(store, frames, s.user)
-            except Exception as exc:  # noqa: BLE001 - the frames stay marked; the operator sees why
-                log.exception("could not start reprocessing")
-                started = {"backend": "failed", "error": f"{type(exc).__name__}: {exc}"}
-            store.log_event("reprocess_started", user=s.user, frames=frames, **started)
-            result["reprocess"] = started
-        reader.invalidate(store.path)
-        return result
+                data = base64.b64decode(body.png.split(",", 1)[-1], validate=True)
+                image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+                if image is None:
+                    raise ValueError("not a PNG image")
+                mask = mask_from_image(image, (store.info.height, store.info.width))
+            except (ValueError, RestorationError) as exc:
+                raise HTTPException(422, f"mask: {exc}") from exc
+            event = save_operator_mask(store, n, mask, user=s.user)
+        result = action(rid, ActionBody(action="reprocess", frames=[n], note="mask corrected by the operator"), s)
+        return {"mask": event, **result}
 
     return app
 
@@ -695,25 +765,49 @@ def _me(s: Session, auth: Authenticator, settings: DashboardSettings) -> dict:
     }
 
 
+def _safe_filename(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:80] or "reel"
+
+
 def _check_frame(store: ProvenanceStore, n: int) -> None:
     if not 0 <= n < store.frame_count:
         raise HTTPException(404, f"frame {n} is outside the reel (0..{store.frame_count - 1})")
 
 
 def _same_origin(request: Request, allowed: tuple[str, ...]) -> bool:
-    """True when the request's ``Origin`` (or, lacking it, ``Referer``) is this server or an allowed one."""
+    """True when the request's ``Origin`` (or, lacking it, ``Referer``) is this server or an allowed one.
+
+    Origins compare as (scheme, host, port), a missing port being the scheme's default: an
+    ``https://`` page is not the ``http://`` server on the same host, nor another port.
+    """
     origin = request.headers.get("origin")
     if not origin or origin == "null":
-        referer = request.headers.get("referer")
-        if not referer:
+        origin = request.headers.get("referer")
+        if not origin:
             return False
-        parts = urlsplit(referer)
-        origin = f"{parts.scheme}://{parts.netloc}"
-    origin = origin.rstrip("/")
-    if origin in allowed:
+    origin = _origin_tuple(origin)
+    if origin is None:
+        return False
+    if origin in {_origin_tuple(a) for a in allowed}:
         return True
     host = request.headers.get("host")
-    return bool(host) and urlsplit(origin).netloc == host
+    return bool(host) and origin == _origin_tuple(f"{request.url.scheme}://{host}")
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_tuple(url: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` of ``url``, or None when it is not an http(s) URL with a host."""
+    try:
+        parts = urlsplit(url.strip())
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:  # a port that is no number or out of range
+        return None
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    return scheme, host, port
 
 
 # -- running ---------------------------------------------------------------------------------------

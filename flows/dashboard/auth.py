@@ -7,7 +7,10 @@ The users file is JSON, written only by :func:`add_user` / :func:`remove_user` (
 Passwords are hashed with scrypt (``hashlib.scrypt``, n=2**14, r=8, p=1, 16-byte random salt) and
 compared in constant time. A session is a cookie ``<payload>.<HMAC-SHA256>`` signed with the
 server secret; the payload holds the user name, the issue time, a random nonce and a fingerprint of
-the user's password hash, so changing a password or removing a user ends their sessions. The role
+the user's password hash, so changing a password or removing a user ends their sessions. Signing
+out ends the session on the server too: its nonce goes on a revocation list kept beside the users
+file (``<users>.revoked``, nonce -> expiry, pruned as sessions expire), so a copied cookie is no
+use after sign-out, across restarts and server processes. The role
 is read from the users file on every request, never from the cookie. The CSRF token is an HMAC of
 the session nonce: a page of the dashboard gets it from ``/api/me`` and sends it back in the
 ``X-CSRF-Token`` header of every POST.
@@ -31,6 +34,7 @@ ROLES = ("operator", "viewer")
 # Roles that may change a reel (approve, flag, reprocess); everyone signed in may look.
 ACTING_ROLES = frozenset({"operator"})
 SESSION_SECONDS = 12 * 3600
+MIN_PASSWORD_LENGTH = 8
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 
@@ -83,14 +87,21 @@ def add_user(path: str | Path, name: str, password: str, role: str = "operator")
 
     The file is created with mode 0600; the password is stored only as a scrypt hash.
     """
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; choose from {ROLES}")
-    if not name or len(name) > 64 or not set(name) <= _NAME_OK:
-        raise ValueError(f"invalid user name {name!r}: use letters, digits and . _ - @ (at most 64)")
+    check_account(name, role)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
     path = Path(path)
     users = load_users(path)
     users[name] = {"role": role, "password": hash_password(password)}
     _write_users(path, users)
+
+
+def check_account(name: str, role: str) -> None:
+    """Raise ``ValueError`` (one line, for the user) when ``name`` or ``role`` cannot be an account."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}: choose from {', '.join(ROLES)}")
+    if not name or len(name) > 64 or not set(name) <= _NAME_OK:
+        raise ValueError(f"invalid user name {name!r}: use letters, digits and . _ - @ (at most 64)")
 
 
 def remove_user(path: str | Path, name: str) -> bool:
@@ -104,11 +115,16 @@ def remove_user(path: str | Path, name: str) -> bool:
 
 
 def _write_users(path: Path, users: dict) -> None:
+    _write_json_0600(path, {"users": users})
+
+
+def _write_json_0600(path: Path, data: dict) -> None:
+    """Write ``data`` to ``path`` (mode 0600) through a temporary sibling and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump({"users": users}, f, indent=1, sort_keys=True)
+        json.dump(data, f, indent=1, sort_keys=True)
     os.replace(tmp, path)
 
 
@@ -134,6 +150,9 @@ class Authenticator:
         self.session_seconds = session_seconds
         self._failures: dict[str, list[float]] = {}
         self._lock = threading.Lock()
+        self.revoked_file = self.users_file.with_name(self.users_file.name + ".revoked")
+        self._revoked: dict[str, float] = {}
+        self._revoked_mtime: float | None = None
 
     def _users(self) -> dict[str, dict]:
         return load_users(self.users_file)
@@ -183,7 +202,42 @@ class Authenticator:
         user = self._users().get(name)
         if not user or user.get("role") not in ROLES or not hmac.compare_digest(pw, _fingerprint(user)):
             return None
+        try:
+            if nonce in self._revoked_nonces():
+                return None
+        except ValueError:
+            return None  # fail closed until the list is repaired
         return Session(user=name, role=user["role"], nonce=nonce, issued=issued)
+
+    def revoke(self, session: Session) -> None:
+        """End ``session`` on the server (sign-out): its cookie is refused from now on."""
+        with self._lock:
+            now = time.time()
+            revoked = {n: t for n, t in self._read_revoked().items() if t > now}
+            revoked[session.nonce] = session.issued + self.session_seconds
+            _write_json_0600(self.revoked_file, {"revoked": revoked})
+            self._revoked, self._revoked_mtime = revoked, self.revoked_file.stat().st_mtime
+
+    def _revoked_nonces(self) -> dict[str, float]:
+        """The revocation list, re-read when another process (or a restart) changed the file."""
+        try:
+            mtime = self.revoked_file.stat().st_mtime
+        except FileNotFoundError:
+            return {}
+        with self._lock:
+            if mtime != self._revoked_mtime:
+                self._revoked, self._revoked_mtime = self._read_revoked(), mtime
+            return self._revoked
+
+    def _read_revoked(self) -> dict[str, float]:
+        try:
+            data = json.loads(self.revoked_file.read_text())
+            return {str(n): float(t) for n, t in data["revoked"].items()}
+        except FileNotFoundError:
+            return {}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Fail closed: a damaged list must not let revoked cookies back in.
+            raise ValueError(f"{self.revoked_file}: damaged revocation list ({exc}); remove it to sign everyone out") from exc
 
     def csrf_token(self, session: Session) -> str:
         return hmac.new(self.secret, f"csrf|{session.nonce}".encode(), hashlib.sha256).hexdigest()

@@ -18,7 +18,7 @@ import numpy as np
 from restoration.reel import read_frames
 from restoration.store import ProvenanceStore
 
-KINDS = ("before", "after", "mask")
+KINDS = ("before", "after", "mask", "overlay")
 MASK_COLOUR = (255, 40, 40)  # RGB
 
 
@@ -58,7 +58,8 @@ def render(kind: str, source: np.ndarray, mask: np.ndarray, restored: np.ndarray
 
     ``source`` ``(H, W, C)`` is the decoded frame, ``mask`` ``(H, W)`` bool and ``restored``
     ``(H, W, C)`` the store's diff for it. The mask image is the source dimmed to half with the
-    replaced pixels in red.
+    replaced pixels in red; the overlay is ``(H, W, 4)`` RGBA, red where replaced and transparent
+    elsewhere, to lay over the before or after picture.
     """
     if kind == "before":
         return to_8bit(source)
@@ -70,13 +71,19 @@ def render(kind: str, source: np.ndarray, mask: np.ndarray, restored: np.ndarray
         out = (rgb // 2).astype(np.uint8)
         out[mask] = MASK_COLOUR
         return out
+    if kind == "overlay":
+        out = np.zeros((*mask.shape, 4), np.uint8)
+        out[mask] = (*MASK_COLOUR, 255)
+        return out
     raise ValueError(f"unknown image kind {kind!r}; choose from {KINDS}")
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """``(H, W, C)`` uint8 RGB or gray -> PNG bytes (fast compression: these are display copies)."""
+    """``(H, W, C)`` uint8 RGB, RGBA or gray -> PNG bytes (fast compression: these are display copies)."""
     if image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
     ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise RuntimeError("PNG encoding failed")
