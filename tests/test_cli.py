@@ -86,3 +86,102 @@ def test_help_explains_every_command():
     assert result.returncode == 0
     for command in ("probe", "restore", "status", "revert"):
         assert command in result.stdout
+
+
+# --------------------------------------------------------------------------- inputs refused before Prefect starts
+
+
+def read_only_folder(tmp_path: Path) -> Path:
+    """A folder this process cannot write in: permission bits, or for root a read-only mount."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return folder
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True).returncode:
+        pytest.skip("running as root without a way to mount a read-only folder")
+    return folder
+
+
+@pytest.fixture
+def ro_folder(tmp_path):
+    folder = read_only_folder(tmp_path)
+    yield folder
+    if os.geteuid() == 0:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def small_reel(tmp_path, size=(32, 32)):
+    return write_clip(tmp_path / "reel.mkv", random_frames(4, *size, 1, np.uint8), "gray", audio=False)
+
+
+def test_restore_refuses_an_output_path_that_is_a_file(tmp_path):
+    out = tmp_path / "out"
+    out.write_text("not a folder")
+    result = run("restore", small_reel(tmp_path), "--out", out / "sub", "--detector", "temporal", "--inpainter", "temporal_median")
+    assert_one_line_error(result, f"{out}: is a file, not a folder")
+    assert out.read_text() == "not a folder"
+
+
+def test_restore_refuses_an_output_folder_it_cannot_write(tmp_path, ro_folder):
+    result = run("restore", small_reel(tmp_path), "--out", ro_folder / "out", "--detector", "temporal", "--inpainter", "temporal_median")
+    assert_one_line_error(result, f"{ro_folder}: cannot write here")
+    assert list(ro_folder.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        ('{"chunk_frames": "x"}', "settings: chunk_frames: expected int, got 'x'"),
+        ('{"palette": {"steps": 2.5}}', "settings: palette.steps: expected int, got 2.5"),
+        ('{"palette": {"bogus": 1}}', "settings: unknown settings ['palette.bogus']"),
+        ('{"motion": {"preset": "slowest"}}', "settings: motion: motion preset must be one of"),
+        ('{"motion": 3}', "settings: motion: expected a JSON object of settings, got 3"),
+        ('{"seed": true}', "settings: seed: expected int, got True"),
+    ],
+)
+def test_restore_refuses_bad_settings_in_one_line_and_writes_nothing(tmp_path, settings, message):
+    out = tmp_path / "out"
+    result = run("restore", small_reel(tmp_path), "--out", out, "--settings", settings)
+    assert_one_line_error(result, message)
+    assert not out.exists()
+
+
+def test_restore_refuses_frames_too_small_before_making_a_store(tmp_path):
+    out = tmp_path / "out"
+    result = run("restore", small_reel(tmp_path, (8, 10)), "--out", out, "--detector", "temporal", "--inpainter", "temporal_median")
+    assert_one_line_error(result, "frames of 10x8 are too small to restore: motion estimation needs at least 16 px")
+    assert not out.exists()
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    from restoration.reel import probe
+    from restoration.store import ProvenanceStore
+
+    return ProvenanceStore.create(tmp_path / "reel.zarr", probe(small_reel(tmp_path))).path
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--frames", "5-3"], "--frames '5-3': range 5-3 runs backwards; write 3-5"),
+        (["--frames", "1,x"], "--frames '1,x': 'x' is not a frame number"),
+        (["--frames", "-2"], "--frames '-2': '-2' is not a frame number"),
+        (["--frames", "2-9"], "--frames: 4, 5, 6, 7, 8, 9 outside the reel's 0..3"),
+        (["--settings", '{"foo": 1}'], "settings: unknown settings ['foo']"),
+        (["--settings", '{"chunk_frames": "x"}'], "settings: chunk_frames: expected int, got 'x'"),
+    ],
+)
+def test_reprocess_refuses_bad_frames_and_settings(store_path, args, message):
+    events = sorted(p.name for p in (store_path / "events").iterdir())
+    result = run("reprocess", store_path, *args)
+    assert_one_line_error(result, message)
+    assert sorted(p.name for p in (store_path / "events").iterdir()) == events
+
+
+def test_revert_refuses_an_output_folder_it_cannot_write(tmp_path, store_path, ro_folder):
+    master = tmp_path / "master.mkv"
+    master.write_bytes(b"x")
+    result = run("revert", master, "--store", store_path, "--out", ro_folder / "source.mkv")
+    assert_one_line_error(result, f"{ro_folder}: cannot write here")
