@@ -22,9 +22,15 @@ def record_output(store: ProvenanceStore, kind: str, final: Path, written: Path,
     """Log that ``written`` (complete, about to be renamed to ``final``) is the ``kind`` output."""
     stat = os.stat(written)
     return store.log_event(
-        "output_written", output=kind, path=str(Path(final).resolve()), sha256=sha256_file(written),
+        "output_written", output=kind, path=recorded_path(store, final), sha256=sha256_file(written),
         size=stat.st_size, mtime_ns=stat.st_mtime_ns, made_from=made_from,
     )
+
+
+def recorded_path(store: ProvenanceStore, path: Path) -> str:
+    """How an output's path is recorded: relative to the store's folder, so that moving the folder
+    with its outputs keeps them recognised."""
+    return os.path.relpath(Path(path).resolve(), store.path.parent.resolve())
 
 
 def output_record(store: ProvenanceStore, kind: str, path: Path, events: list[dict] | None = None) -> dict | None:
@@ -32,8 +38,8 @@ def output_record(store: ProvenanceStore, kind: str, path: Path, events: list[di
     path = Path(path)
     if not path.is_file():
         return None
-    resolved = str(path.resolve())
-    records = [e for e in (events if events is not None else store.events()) if e.get("kind") == "output_written" and e.get("output") == kind and e.get("path") == resolved]
+    where = recorded_path(store, path)
+    records = [e for e in (events if events is not None else store.events()) if e.get("kind") == "output_written" and e.get("output") == kind and e.get("path") == where]
     if not records:
         return None
     stat = path.stat()

@@ -321,13 +321,12 @@ def encode_outputs(
 
     Each is a stage with its own done mark (:mod:`restoration.outputs`): one already current is
     not made again, so a run killed after the master resumes with the access copy. An output is
-    replaced atomically. Every chunk's diff is checked against its CRC as it is read.
+    replaced atomically. Every frame's diff is checked against its CRC as it is read (:meth:`ProvenanceStore.apply`).
     """
     info = store.info
 
     def restored_frames():
         for a, b in chunk_ranges(info.frame_count, config.chunk_frames):
-            store.check_diff(a, b)
             yield from store.apply(read_frames(info, a, b), a)
 
     made = []
@@ -381,7 +380,6 @@ def revert_output(master: Path, store: ProvenanceStore, dest: Path, chunk_frames
 
     def source_frames():
         for a, b in chunk_ranges(info.frame_count, chunk_frames):
-            store.check_diff(a, b)  # a frame whose diff is not the one written cannot be undone
             yield from store.revert(read_frames(info, a, b), a)
 
     write_master(dest, info, source_frames(), EncodeConfig(access_copy=False))

@@ -88,8 +88,7 @@ class ProvenanceStore:
             raise StoreError(f"{self.path / 'zarr.json'}: damaged, its source record is unreadable ({err!r})") from None
         # Stores made before the fixity array verify without CRCs (chunk presence and counts only).
         self.has_fixity = "fixity" in attrs.get("arrays", ())
-        for name in (*ARRAYS, "fixity") if self.has_fixity else ARRAYS:
-            self._array(name)
+        self._arrays = {name: self._array(name) for name in ((*ARRAYS, "fixity") if self.has_fixity else ARRAYS)}
 
     def _array(self, name: str) -> zarr.Array:
         try:
@@ -175,20 +174,24 @@ class ProvenanceStore:
         except (RuntimeError, ValueError, OSError) as err:
             raise StoreError(f"{self.path / name}: frames {start}..{stop - 1} unreadable, a chunk file is damaged ({err})") from None
 
-    def check_diff(self, start: int, stop: int) -> None:
-        """Raise :class:`StoreError` unless the diff of frames ``[start, stop)`` matches its fixity."""
-        bad = self._crc_mismatches(start, stop)
+    def read_checked_diff(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`read_diff`, raising :class:`StoreError` for a frame whose diff does not match its CRC."""
+        diff = self.read_diff(start, stop)
+        bad = self._crc_mismatches(start, stop, diff)
         if bad:
             raise StoreError(f"{self.path}: {bad[0]}")
+        return diff
 
     def apply(self, frames: np.ndarray, start: int) -> np.ndarray:
-        """Source frames ``(T, H, W, C)`` starting at ``start`` -> restored frames."""
-        mask, _, restored = self.read_diff(start, start + len(frames))
+        """Source frames ``(T, H, W, C)`` starting at ``start`` -> restored frames. A diff that does
+        not match its CRC is a :class:`StoreError`: a master is never made from a damaged store."""
+        mask, _, restored = self.read_checked_diff(start, start + len(frames))
         return np.where(mask[..., None], restored, frames)
 
     def revert(self, frames: np.ndarray, start: int) -> np.ndarray:
-        """Restored frames ``(T, H, W, C)`` starting at ``start`` -> the source frames, bit-exactly."""
-        mask, original, _ = self.read_diff(start, start + len(frames))
+        """Restored frames ``(T, H, W, C)`` starting at ``start`` -> the source frames, bit-exactly.
+        A diff that does not match its CRC is a :class:`StoreError`: it could not be undone exactly."""
+        mask, original, _ = self.read_checked_diff(start, start + len(frames))
         return np.where(mask[..., None], original, frames)
 
     def status(self, start: int = 0, stop: int | None = None) -> np.ndarray:
@@ -235,7 +238,7 @@ class ProvenanceStore:
 
     def chunk_file(self, name: str, frame: int) -> Path:
         """The file holding frame ``frame`` of array ``name``."""
-        array = self.group[name]
+        array = self._arrays[name]
         return self.path / name / array.metadata.encode_chunk_key((frame,) + (0,) * (array.ndim - 1))
 
     def problems(self, full: bool = False, unfinished_ok: bool = False) -> list[str]:
@@ -278,12 +281,12 @@ class ProvenanceStore:
                 lines.extend(self._crc_mismatches(a, b))
         return lines
 
-    def _crc_mismatches(self, start: int, stop: int) -> list[str]:
+    def _crc_mismatches(self, start: int, stop: int, diff: tuple | None = None) -> list[str]:
         if not self.has_fixity:
             return []
         fixity = self.group["fixity"][start:stop]
         try:
-            mask, original, restored = self.read_diff(start, stop)
+            mask, original, restored = diff or self.read_diff(start, stop)
         except StoreError as err:
             return [str(err)]
         scores = self.group["scores"][start:stop]

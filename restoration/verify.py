@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from restoration.errors import ReelError
+from restoration.outputs import recorded_path
 from restoration.pipeline import chunk_ranges
 from restoration.reel import iter_frames, probe, read_frames, sha256_file
 from restoration.store import ProvenanceStore
@@ -46,8 +47,8 @@ def master_problems(store: ProvenanceStore, master: Path, chunk_frames: int = 16
     if (info.frame_count, info.frame_shape) != (source.frame_count, source.frame_shape):
         return [f"{master}: {info.frame_count} frames of {info.frame_shape}, the store has {source.frame_count} of {source.frame_shape}"]
     found = []
-    resolved = str(master.resolve())
-    records = [e for e in store.events() if e.get("kind") == "output_written" and e.get("output") == "master" and e.get("path") == resolved]
+    where = recorded_path(store, master)
+    records = [e for e in store.events() if e.get("kind") == "output_written" and e.get("output") == "master" and e.get("path") == where]
     if records and records[-1]["sha256"] != sha256_file(master):
         found.append(f"{master}: SHA-256 differs from the one recorded when it was encoded ({records[-1]['sha256'][:16]}…)")
     with_source = source_available(store)

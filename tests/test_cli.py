@@ -185,3 +185,83 @@ def test_revert_refuses_an_output_folder_it_cannot_write(tmp_path, store_path, r
     master.write_bytes(b"x")
     result = run("revert", master, "--store", store_path, "--out", ro_folder / "source.mkv")
     assert_one_line_error(result, f"{ro_folder}: cannot write here")
+
+
+# --------------------------------------------------------------------------- a damaged store
+
+
+@pytest.fixture
+def finished_store(tmp_path):
+    """A restored reel (library run, classical pair): its store and master."""
+    from restoration.pipeline import RestoreConfig, restore_reel
+    from restoration.reel import probe
+
+    frames = random_frames(8, 32, 32, 1, np.uint8)
+    frames[:, 10:13, 10:13] = 0
+    frames[3, 10:13, 10:13] = 255  # one speck on frame 3
+    reel = write_clip(tmp_path / "reel.mkv", frames, "gray")
+    outputs = restore_reel(probe(reel), tmp_path / "out", RestoreConfig(detector="temporal", inpainter="temporal_median", chunk_frames=4))
+    return outputs
+
+
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (lambda s: (s / "status" / "c" / "3").unlink(), "frame 3 was written in full but reads as pending: its status chunk is missing (status/c/3)"),
+        (lambda s: (s / "mask" / "c" / "3" / "0" / "0").unlink(), "frame 3 has damage recorded but its mask chunk is missing (mask/c/3/0/0)"),
+        (lambda s: (s / "zarr.json").write_text((s / "zarr.json").read_text()[:40]), "zarr.json: damaged, cannot be read"),
+        (lambda s: sorted((s / "events").glob("*.json"))[0].write_text("{"), "event file is damaged and cannot be read"),
+    ],
+)
+def test_status_revert_and_reprocess_refuse_a_damaged_store_in_one_line(finished_store, damage, message):
+    store, master = finished_store.store, finished_store.master
+    assert run("verify", store, "--master", master).returncode == 0
+    damage(store)
+    for args in (["status", store], ["revert", master, "--store", store, "--out", master.with_name("source.mkv")], ["reprocess", store]):
+        assert_one_line_error(run(*args), message)
+    assert not master.with_name("source.mkv").exists()
+    report = run("verify", store)
+    assert report.returncode == 1 and message in report.stdout
+
+
+def test_verify_reports_a_master_that_is_not_source_plus_diff(finished_store):
+    from restoration.encode import write_master
+    from restoration.reel import probe, read_frames
+
+    store, master = finished_store.store, finished_store.master
+    ok = run("verify", store, "--master", master)
+    assert ok.returncode == 0 and "every frame matches source ⊕ diff" in ok.stdout
+    info = probe(master)
+    frames = read_frames(info)
+    frames[5, 0, 0] ^= 1
+    other = write_master(master.with_name("other.mkv"), info, iter(frames))
+    report = run("verify", store, "--master", other)
+    assert report.returncode == 1
+    assert "other.mkv: 1 frames differ from source ⊕ diff (5)" in report.stdout
+
+
+@pytest.mark.slow
+def test_a_restore_killed_after_the_master_resumes_with_the_access_copy(tmp_path):
+    """The issue's case through the command line and Prefect: the master is in place, the access
+    copy half-written, run.lock left behind; the next run finishes instead of "output already exists"."""
+    import signal
+    import time
+
+    reel = small_reel(tmp_path, (48, 64))
+    out = tmp_path / "out"
+    args = ["restore", reel, "--out", out, "--detector", "temporal", "--inpainter", "temporal_median"]
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.Popen(CLI + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    master, access = out / "reel.master.mkv", out / "reel.access.mp4"
+    deadline = time.monotonic() + 300
+    while not master.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    if access.exists():
+        pytest.skip("the access copy was finished before the kill could land")
+    assert master.exists() and (out / "reel.zarr" / "run.lock").exists()
+    result = run(*args)
+    assert result.returncode == 0, result.stderr
+    assert access.exists() and not (out / ".reel.access.mp4.partial").exists()
+    assert run("verify", out / "reel.zarr", "--master", out / "reel.master.mkv").returncode == 0
