@@ -15,7 +15,6 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import asdict, replace
-from pathlib import Path
 
 import numpy as np
 

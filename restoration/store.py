@@ -259,7 +259,6 @@ class ProvenanceStore:
         scores = self.scores()
         fixity = self.group["fixity"][:] if self.has_fixity else None
         finished = status != STATUS["pending"]
-        h, w = self.info.height, self.info.width
         for i in np.flatnonzero(finished):
             if np.isnan(scores[i, 0]):
                 found.setdefault("scores", []).append(int(i))

@@ -23,6 +23,16 @@ def random_frames(count: int, height: int, width: int, channels: int, dtype, see
     return np.stack(frames)
 
 
+def damaged_frames(count=12, height=48, width=64, seed=0):
+    """Smooth texture with one bright 3x3 speck per frame at a random place (transient damage)."""
+    frames = random_frames(count, height, width, 1, np.uint8, seed=seed)
+    rng = np.random.default_rng(seed + 3)
+    for t in range(count):
+        y, x = rng.integers(4, height - 8), rng.integers(4, width - 8)
+        frames[t, y : y + 3, x : x + 3] = 255
+    return frames
+
+
 def write_clip(
     path: Path,
     frames: np.ndarray,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from clips import random_frames, write_clip
+from clips import damaged_frames, write_clip
 
 import flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
 from restoration.lock import ReelLockedError, RunLock
@@ -20,16 +20,6 @@ from restoration.store import STATUS, ProvenanceStore
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSICAL = {"detector": "temporal", "inpainter": "temporal_median"}
-
-
-def damaged_frames(count=12, height=48, width=64, seed=0):
-    """Smooth texture with one bright 3x3 speck per frame at a random place (transient damage)."""
-    frames = random_frames(count, height, width, 1, np.uint8, seed=seed)
-    rng = np.random.default_rng(seed + 3)
-    for t in range(count):
-        y, x = rng.integers(4, height - 8), rng.integers(4, width - 8)
-        frames[t, y : y + 3, x : x + 3] = 255
-    return frames
 
 
 @pytest.fixture(scope="session")

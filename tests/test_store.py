@@ -88,7 +88,7 @@ def written(tmp_path, reel):
 def test_a_sound_store_passes_and_records_a_crc_per_frame(written):
     import zlib
 
-    store, source = written
+    store, _ = written
     assert store.problems(full=True) == []
     mask, original, restored = store.read_diff(0, 6)
     scores = store.scores()
@@ -165,7 +165,7 @@ def test_a_damaged_array_metadata_is_a_store_error(written):
 def test_a_malformed_event_file_is_a_store_error(written):
     store, _ = written
     store.log_event("run_started", config={})
-    bad = sorted((store.path / "events").glob("*.json"))[-1]
+    bad = max((store.path / "events").glob("*.json"))
     bad.write_text('{"time": "2026-')
     with pytest.raises(StoreError, match=f"{bad.name}: event file is damaged and cannot be read"):
         store.events()
@@ -174,13 +174,15 @@ def test_a_malformed_event_file_is_a_store_error(written):
 
 def test_a_write_cut_short_leaves_its_frames_to_do_not_finished(written):
     """The fixity is cleared first and written last: a write killed in between reads as unfinished."""
-    store, source = written
+    store, _ = written
     assert not store.todo().any()
     store.group["fixity"][2:4] = -1  # as a write of frames 2..3 leaves it until its last step
     assert store.todo().tolist() == [False, False, True, True, False, False]
     assert store.problems() == [
-        "2 frames (2, 3) marked finished but its write did not complete or its fixity chunk is missing "
-        "(fixity/c/2, fixity/c/3); rerun the restore or reprocessing to redo it"
+        (
+            "2 frames (2, 3) marked finished but its write did not complete or its fixity chunk is missing "
+            "(fixity/c/2, fixity/c/3); rerun the restore or reprocessing to redo it"
+        )
     ]
     assert store.problems(unfinished_ok=True) == []
 
@@ -189,9 +191,8 @@ def test_an_operator_action_waits_for_no_run_it_is_refused_while_one_holds_the_s
     from restoration.lock import ReelLockedError, RunLock
 
     store, _ = written
-    with RunLock(store.path, "reprocess"):
-        with pytest.raises(ReelLockedError, match="already being processed"):
-            store.set_status([2], "approved")
+    with RunLock(store.path, "reprocess"), pytest.raises(ReelLockedError, match="already being processed"):
+        store.set_status([2], "approved")
     assert store.status()[2] == STATUS["done"]
     store.set_status([2], "approved")
     assert store.status()[2] == STATUS["approved"]
