@@ -61,7 +61,7 @@ def test_restore_reel_writes_outputs_records_and_artifacts(restored, clip):
     assert Path(result["master"]).is_file() and result["access"] is None
     assert sorted(store.run_records()) == ["chunk-00000000-00000004", "chunk-00000004-00000008", "chunk-00000008-00000012"]
     kinds = [e["kind"] for e in store.events() if e["kind"] != "frame_flagged"]
-    assert kinds == ["run_started", "run_finished"]
+    assert kinds == ["run_started", "output_written", "run_finished"]
     mask = store.read_diff(0, 12)[0]
     assert mask.any()
     source, master = master_frames(clip), master_frames(result["master"])
