@@ -213,7 +213,7 @@ class ProvenanceStore:
         pending = self.status() == STATUS["pending"]
         if not self.has_fixity:
             return pending
-        return pending | (self.group["fixity"][:] == NO_FIXITY)
+        return pending | (self._read("fixity", 0, self.frame_count) == NO_FIXITY)
 
     def scores(self) -> np.ndarray:
         """``(T, S)`` float32 scores; NaN for frames not yet processed."""
@@ -257,7 +257,7 @@ class ProvenanceStore:
             return [str(err)]
         status = self.status()
         scores = self.scores()
-        fixity = self.group["fixity"][:] if self.has_fixity else None
+        fixity = self._read("fixity", 0, self.frame_count) if self.has_fixity else None
         finished = status != STATUS["pending"]
         for i in np.flatnonzero(finished):
             if np.isnan(scores[i, 0]):
@@ -283,12 +283,12 @@ class ProvenanceStore:
     def _crc_mismatches(self, start: int, stop: int, diff: tuple | None = None) -> list[str]:
         if not self.has_fixity:
             return []
-        fixity = self.group["fixity"][start:stop]
         try:
+            fixity = self._read("fixity", start, stop)
             mask, original, restored = diff or self.read_diff(start, stop)
+            scores = self._read("scores", start, stop)
         except StoreError as err:
             return [str(err)]
-        scores = self.group["scores"][start:stop]
         out = []
         for k in range(stop - start):
             if fixity[k] != NO_FIXITY and frame_crc(mask[k], original[k], restored[k], scores[k]) != fixity[k]:
