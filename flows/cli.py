@@ -160,17 +160,17 @@ def reprocess(
     reencode: bool = typer.Option(True, help="Re-encode the master (replaced atomically) afterwards."),
 ):
     """Restore flagged (or chosen) frames again with a new seed or settings, and re-encode the master."""
-    from restoration.reprocess import reprocess_config
+    from restoration.reprocess import frames_to_reprocess, reprocess_config
     from restoration.store import ProvenanceStore
 
     # Everything that can be refused is refused here, before Prefect starts.
     s = ProvenanceStore(store)
-    s.verify(unfinished_ok=True)
     wanted = _parse_frames(frames)
     if wanted:
         bad = [f for f in wanted if not 0 <= f < s.frame_count]
         if bad:
             raise RestorationError(f"--frames: {_frames_text(bad)} outside the reel's 0..{s.frame_count - 1}")
+    s.verify(unfinished_ok=True, redoing=wanted or frames_to_reprocess(s))
     try:
         reprocess_config(s, seed, _settings(settings))
     except ValueError as err:

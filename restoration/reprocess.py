@@ -146,6 +146,8 @@ def reprocess_frames(
     ``config`` None: :func:`next_config` (the latest settings with a fresh seed).
 
     Each frame is read with ``config.context_frames`` neighbours either side from the source reel.
+    The store must pass its check (:meth:`ProvenanceStore.verify`) but for the frames being redone:
+    reprocessing a frame whose chunks were lost rebuilds it from the source.
     A frame whose status changes while it is being restored again (an operator's decision) is
     left as the operator set it and logged as ``frame_reprocess_skipped``.
     Returns one record per frame: ``frame``, ``previous`` and ``status`` (status names),
@@ -158,7 +160,7 @@ def reprocess_frames(
         raise ValueError(f"frames {bad} outside the reel's 0..{info.frame_count - 1}")
     if not frames:
         return []
-    store.verify(unfinished_ok=True)
+    store.verify(unfinished_ok=True, redoing=frames)
     config = config or next_config(store)
     models = models or load_models(config)
     previous_status = store.status()

@@ -32,6 +32,7 @@ import os
 import time
 import uuid
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -241,14 +242,15 @@ class ProvenanceStore:
         array = self._arrays[name]
         return self.path / name / array.metadata.encode_chunk_key((frame,) + (0,) * (array.ndim - 1))
 
-    def problems(self, full: bool = False, unfinished_ok: bool = False) -> list[str]:
+    def problems(self, full: bool = False, unfinished_ok: bool = False, redoing: Collection[int] = ()) -> list[str]:
         """What is wrong with the store, one line per kind of fault naming the frames and files; [] if sound.
 
         Always checked: the event log parses; every finished frame (status other than pending)
         has its status, scores and fixity, and its mask chunk when its damage fraction is not 0; a
         frame with a fixity is not pending. ``full``: also each finished frame's diff and scores
         against its CRC (reads every chunk). Frames whose write did not finish (:meth:`todo`) are
-        reported as such (unless ``unfinished_ok``: the caller is about to redo them).
+        reported as such (unless ``unfinished_ok``: the caller is about to redo them). Frames in
+        ``redoing`` are not checked: they are about to be rebuilt from the source.
         """
         found: dict[str, list[int]] = {}
         try:
@@ -270,8 +272,10 @@ class ProvenanceStore:
             if not unfinished_ok:
                 for i in np.flatnonzero(finished & (fixity == NO_FIXITY)):
                     found.setdefault("unfinished", []).append(int(i))
+        skip = set(redoing)
+        found = {kind: [f for f in frames if f not in skip] for kind, frames in found.items()}
         lines = []
-        for kind, frames in found.items():
+        for kind, frames in ((k, v) for k, v in found.items() if v):
             files = ", ".join(str(self.chunk_file(kind if kind != "unfinished" else "fixity", f).relative_to(self.path)) for f in frames[:3])
             lines.append(_PROBLEMS[kind].format(frames=_frames(frames), files=files))
         if full and fixity is not None:
@@ -298,12 +302,15 @@ class ProvenanceStore:
                 out.append(f"frame {f}: its diff does not match the CRC recorded when it was written{where}")
         return out
 
-    def verify(self, full: bool = False, unfinished_ok: bool = False) -> None:
+    def verify(self, full: bool = False, unfinished_ok: bool = False, redoing: Collection[int] = ()) -> None:
         """Raise :class:`StoreError` naming what is wrong (:meth:`problems`), if anything."""
-        found = self.problems(full, unfinished_ok)
+        found = self.problems(full, unfinished_ok, redoing)
         if found:
             more = f" (and {len(found) - 2} more; `restoration verify` lists all)" if len(found) > 2 else ""
-            raise StoreError(f"{self.path}: fails verification: {'; '.join(found[:2])}{more}")
+            raise StoreError(
+                f"{self.path}: fails verification: {'; '.join(found[:2])}{more}; "
+                "`restoration reprocess STORE --frames N` rebuilds a frame from the source"
+            )
 
     def summary(self) -> dict:
         """Counts of frames per status and totals, for ``restoration status``."""

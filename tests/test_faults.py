@@ -195,3 +195,20 @@ def test_a_reprocessing_killed_mid_write_is_finished_by_the_next(restored):
     restored.group["fixity"][5] = -1
     assert frames_to_reprocess(restored) == [5]
     assert restored.problems() != [] and restored.problems(unfinished_ok=True) == []
+
+
+def test_reprocessing_the_frames_named_by_the_check_repairs_the_store(restored):
+    """A lost mask chunk blocks every other use of the store; reprocessing that frame rebuilds it
+    from the source, and the re-encoded master is source ⊕ diff again."""
+    from restoration.errors import StoreError
+    from restoration.pipeline import RestoreConfig
+    from restoration.reprocess import reencode_outputs, reprocess_frames
+
+    frame = int(np.flatnonzero(restored.scores()[:, 0] > 0)[0])
+    restored.chunk_file("mask", frame).unlink()
+    with pytest.raises(StoreError, match=f"frame {frame} has damage recorded but its mask chunk is missing"):
+        reprocess_frames(restored, [frame + 1])
+    reprocess_frames(restored, [frame])
+    assert restored.problems(full=True) == []
+    outputs = reencode_outputs(restored, RestoreConfig(detector="temporal", inpainter="temporal_median"))
+    assert master_problems(restored, outputs.master) == []
