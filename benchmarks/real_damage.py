@@ -73,15 +73,15 @@ def film_r_table(folder: Path, config: RestoreConfig, models: Models) -> list[st
     for name in PAIRS:
         scan, target, truth = load_pair(folder, name)
         baseline = psnr(scan, target, mask=truth)
-        for detector, detect in [*detectors.items(), ("oracle", lambda scan: truth)]:
-            mask = detect(scan)
+        for detector, find in [*detectors.items(), ("oracle", lambda scan: truth)]:
+            mask = find(scan)
             scores = detection_scores(mask, truth)
-            for fill, inpaint in fills.items():
-                if fill != "telea" and detector != "oracle":
+            for fill_name, inpaint in fills.items():
+                if fill_name != "telea" and detector != "oracle":
                     continue  # the diffusion fill is compared on the expert's mask only (minutes a scan on a CPU)
                 restored = inpaint(scan, mask)
                 rows.append(
-                    f"| {name} | {truth.mean():.2%} | {detector} + {fill} | {scores['precision']:.3f} "
+                    f"| {name} | {truth.mean():.2%} | {detector} + {fill_name} | {scores['precision']:.3f} "
                     f"| {scores['recall']:.3f} | {scores['f1']:.3f} | {psnr(restored, target, mask=truth):.2f} ({baseline:.2f}) "
                     f"| {grain_ratio(restored, target, truth):.3f} |"
                 )
@@ -124,9 +124,9 @@ def real_film_rows(windows: dict[str, tuple], detectors: dict) -> list[str]:
         frames = read_frames(info, start, stop)
         cuts, dups = frame_events(frames)
         neighbours = {i: compensate(frames, i) for i in range(1, len(frames) - 1)}
-        for detector, detect in detectors.items():
+        for detector, find in detectors.items():
             t0 = time.perf_counter()
-            flagged = {i: float(detect(frames[i], nb, i).mean()) for i, nb in neighbours.items()}
+            flagged = {i: float(find(frames[i], nb, i).mean()) for i, nb in neighbours.items()}
             spf = (time.perf_counter() - t0) / len(neighbours)
             values = np.array(list(flagged.values()))
 

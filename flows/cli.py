@@ -51,9 +51,9 @@ def _settings(value: str | None) -> dict | None:
         text = Path(value).read_text() if not value.lstrip().startswith("{") else value
         data = json.loads(text)
     except (OSError, ValueError) as err:
-        raise typer.BadParameter(f"not JSON or a JSON file: {err}", param_hint="--settings") from None
+        raise RestorationError(f"--settings: not JSON or a JSON file: {err}") from None
     if not isinstance(data, dict):
-        raise typer.BadParameter("must be a JSON object", param_hint="--settings")
+        raise RestorationError("--settings: must be a JSON object")
     return data
 
 
@@ -123,7 +123,7 @@ def restore(
     try:
         config = build_config(**params)
     except ValueError as err:
-        raise typer.BadParameter(str(err)) from None
+        raise RestorationError(f"settings: {err}") from None
     from flows.reel import cached_models, restore_reel
     from restoration.lock import RunLock
     from restoration.pipeline import open_or_create_store
@@ -234,20 +234,19 @@ def _frames_text(frames: list[int], limit: int = 12) -> str:
 
 
 def _parse_frames(value: str | None) -> list[int] | None:
-    """``"3,7,10-12"`` -> ``[3, 7, 10, 11, 12]``."""
-    if not value:
+    """``"3,7,10-12"`` -> ``[3, 7, 10, 11, 12]``; a reversed range (``5-3``) or a part that is not a
+    frame number is refused (:class:`RestorationError`), never read as "no frames"."""
+    if value is None:
         return None
     frames = []
-    try:
-        for part in value.split(","):
-            part = part.strip()
-            if "-" in part:
-                a, b = part.split("-", 1)
-                frames.extend(range(int(a), int(b) + 1))
-            elif part:
-                frames.append(int(part))
-    except ValueError:
-        raise typer.BadParameter(f"{value!r}: expected frame numbers like 3,7,10-12", param_hint="--frames") from None
+    for part in value.split(","):
+        a, dash, b = part.strip().partition("-")
+        if not (a.isdigit() and (b.isdigit() if dash else True)):
+            raise RestorationError(f"--frames {value!r}: {part.strip()!r} is not a frame number or range like 3,7,10-12")
+        first, last = int(a), int(b) if dash else int(a)
+        if last < first:
+            raise RestorationError(f"--frames {value!r}: range {part.strip()} runs backwards; write {last}-{first}")
+        frames.extend(range(first, last + 1))
     return frames
 
 
@@ -262,15 +261,22 @@ def reprocess(
     as_json: bool = typer.Option(False, "--json", help="Print the result (frames, seed, still flagged, master) as JSON on stdout."),
 ):
     """Restore flagged (or chosen) frames again with a new seed or settings, and re-encode the master."""
+    from restoration.reprocess import frames_to_reprocess, reprocess_config
     from restoration.store import ProvenanceStore
 
-    s = ProvenanceStore(store)  # a clear error for a wrong path, before Prefect starts
+    # Everything that can be refused is refused here, before Prefect starts.
+    s = ProvenanceStore(store)
     overrides = _settings(settings)
     wanted = _parse_frames(frames)
     if wanted:
         bad = [f for f in wanted if not 0 <= f < s.frame_count]
         if bad:
-            raise typer.BadParameter(f"frames {bad} outside 0..{s.frame_count - 1}", param_hint="--frames")
+            raise RestorationError(f"--frames: {_frames_text(bad)} outside the reel's 0..{s.frame_count - 1}")
+    s.verify(unfinished_ok=True, redoing=wanted or frames_to_reprocess(s))
+    try:
+        reprocess_config(s, seed, overrides)
+    except ValueError as err:
+        raise RestorationError(f"settings: {err}") from None
     from flows.reprocess import reprocess_flagged
 
     with _progress() as bar:

@@ -9,14 +9,7 @@ from pathlib import Path
 from restoration.encode import EncodeConfig
 from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
 from restoration.core import RestoreConfig
-from restoration.reprocess import config_from_dict
-
-
-def _merge(base: dict, overrides: dict) -> dict:
-    out = dict(base)
-    for key, value in overrides.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
+from restoration.reprocess import config_from_dict, merge_settings
 
 
 def build_config(
@@ -48,7 +41,7 @@ def build_config(
             encode=EncodeConfig(access_copy=access_copy),
         )
     )
-    return config_from_dict(RestoreConfig, _merge(base, settings or {}))
+    return config_from_dict(RestoreConfig, merge_settings(base, settings or {}))
 
 
 def artifact_key(*parts: str) -> str:

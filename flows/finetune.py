@@ -16,9 +16,9 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.config import _merge, artifact_key
+from flows.config import artifact_key
 from restoration.registry import register_weights
-from restoration.reprocess import config_from_dict
+from restoration.reprocess import config_from_dict, merge_settings
 
 KINDS = ("inpainter", "detector", "latent")
 
@@ -48,7 +48,7 @@ def train_task(kind: str, overrides: dict) -> dict:
         from restoration.finetune_latent import train
     else:
         raise ValueError(f"unknown model kind {kind!r}; choose from {KINDS}")
-    config = config_from_dict(Config, _merge(asdict(Config()), overrides))
+    config = config_from_dict(Config, merge_settings(asdict(Config()), overrides))
     path = train(config)
     return {"path": str(path), "config": asdict(config)}
 

@@ -7,7 +7,7 @@ rewritten in the store, events are appended, and the master is replaced atomical
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import flows  # noqa: F401 - offline Prefect defaults
@@ -15,12 +15,12 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.config import _merge, reel_artifact_key
+from flows.config import reel_artifact_key
 from flows.reel import HOOKS, cached_models
-from restoration.lock import DEFAULT_MAX_AGE_S, RunLock
 from restoration.core import RestoreConfig
+from restoration.lock import DEFAULT_MAX_AGE_S, RunLock
 from restoration.outputs import ReelOutputs
-from restoration.reprocess import config_from_dict, frames_to_reprocess, next_config, reencode_outputs, reprocess_frames
+from restoration.reprocess import config_from_dict, frames_to_reprocess, reencode_outputs, reprocess_config, reprocess_frames
 from restoration.store import ProvenanceStore
 
 
@@ -47,22 +47,19 @@ def reprocess_flagged(
     """
     log = get_run_logger()
     s = ProvenanceStore(store)
-    config = next_config(s)
-    if seed is not None:
-        config = replace(config, seed=seed)
-    if settings:
-        config = config_from_dict(RestoreConfig, _merge(asdict(config), settings))
+    config = reprocess_config(s, seed, settings)
     with RunLock(s.path, "reprocess", max_age_s=lock_max_age_s):
         todo = sorted(set(frames)) if frames else frames_to_reprocess(s)
-        if not todo:
-            log.info("nothing to reprocess in %s", store)
-            return {"frames": [], "still_flagged": [], "master": None}
-        results = reprocess_task(str(s.path), todo, asdict(config), user)
+        results = reprocess_task(str(s.path), todo, asdict(config), user) if todo else []
         outputs = ReelOutputs.in_folder(s.path.parent, s.info)
         master = None
         if reencode and outputs.master.exists():
+            # Only what is out of date: this also finishes a re-encode that a kill cut short.
             reencode_outputs(s, config, outputs, on_frame=HOOKS.on_frame)
             master = str(outputs.master)
+        if not results:
+            log.info("nothing to reprocess in %s", store)
+            return {"frames": [], "still_flagged": [], "master": master}
     create_table_artifact(
         [{k: r[k] for k in ("frame", "previous", "status", "reason", "damage_fraction")} for r in results],
         key=reel_artifact_key(s.info, "reprocessed"),

@@ -90,6 +90,11 @@ def _clear_errors(command):
         except RestorationError as err:
             console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        except OSError as err:
+            # The file system refused (full disk, permissions, a vanished file): say which file.
+            where = f"{err.filename}: " if err.filename else ""
+            console.print(f"[red]error:[/red] {where}{err.strerror or err}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
 
     return wrapper
 
@@ -127,13 +132,25 @@ def status(
     store: Path = typer.Argument(..., help="A reel's provenance store (<name>.zarr)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (the summary and the last events) instead of a table."),
 ):
-    """Show a store's progress: frames per status, mean damage, event count, last events."""
+    """Show a store's progress: frames per status, mean damage, event count, last events.
+
+    A store that fails its check (a chunk of a finished frame missing, a damaged event log) is
+    refused, naming what is missing; while a run holds the store, its half-written frames are
+    expected and the check waits for the run to end.
+    """
+    from restoration.lock import ReelLockedError, RunLock
     from restoration.store import ProvenanceStore
 
     s = ProvenanceStore(store, mode="r")
+    try:
+        RunLock(s.path).check()
+        s.verify()
+        note = None
+    except ReelLockedError:
+        note = "a run is in progress: figures change as it goes (checked when it ends)"
     summary = s.summary()
     if as_json:
-        print(json.dumps({**summary, "last_events": s.events()[-5:]}, indent=1, default=str))
+        print(json.dumps({**summary, "last_events": s.events()[-5:], "note": note}, indent=1, default=str))
         return
     table = Table(title=f"{Path(summary['reel']).name}: {summary['frames']} frames")
     table.add_column("status")
@@ -145,6 +162,39 @@ def status(
     out.print(f"mean damage fraction: {summary['mean_damage_fraction']:.4%}")
     for event in s.events()[-5:]:
         out.print(f"{event['time']}  {event['kind']}  by {event['user']}", highlight=False)
+    if note:
+        out.print(note)
+
+
+@app.command()
+@_clear_errors
+def verify(
+    store: Path = typer.Argument(..., help="A reel's provenance store (<name>.zarr)."),
+    master: Path = typer.Option(None, "--master", "-m", help="Also check this master against the store (and the source, if present)."),
+):
+    """Fixity check: every finished frame's chunks present and matching the CRC-32 recorded when it
+    was written; with --master, the master's SHA-256 as recorded and every frame equal to source ⊕ diff.
+
+    Prints one line per problem and exits 1 if there is any; exits 0 with a summary otherwise.
+    """
+    from restoration.store import ProvenanceStore
+    from restoration.verify import master_problems, source_available
+
+    s = ProvenanceStore(store, mode="r")
+    out = Console()
+    found = s.problems(full=True)
+    if master is not None and not found:
+        found = master_problems(s, master)
+    for line in found:
+        out.print(f"[red]fail:[/red] {line}", highlight=False, soft_wrap=True)
+    if found:
+        raise typer.Exit(1)
+    finished = int((~s.todo()).sum())
+    checked = "without CRCs (store made before they were recorded)" if not s.has_fixity else "CRC-32 of every diff matches"
+    out.print(f"ok: {s.path}: {finished} of {s.frame_count} frames finished, {checked}", highlight=False, soft_wrap=True)
+    if master is not None:
+        against = "source ⊕ diff" if source_available(s) else "the stored restored pixels (source absent or changed)"
+        out.print(f"ok: {master}: every frame matches {against}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -9,6 +9,7 @@ half-written output behind.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import av
 import numpy as np
 
 from restoration import __version__
-from restoration.errors import OutputExistsError
+from restoration.errors import OutputError, OutputExistsError
 from restoration.reel import ReelInfo
 
 # ndarray format handed to PyAV -> FFV1 pixel format (FFV1 stores 8-bit RGB as bgr0).
@@ -38,17 +39,41 @@ class EncodeConfig:
     access_crf: int = 18
 
 
+def check_writable_folder(folder: Path, what: str = "output folder") -> None:
+    """Raise :class:`OutputError` unless ``folder`` is a folder, or can be made one, that this
+    process can write in. Checks by writing: permission bits say nothing to root, nor of a
+    read-only mount. Creates nothing."""
+    folder = Path(folder)
+    base = folder
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise OutputError(f"{base}: is a file, not a folder; the {what} {folder} cannot be made")
+    try:
+        with tempfile.TemporaryFile(dir=base):
+            pass
+    except OSError as err:
+        raise OutputError(f"{base}: cannot write here ({err.strerror}); choose another {what}") from None
+
+
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds."""
+def atomic_path(path: Path, replace: bool = False, on_complete: Callable[[Path], None] | None = None) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds.
+
+    An existing ``path`` is refused unless ``replace`` (then it is swapped atomically: readers see
+    the old file or the new one). ``on_complete(tmp)`` runs on the finished file just before the
+    rename: a done mark written there never names a file that is not complete.
+    """
     path = Path(path)
-    if path.exists():
+    if path.exists() and not replace:
         raise OutputExistsError(f"{path}: output already exists; remove it or choose another path")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
     tmp.unlink(missing_ok=True)
     try:
         yield tmp
+        if on_complete:
+            on_complete(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -61,11 +86,14 @@ def write_master(
     config: EncodeConfig = EncodeConfig(),
     extra_metadata: dict[str, str] | None = None,
     on_frame: Callable[[], None] | None = None,
+    replace: bool = False,
+    on_complete: Callable[[Path], None] | None = None,
 ) -> Path:
     """Encode ``frames`` (each ``(H, W, C)`` of ``info.dtype``) as an FFV1/Matroska master.
 
     Audio streams of ``info.path`` are copied unchanged, interleaved by time; the timecode and the
     source's metadata are carried over, with the software version and source digest added.
+    ``replace``, ``on_complete``: as for :func:`atomic_path`.
     """
     options = {
         "level": str(config.ffv1_level),
@@ -79,7 +107,7 @@ def write_master(
         "RESTORATION_SOFTWARE": f"film-restoration {__version__}",
         "SOURCE_SHA256": info.sha256,
     }
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace, on_complete) as tmp:
         _encode(
             tmp, "matroska", info, frames, "ffv1", _MASTER_FORMATS[info.decode_format],
             options, metadata, audio_codec=None, on_frame=on_frame,
@@ -92,6 +120,8 @@ def write_access_copy(
     info: ReelInfo,
     frames: Iterable[np.ndarray],
     config: EncodeConfig = EncodeConfig(),
+    replace: bool = False,
+    on_complete: Callable[[Path], None] | None = None,
 ) -> Path:
     """Encode an 8-bit 4:2:0 H.264 MP4 for viewing. Lossy; never an archival object.
 
@@ -108,7 +138,7 @@ def write_access_copy(
                 frame = (frame >> 8).astype(np.uint8)
             yield np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace, on_complete) as tmp:
         _encode(
             tmp, "mp4", info, eight_bit(), config.access_codec, "yuv420p",
             {"crf": str(config.access_crf)}, {"SOURCE_SHA256": info.sha256},

@@ -9,7 +9,11 @@ class ReelError(RestorationError):
     """A reel cannot be read: missing, empty, truncated, not video, unsupported format."""
 
 
-class OutputExistsError(RestorationError):
+class OutputError(RestorationError):
+    """An output cannot be written where asked: a file in the way, a folder not writable."""
+
+
+class OutputExistsError(OutputError):
     """The output path already exists and would be overwritten."""
 
 

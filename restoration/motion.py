@@ -157,6 +157,12 @@ class MotionConfig:
     min_valid_fraction: float = 0.3
     max_hole_area: int = 400
 
+    def __post_init__(self) -> None:
+        if self.preset not in _PRESETS:
+            raise ValueError(f"motion preset must be one of {sorted(_PRESETS)}, got {self.preset!r}")
+        if self.prefilter < 1 or self.prefilter % 2 == 0:
+            raise ValueError(f"motion prefilter must be an odd size >= 1, got {self.prefilter}")
+
 
 def is_duplicate(luma: np.ndarray, other: np.ndarray, config: MotionConfig = MotionConfig()) -> bool:
     """Whether two uint8 ``(H, W)`` luma views are the same picture repeated (see MotionConfig)."""

@@ -15,11 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from restoration.core import Models, RestoreConfig, load_models, method_description, restore_window
-from restoration.encode import EncodeConfig, write_access_copy, write_master
-from restoration.errors import OutputExistsError, StoreError
+from restoration.encode import EncodeConfig, check_writable_folder, write_access_copy, write_master
+from restoration.errors import OutputExistsError, ReelError, StoreError
+from restoration.output_marks import is_current, output_record, record_output
 from restoration.outputs import ReelOutputs
 from restoration.reel import ReelInfo, iter_frames, probe, read_frames
 from restoration.store import STATUS, FrameResults, ProvenanceStore
+
+
+# OpenCV's DIS flow refuses frames under 12 px and crashes the process (SIGSEGV) on some under 16.
+MIN_FRAME_SIDE = 16
 
 
 def chunk_ranges(frame_count: int, chunk_frames: int) -> list[tuple[int, int]]:
@@ -53,30 +58,46 @@ def restore_range(
 
 
 def pending_ranges(store: ProvenanceStore, chunk_frames: int) -> list[tuple[int, int]]:
-    """Chunks with at least one frame still pending."""
-    status = store.status()
-    return [(a, b) for a, b in chunk_ranges(store.frame_count, chunk_frames) if (status[a:b] == STATUS["pending"]).any()]
+    """Chunks with at least one frame still to do (:meth:`ProvenanceStore.todo`)."""
+    todo = store.todo()
+    return [(a, b) for a, b in chunk_ranges(store.frame_count, chunk_frames) if todo[a:b].any()]
 
 
 def open_or_create_store(info: ReelInfo, out_dir: Path, config: RestoreConfig) -> tuple[ProvenanceStore, ReelOutputs]:
     """Open the reel's store in ``out_dir``, creating it on the first run.
 
-    Refuses when the master already exists (the reel is finished) or when the store belongs to a
-    different file (another SHA-256).
+    Refuses when the master already exists (the reel is finished), when the store belongs to a
+    different file (another SHA-256), a frame too small to restore, or an output folder that cannot
+    be written, before anything is created.
     """
+    if min(info.width, info.height) < MIN_FRAME_SIDE:
+        raise ReelError(
+            f"{info.path}: frames of {info.width}x{info.height} are too small to restore: motion estimation "
+            f"needs at least {MIN_FRAME_SIDE} px each way"
+        )
+    check_writable_folder(Path(out_dir))
     outputs = ReelOutputs.in_folder(Path(out_dir), info)
-    if outputs.master.exists():
+    store = ProvenanceStore(outputs.store) if outputs.store.exists() else None
+    if store is not None and store.info.sha256 != info.sha256:
+        raise StoreError(
+            f"{outputs.store}: store belongs to another file (SHA-256 {store.info.sha256[:12]}…, "
+            f"this reel {info.sha256[:12]}…)"
+        )
+    if outputs.master.exists() and (store is None or not _resumable(store, outputs, config)):
         raise OutputExistsError(f"{outputs.master}: output already exists; remove it or choose another --out")
-    if outputs.store.exists():
-        store = ProvenanceStore(outputs.store)
-        if store.info.sha256 != info.sha256:
-            raise StoreError(
-                f"{outputs.store}: store belongs to another file (SHA-256 {store.info.sha256[:12]}…, "
-                f"this reel {info.sha256[:12]}…)"
-            )
-    else:
-        store = ProvenanceStore.create(outputs.store, info)
-    return store, outputs
+    return store or ProvenanceStore.create(outputs.store, info), outputs
+
+
+def _resumable(store: ProvenanceStore, outputs: ReelOutputs, config: RestoreConfig) -> bool:
+    """An existing master is this store's own and its run stopped before every output was made."""
+    from restoration.runs import unfinished_run
+
+    if output_record(store, "master", outputs.master) is None:
+        return False
+    done = is_current(store, "master", outputs.master) and (
+        not config.encode.access_copy or is_current(store, "access", outputs.access, outputs.master)
+    )
+    return not done or unfinished_run(store.events()) is not None
 
 
 def encode_outputs(
@@ -84,17 +105,35 @@ def encode_outputs(
     outputs: ReelOutputs,
     config: RestoreConfig,
     on_frame: Callable[[], None] | None = None,
-) -> None:
-    """Encode source ⊕ stored diff as the master (and the access copy), chunk by chunk."""
+) -> list[str]:
+    """Encode source ⊕ stored diff as the master (and the access copy), chunk by chunk; returns
+    which outputs were made (``"master"``, ``"access"``).
+
+    Each is a stage with its own done mark (:mod:`restoration.output_marks`): one already current is
+    not made again, so a run killed after the master resumes with the access copy. An output is
+    replaced atomically. Every frame's diff is checked against its CRC as it is read (:meth:`ProvenanceStore.apply`).
+    """
     info = store.info
 
     def restored_frames():
         for a, b in chunk_ranges(info.frame_count, config.chunk_frames):
             yield from store.apply(read_frames(info, a, b), a)
 
-    write_master(outputs.master, info, restored_frames(), config.encode, on_frame=on_frame)
-    if config.encode.access_copy:
-        write_access_copy(outputs.access, info, iter_frames(probe(outputs.master)), config.encode)
+    made = []
+    if not is_current(store, "master", outputs.master):
+        made.append("master")
+        write_master(
+            outputs.master, info, restored_frames(), config.encode, on_frame=on_frame, replace=True,
+            on_complete=lambda tmp: record_output(store, "master", outputs.master, tmp),
+        )
+    if config.encode.access_copy and not is_current(store, "access", outputs.access, outputs.master):
+        made.append("access")
+        made_from = output_record(store, "master", outputs.master)["sha256"]
+        write_access_copy(
+            outputs.access, info, iter_frames(probe(outputs.master)), config.encode, replace=True,
+            on_complete=lambda tmp: record_output(store, "access", outputs.access, tmp, made_from),
+        )
+    return made
 
 
 def restore_reel(
@@ -123,6 +162,8 @@ def revert_output(master: Path, store: ProvenanceStore, dest: Path, chunk_frames
 
     The pixels are bit-exact to the source's decoded frames; audio, rate and timecode come along.
     """
+    check_writable_folder(Path(dest).parent, "folder for --out")
+    store.verify()
     info = probe(master)
     if info.metadata.get("SOURCE_SHA256") != store.info.sha256:
         raise StoreError(f"{master}: was not made from the reel this store records ({store.info.path})")

@@ -4,7 +4,10 @@ A reel is either a container file (FFV1/MKV, ProRes/MOV, MP4, ...) read with PyA
 numbered images (PNG, TIFF, DPX) read one file per frame. Frames come out as numpy arrays
 ``(T, H, W, C)``, ``C`` in {1, 3}, ``uint8`` or ``uint16``, exactly as stored: no colour conversion
 where the source is already gray or RGB, so that untouched pixels survive a round trip bit-exactly.
-Frame indices assume a constant frame rate, as film scans have.
+Frames are numbered by presentation time on the reel's constant frame rate, as film scans have:
+``probe`` refuses a reel whose timestamps leave that grid (variable frame rate) and one that holds
+fewer frames than its container declares, and decoding refuses a frame that is missing or
+repeated, so every frame comes out in display order exactly once or not at all.
 """
 
 from __future__ import annotations
@@ -142,9 +145,11 @@ def probe(path: str | Path, *, sequence_fps: Fraction = DEFAULT_SEQUENCE_FPS) ->
             raise ReelError(f"{path}: the video stream declares no frame rate")
         src_fmt = stream.codec_context.pix_fmt
         decode_format, channels, bit_depth = _decode_format(path, container, src_fmt)
-        frame_count, start_pts = _count_frames(path, container)
+        timestamps = _frame_timestamps(path, container)
+        frame_count, start_pts = len(timestamps), (timestamps[0] if timestamps[0] is not None else 0)
+        _check_constant_rate(path, timestamps, Fraction(fps), Fraction(stream.time_base))
         declared = _declared_frames(container, stream, Fraction(fps))
-        if declared is not None and frame_count + 1 < declared:
+        if declared is not None and frame_count < declared:
             raise ReelError(
                 f"{path}: truncated stream: {frame_count} frames readable, "
                 f"the container declares {declared}"
@@ -246,23 +251,43 @@ def _chroma_is_neutral(path: Path, container) -> bool:
     return bool(np.all(planes[1:] == 128))
 
 
-def _count_frames(path: Path, container) -> tuple[int, int]:
-    """Count video packets without decoding; returns (count, pts of the first frame)."""
-    count, first_pts = 0, None
+def _frame_timestamps(path: Path, container) -> list[int | None]:
+    """Presentation timestamps of every video packet, in display order, without decoding.
+
+    ``[None, ...]`` when the container stores none (decoding then checks the order itself).
+    """
+    pts: list[int | None] = []
     try:
         for packet in container.demux(video=0):
             if packet.size == 0:
                 continue
-            count += 1
-            if packet.pts is not None and (first_pts is None or packet.pts < first_pts):
-                first_pts = packet.pts
+            pts.append(packet.pts)
     except av.error.FFmpegError as err:
-        raise ReelError(f"{path}: truncated or corrupt stream after {count} frames") from err
+        raise ReelError(f"{path}: truncated or corrupt stream after {len(pts)} frames") from err
     finally:
         container.seek(0)
-    if count == 0:
+    if not pts:
         raise ReelError(f"{path}: the video stream holds no frames")
-    return count, first_pts or 0
+    return sorted(pts) if None not in pts else [None] * len(pts)
+
+
+def _check_constant_rate(path: Path, timestamps: list[int | None], fps: Fraction, time_base: Fraction) -> None:
+    """Refuse a reel whose frames are not one per ``1 / fps`` (a variable frame rate).
+
+    Frame ``i`` must lie nearest to ``start + i / fps``: that is how frames are numbered, sought
+    and written back to the master, so a frame off this grid would be dropped or doubled.
+    """
+    if timestamps[0] is None:
+        return
+    ticks_per_frame = 1 / (fps * time_base)
+    start = timestamps[0]
+    for i, pts in enumerate(timestamps):
+        if round((pts - start) / ticks_per_frame) != i:
+            raise ReelError(
+                f"{path}: variable frame rate: frame {i} is shown at {float((pts - start) * time_base):.3f} s, "
+                f"not at {float(i / fps):.3f} s as a constant {fps} fps puts it; only constant-rate reels "
+                "can be restored frame-exactly (convert it to a constant rate first)"
+            )
 
 
 def _declared_frames(container, stream, fps: Fraction) -> int | None:
@@ -288,10 +313,16 @@ def _iter_container(info: ReelInfo, start: int, stop: int) -> Iterator[np.ndarra
                 if frame.pts is None:
                     raise ReelError(f"{path}: frames carry no timestamps; cannot seek by frame")
                 index = round((frame.pts - info.start_pts) / ticks_per_frame)
-                if index < expected:
-                    continue
+                if index < start:
+                    continue  # decoded from the keyframe before start
                 if index >= stop:
                     return
+                if index != expected:
+                    # A gap or a repeat: numbering by position would shift every later frame.
+                    raise ReelError(
+                        f"{path}: frame {expected} expected, the stream gives frame {index} "
+                        f"(timestamp {frame.pts}); its timestamps do not follow a constant {info.fps} fps"
+                    )
                 yield _frame_array(frame, info)
                 expected = index + 1
         except av.error.FFmpegError as err:
@@ -320,21 +351,34 @@ def _sequence_files(folder: Path) -> list[Path]:
     return files
 
 
+def _image_format(file: Path) -> tuple[str, int, int, str]:
+    """``(pixel format, width, height, codec)`` of one image, from its header."""
+    container = _open(file)
+    with container:
+        if not container.streams.video:
+            raise ReelError(f"{file}: not an image")
+        ctx = container.streams.video[0].codec_context
+        return ctx.pix_fmt, ctx.width, ctx.height, ctx.name
+
+
 def _probe_sequence(folder: Path, fps: Fraction) -> ReelInfo:
+    """Every image must share the first one's pixel format and size: a frame of another bit depth
+    would otherwise be converted to the sequence's and lose its low bits without a word."""
     files = _sequence_files(folder)
     if not files:
         raise ReelError(f"{folder}: folder holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    src_fmt, width, height, codec = _image_format(files[0])
     container = _open(files[0])
     with container:
-        if not container.streams.video:
-            raise ReelError(f"{files[0]}: not an image")
-        stream = container.streams.video[0]
-        src_fmt = stream.codec_context.pix_fmt
         decode_format, channels, bit_depth = _decode_format(files[0], container, src_fmt)
-        codec = stream.codec_context.name
-        width, height = stream.codec_context.width, stream.codec_context.height
     manifest = hashlib.sha256()
     for file in files:
+        fmt, w, h, _ = _image_format(file)
+        if (fmt, w, h) != (src_fmt, width, height):
+            raise ReelError(
+                f"{file}: {w}x{h} {fmt}, unlike the sequence's first image {files[0].name} "
+                f"({width}x{height} {src_fmt}); every frame of a sequence must share size, bit depth and pixel format"
+            )
         manifest.update(f"{file.name} {sha256_file(file)}\n".encode())
     return ReelInfo(
         path=str(folder.resolve()),
@@ -362,9 +406,9 @@ def _read_image(file: Path, info: ReelInfo) -> np.ndarray:
             frame = next(container.decode(video=0))
         except (StopIteration, av.error.FFmpegError) as err:
             raise ReelError(f"{file}: unreadable image") from err
-    if (frame.width, frame.height) != (info.width, info.height):
+    if (frame.width, frame.height, frame.format.name) != (info.width, info.height, info.pix_fmt):
         raise ReelError(
-            f"{file}: size {frame.width}x{frame.height} differs from the sequence's "
-            f"{info.width}x{info.height}"
+            f"{file}: {frame.width}x{frame.height} {frame.format.name} differs from the sequence's "
+            f"{info.width}x{info.height} {info.pix_fmt} (changed since it was probed?)"
         )
     return _frame_array(frame, info)

@@ -11,44 +11,93 @@ previous output, so reprocessing can be repeated any number of times and revert 
 from __future__ import annotations
 
 import dataclasses
-import os
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import asdict, replace
-from pathlib import Path
 
 import numpy as np
 
-from restoration.encode import write_access_copy, write_master
 from restoration.core import RestoreConfig, load_models, method_description, restore_window
 from restoration.operator_masks import operator_mask, refill_frame
 from restoration.outputs import ReelOutputs
-from restoration.pipeline import chunk_ranges
-from restoration.reel import iter_frames, probe, read_frames
+from restoration.pipeline import encode_outputs
 from restoration.store import STATUS, STATUS_NAMES, FrameResults, ProvenanceStore
 
 REPROCESS_STATUSES = ("flagged", "reprocess")
 
 
-def config_from_dict(cls, data: dict):
+def config_from_dict(cls, data: dict, _where: str = ""):
     """Rebuild a (nested, frozen) config dataclass from ``dataclasses.asdict`` output or JSON.
 
-    Keys the class does not know are refused; missing keys take the class defaults; lists become
-    tuples where the default is a tuple (JSON has no tuples).
+    Keys the class does not know and values of the wrong type are refused with a ``ValueError``
+    naming the setting (``palette.steps: expected int, got 'x'``); missing keys take the class
+    defaults; an int is accepted where a float is wanted.
     """
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(data) - set(names)
+    if not isinstance(data, dict):
+        raise ValueError(f"{_where.rstrip('.') or cls.__name__}: expected a JSON object of settings, got {data!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
     if unknown:
-        raise ValueError(f"{cls.__name__}: unknown settings {sorted(unknown)}")
-    defaults = cls()
+        raise ValueError(f"unknown settings {sorted(_where + k for k in unknown)}; {cls.__name__} has {sorted(names)}")
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
-        default = getattr(defaults, name)
-        if dataclasses.is_dataclass(default) and isinstance(value, dict):
-            value = config_from_dict(type(default), value)
-        elif isinstance(default, tuple) and isinstance(value, list):
-            value = tuple(value)
-        kwargs[name] = value
-    return cls(**kwargs)
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = value if isinstance(value, hint) else config_from_dict(hint, value, f"{_where}{name}.")
+        else:
+            kwargs[name] = _typed(value, hint, _where + name)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{_where.rstrip('.')}: {err}" if _where else str(err)) from None
+
+
+def _typed(value, hint, where: str):
+    """``value`` if it is of type ``hint`` (bool, int, float, str, None, a union of them, or a tuple
+    of them, which JSON gives as a list)."""
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where}: expected a list, got {value!r}")
+        args = typing.get_args(hint)
+        if args and args[-1] is not Ellipsis and len(args) != len(value):
+            raise ValueError(f"{where}: expected a list of {len(args)} values, got {value!r}")
+        items = args[:1] * len(value) if args and args[-1] is Ellipsis else args
+        return tuple(_typed(v, t, f"{where}[{i}]") for i, (v, t) in enumerate(zip(value, items)))
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for t in allowed:
+        if t is type(None) and value is None:
+            return value
+        if t is bool and isinstance(value, bool):
+            return value
+        if t is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if t is str and isinstance(value, str):
+            return value
+    wanted = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+    raise ValueError(f"{where}: expected {wanted}, got {value!r}")
+
+
+def merge_settings(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` laid over it, nested dicts merged key by key."""
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = merge_settings(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def reprocess_config(store: ProvenanceStore, seed: int | None = None, settings: dict | None = None) -> RestoreConfig:
+    """The configuration a reprocessing of ``store`` runs with: :func:`next_config`, with ``seed``
+    and ``settings`` (nested overrides) laid over it. A wrong setting is a ``ValueError``."""
+    config = next_config(store)
+    if seed is not None:
+        config = replace(config, seed=seed)
+    if settings:
+        config = config_from_dict(RestoreConfig, merge_settings(asdict(config), settings))
+    return config
 
 
 def next_config(store: ProvenanceStore) -> RestoreConfig:
@@ -61,9 +110,11 @@ def next_config(store: ProvenanceStore) -> RestoreConfig:
 
 
 def frames_to_reprocess(store: ProvenanceStore, statuses: tuple[str, ...] = REPROCESS_STATUSES) -> list[int]:
-    """Frame numbers whose status is one of ``statuses`` (default: flagged or sent back)."""
+    """Frame numbers whose status is one of ``statuses`` (default: flagged or sent back), and those
+    whose last rewrite was cut short (:meth:`ProvenanceStore.todo`): a rerun finishes them."""
     codes = store.status()
-    return [int(i) for i in np.flatnonzero(np.isin(codes, [STATUS[s] for s in statuses]))]
+    unfinished = store.todo() & (codes != STATUS["pending"])
+    return [int(i) for i in np.flatnonzero(np.isin(codes, [STATUS[s] for s in statuses]) | unfinished)]
 
 
 def _runs(frames: list[int]) -> list[list[int]]:
@@ -91,6 +142,10 @@ def reprocess_frames(
 
     Each frame is read with ``config.context_frames`` neighbours either side from the source reel;
     a frame with an operator's mask (:mod:`restoration.operator_masks`) is filled from that mask.
+    The store must pass its check (:meth:`ProvenanceStore.verify`) but for the frames being redone:
+    reprocessing a frame whose chunks were lost rebuilds it from the source.
+    A frame whose status changes while it is being restored again (an operator's decision) is
+    left as the operator set it and logged as ``frame_reprocess_skipped``.
     Returns one record per frame: ``frame``, ``previous`` and ``status`` (status names),
     ``reason`` (why it is still flagged, or None), ``damage_fraction`` before and after. Appends a
     ``frame_reprocessed`` event per frame and a ``reprocessed`` event with the configuration.
@@ -101,12 +156,18 @@ def reprocess_frames(
         raise ValueError(f"frames {bad} outside the reel's 0..{info.frame_count - 1}")
     if not frames:
         return []
+    store.verify(unfinished_ok=True, redoing=frames)
     config = config or next_config(store)
     models = models or load_models(config)
     previous_status = store.status()
     previous_scores = store.scores()
     results = []
     def keep(f: int, source: np.ndarray, mask: np.ndarray, restored: np.ndarray, scores, reason: str | None, **extra) -> None:
+        now = int(store.status(f, f + 1)[0])
+        if now != previous_status[f]:
+            # An operator decided on the frame meanwhile: their decision stands.
+            store.log_event("frame_reprocess_skipped", frame=f, user=user, reason=f"status changed to {STATUS_NAMES[now]} during reprocessing")
+            return
         status = STATUS["flagged"] if reason else STATUS["done"]
         store.write(
             FrameResults(
@@ -152,36 +213,19 @@ def reprocess_frames(
     return results
 
 
-def _replace(path: Path, write: Callable[[Path], None]) -> None:
-    """Write a new version of ``path`` beside it, then rename it over the old one (atomic)."""
-    tmp = path.with_name(f".{path.stem}.new{path.suffix}")
-    tmp.unlink(missing_ok=True)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def reencode_outputs(
     store: ProvenanceStore,
     config: RestoreConfig,
     outputs: ReelOutputs | None = None,
     on_frame: Callable[[], None] | None = None,
 ) -> ReelOutputs:
-    """Re-encode the master (and access copy) from source ⊕ the store's diff, replacing them atomically.
+    """Re-encode the master (and access copy) from source ⊕ the store's diff where they are out of
+    date, replacing them atomically (:func:`restoration.pipeline.encode_outputs`).
 
     ``outputs`` default to the files beside the store (``<name>.master.mkv``, ``<name>.access.mp4``).
     """
-    info = store.info
-    outputs = outputs or ReelOutputs.in_folder(store.path.parent, info)
-
-    def restored_frames():
-        for a, b in chunk_ranges(info.frame_count, config.chunk_frames):
-            yield from store.apply(read_frames(info, a, b), a)
-
-    _replace(outputs.master, lambda tmp: write_master(tmp, info, restored_frames(), config.encode, on_frame=on_frame))
-    if config.encode.access_copy:
-        _replace(outputs.access, lambda tmp: write_access_copy(tmp, info, iter_frames(probe(outputs.master)), config.encode))
-    store.log_event("reencoded", master=str(outputs.master), access=str(outputs.access) if config.encode.access_copy else None)
+    outputs = outputs or ReelOutputs.in_folder(store.path.parent, store.info)
+    made = encode_outputs(store, outputs, config, on_frame=on_frame)
+    if made:
+        store.log_event("reencoded", outputs=made, master=str(outputs.master), access=str(outputs.access) if config.encode.access_copy else None)
     return outputs

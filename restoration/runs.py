@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from restoration.pipeline import chunk_ranges
-from restoration.store import STATUS, ProvenanceStore
+from restoration.store import ProvenanceStore
 
 
 def unfinished_run(events: list[dict]) -> dict | None:
@@ -26,14 +26,14 @@ def unfinished_run(events: list[dict]) -> dict | None:
 
 
 def done_ranges(store: ProvenanceStore, chunk_frames: int) -> list[tuple[int, int]]:
-    """Chunks whose frames all have a status other than ``pending``."""
-    status = store.status()
-    return [(a, b) for a, b in chunk_ranges(store.frame_count, chunk_frames) if (status[a:b] != STATUS["pending"]).all()]
+    """Chunks whose frames are all finished (none in :meth:`ProvenanceStore.todo`)."""
+    todo = store.todo()
+    return [(a, b) for a, b in chunk_ranges(store.frame_count, chunk_frames) if not todo[a:b].any()]
 
 
 def pending_subranges(store: ProvenanceStore, start: int, stop: int) -> list[tuple[int, int]]:
-    """Maximal runs of still-pending frames inside ``[start, stop)`` (a chunk cut short by a kill)."""
-    pending = store.status(start, stop) == STATUS["pending"]
+    """Maximal runs of frames still to do inside ``[start, stop)`` (a chunk cut short by a kill)."""
+    pending = store.todo()[start:stop]
     ranges, a = [], None
     for i, p in enumerate(pending):
         if p and a is None:

@@ -23,6 +23,16 @@ def random_frames(count: int, height: int, width: int, channels: int, dtype, see
     return np.stack(frames)
 
 
+def damaged_frames(count=12, height=48, width=64, seed=0):
+    """Smooth texture with one bright 3x3 speck per frame at a random place (transient damage)."""
+    frames = random_frames(count, height, width, 1, np.uint8, seed=seed)
+    rng = np.random.default_rng(seed + 3)
+    for t in range(count):
+        y, x = rng.integers(4, height - 8), rng.integers(4, width - 8)
+        frames[t, y : y + 3, x : x + 3] = 255
+    return frames
+
+
 def write_clip(
     path: Path,
     frames: np.ndarray,
@@ -71,3 +81,34 @@ def write_clip(
 def audio_packets(path: Path) -> list[bytes]:
     with av.open(str(path)) as container:
         return [bytes(p) for p in container.demux(audio=0) if p.size]
+
+
+def write_timed_clip(path: Path, frames: np.ndarray, pts_ms: list[int], rate: int = 24) -> Path:
+    """Write gray ``frames`` to Matroska with the given presentation times in milliseconds
+    (a variable frame rate when their steps differ)."""
+    out = av.open(str(path), "w", format="matroska")
+    video = out.add_stream("ffv1", rate=rate)
+    video.height, video.width, video.pix_fmt = frames.shape[1], frames.shape[2], "gray"
+    video.codec_context.time_base = Fraction(1, 1000)
+    for pts, array in zip(pts_ms, frames):
+        frame = av.VideoFrame.from_ndarray(array[..., 0], format="gray")
+        frame.pts, frame.time_base = pts, Fraction(1, 1000)
+        for packet in video.encode(frame):
+            out.mux(packet)
+    for packet in video.encode():
+        out.mux(packet)
+    out.close()
+    return path
+
+
+def write_image(path: Path, frame: np.ndarray, array_format: str, pix_fmt: str) -> Path:
+    """Write one ``(H, W, C)`` frame as an image file (PNG, TIFF, ...) through PyAV."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("png" if path.suffix == ".png" else "tiff", rate=24)
+        stream.height, stream.width, stream.pix_fmt = frame.shape[0], frame.shape[1], pix_fmt
+        array = frame[..., 0] if frame.shape[-1] == 1 else frame
+        for packet in stream.encode(av.VideoFrame.from_ndarray(array, format=array_format)):
+            out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

@@ -37,7 +37,8 @@ def test_outputs_and_store_are_written(restored):
     ]
     store = ProvenanceStore(restored / "bbb_damaged.zarr")
     events = store.events()
-    assert [e["kind"] for e in events if e["kind"] != "frame_flagged"] == ["run_started", "run_finished"]
+    assert [e["kind"] for e in events if e["kind"] != "frame_flagged"] == ["run_started", "output_written", "output_written", "run_finished"]
+    assert [e["output"] for e in events if e["kind"] == "output_written"] == ["master", "access"]
     methods = events[0]["methods"]
     assert (methods["detector"]["name"], methods["inpainter"]["name"]) == ("diffedit", "palette")
     for name in ("detector", "inpainter"):

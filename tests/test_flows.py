@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from clips import random_frames, write_clip
+from clips import damaged_frames, random_frames, write_clip
 
 import flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
 from restoration.lock import ReelLockedError, RunLock
@@ -20,16 +20,6 @@ from restoration.store import STATUS, ProvenanceStore
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSICAL = {"detector": "temporal", "inpainter": "temporal_median"}
-
-
-def damaged_frames(count=12, height=48, width=64, seed=0):
-    """Smooth texture with one bright 3x3 speck per frame at a random place (transient damage)."""
-    frames = random_frames(count, height, width, 1, np.uint8, seed=seed)
-    rng = np.random.default_rng(seed + 3)
-    for t in range(count):
-        y, x = rng.integers(4, height - 8), rng.integers(4, width - 8)
-        frames[t, y : y + 3, x : x + 3] = 255
-    return frames
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +61,7 @@ def test_restore_reel_writes_outputs_records_and_artifacts(restored, clip):
     assert Path(result["master"]).is_file() and result["access"] is None
     assert sorted(store.run_records()) == ["chunk-00000000-00000004", "chunk-00000004-00000008", "chunk-00000008-00000012"]
     kinds = [e["kind"] for e in store.events() if e["kind"] != "frame_flagged"]
-    assert kinds == ["run_started", "run_finished"]
+    assert kinds == ["run_started", "output_written", "run_finished"]
     mask = store.read_diff(0, 12)[0]
     assert mask.any()
     source, master = master_frames(clip), master_frames(result["master"])

@@ -173,7 +173,7 @@ def test_sigkill_mid_reel_then_resume_is_bit_identical_and_a_second_run_is_refus
     assert again.returncode == 0, again.stderr[-3000:]
     events = ProvenanceStore(store_path).events()
     kinds = [e["kind"] for e in events if e["kind"] != "frame_flagged"]
-    assert kinds == ["run_started", "lock_recovered", "run_started", "run_resumed", "run_finished"]
+    assert kinds == ["run_started", "lock_recovered", "run_started", "run_resumed", "output_written", "run_finished"]
     resumed = next(e for e in events if e["kind"] == "run_resumed")
     assert resumed["interrupted_run"] == events[0]["run_id"]
     assert 0 < len(resumed["chunks_done"]) < chunks

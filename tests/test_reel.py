@@ -1,6 +1,7 @@
 """Reel I/O: probing, decoding at native bit depth, and bit-exact FFV1 master round trips."""
 
 import hashlib
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -124,3 +125,82 @@ def test_unsupported_pixel_format_is_refused(tmp_path):
     path = write_clip(tmp_path / "alpha.mkv", frames, "gray", pix_fmt="ya8", audio=False)
     with pytest.raises(ReelError, match="unsupported pixel format 'ya8'"):
         probe(path)
+
+
+# --------------------------------------------------------------------------- frames by presentation time
+
+
+def test_variable_frame_rate_is_refused_before_any_frame_is_read(tmp_path):
+    from clips import write_timed_clip
+
+    frames = random_frames(6, 32, 32, 1, np.uint8)
+    path = write_timed_clip(tmp_path / "vfr.mkv", frames, [0, 42, 84, 167, 188, 208])  # 42, 42, 83, 21, 20 ms
+    with pytest.raises(ReelError, match=r"variable frame rate: frame 3 is shown at 0\.167 s, not at 0\.125 s") as err:
+        probe(path)
+    assert "\n" not in str(err.value)
+
+
+def test_constant_rate_in_millisecond_timestamps_decodes_every_frame_once(tmp_path):
+    from clips import write_timed_clip
+
+    frames = random_frames(7, 32, 32, 1, np.uint8, seed=2)
+    # 24000/1001 fps rounded to Matroska's milliseconds: steps of 41 and 42 ms, still one grid.
+    pts = [round(i * 1001 / 24) for i in range(7)]
+    info = probe(write_timed_clip(tmp_path / "cfr.mkv", frames, pts, rate=Fraction(24000, 1001)))
+    assert info.frame_count == 7
+    assert md5s(read_frames(info)) == md5s(frames)
+    assert md5s(read_frames(info, 3, 6)) == md5s(frames[3:6])
+
+
+def test_a_frame_gap_in_decoding_is_an_error_not_a_shift(tmp_path):
+    """Decoding checks the order itself: a probed CFR reel whose stream then skips a frame."""
+    from dataclasses import replace
+
+    from clips import write_timed_clip
+
+    frames = random_frames(5, 32, 32, 1, np.uint8)
+    info = probe(write_timed_clip(tmp_path / "gap.mkv", frames, [0, 42, 84, 125, 167]))
+    gappy = probe(write_timed_clip(tmp_path / "gap2.mkv", frames, [0, 42, 84, 125, 167]))
+    write_timed_clip(tmp_path / "gap2.mkv", frames[:4], [0, 42, 125, 167])  # frame 2 gone after probing
+    with pytest.raises(ReelError, match="frame 2 expected, the stream gives frame 3"):
+        read_frames(replace(gappy, frame_count=4))
+    assert md5s(read_frames(info)) == md5s(frames)
+
+
+def test_a_file_cut_inside_its_last_frame_is_refused(tmp_path):
+    path = write_clip(tmp_path / "clip.mkv", random_frames(24, 48, 64, 1, np.uint8), "gray", audio=False)
+    with av_open(path) as c:
+        last = [p for p in c.demux(video=0) if p.size][-1]
+        cut = last.pos + last.size // 2
+    path.write_bytes(path.read_bytes()[:cut])
+    with pytest.raises(ReelError, match="truncated stream: 23 frames readable, the container declares 24"):
+        probe(path)
+
+
+def av_open(path):
+    import av
+
+    return av.open(str(path))
+
+
+@pytest.mark.parametrize(
+    "odd,message",
+    [
+        (("gray16be", np.uint16, 20, 24), "00002.png: 24x20 gray16be, unlike the sequence's first image 00000.png (24x20 gray)"),
+        (("gray", np.uint8, 24, 24), "00002.png: 24x24 gray, unlike"),
+        (("rgb24", np.uint8, 20, 24), "00002.png: 24x20 rgb24, unlike"),
+    ],
+)
+def test_image_sequence_of_mixed_depth_size_or_format_is_refused(tmp_path, odd, message):
+    from clips import write_image
+
+    folder = tmp_path / "scan"
+    folder.mkdir()
+    frames = random_frames(4, 20, 24, 1, np.uint8)
+    for i, frame in enumerate(frames):
+        write_image(folder / f"{i:05d}.png", frame, "gray", "gray")
+    pix_fmt, dtype, h, w = odd
+    channels = 3 if pix_fmt == "rgb24" else 1
+    write_image(folder / "00002.png", random_frames(1, h, w, channels, dtype)[0], pix_fmt if pix_fmt != "gray16be" else "gray16le", pix_fmt)
+    with pytest.raises(ReelError, match=re.escape(message)):
+        probe(folder)
