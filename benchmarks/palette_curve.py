@@ -115,7 +115,9 @@ def main() -> None:
     ]
     for name, r in rows.items():
         evals = "-" if r["evaluations"] is None else str(r["evaluations"])
-        lines.append(f"| {name} | {r['psnr_in_mask']:.2f} | {r['grain_ratio']:.3f} | {r['flicker']:.3f} | {evals} | {r['seconds_per_frame']:.2f} |")
+        lines.append(
+            f"| {name} | {r['psnr_in_mask']:.2f} | {r['grain_ratio']:.3f} | {r['flicker']:.3f} | {evals} | {r['seconds_per_frame']:.2f} |"
+        )
     (HERE / "results" / "section-1-palette-curve.md").write_text("\n".join(lines) + "\n")
     from run_all import write_results_md
 

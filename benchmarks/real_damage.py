@@ -73,7 +73,7 @@ def film_r_table(folder: Path, config: RestoreConfig, models: Models) -> list[st
     for name in PAIRS:
         scan, target, truth = load_pair(folder, name)
         baseline = psnr(scan, target, mask=truth)
-        for detector, find in [*detectors.items(), ("oracle", lambda scan: truth)]:
+        for detector, find in [*detectors.items(), ("oracle", lambda scan, truth=truth: truth)]:
             mask = find(scan)
             scores = detection_scores(mask, truth)
             for fill_name, inpaint in fills.items():
@@ -130,7 +130,7 @@ def real_film_rows(windows: dict[str, tuple], detectors: dict) -> list[str]:
             spf = (time.perf_counter() - t0) / len(neighbours)
             values = np.array(list(flagged.values()))
 
-            def at(which: set[int]) -> str:
+            def at(which: set[int], flagged: dict[int, float] = flagged) -> str:
                 picked = [flagged[i] for i in sorted(which) if i in flagged]
                 return f"{100 * max(picked):.3f} ({len(picked)})" if picked else "- (0)"
 

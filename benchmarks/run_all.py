@@ -16,7 +16,7 @@ import argparse
 import json
 import os
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -69,7 +69,7 @@ def run_clips(data: Path, frames: int, seed: int, methods, detectors, inpainters
                         raise SystemExit(f"{out}: the damage differs from the stored run's; delete the file to redo it")
                     done["methods"] += result["methods"]
                     result = done
-                result.update(source=source, machine=machine(), date=datetime.now(timezone.utc).date().isoformat())
+                result.update(source=source, machine=machine(), date=datetime.now(UTC).date().isoformat())
                 write_json_atomic(out, result)
                 bar.advance(task)
 
@@ -83,8 +83,12 @@ def run_false_alarm_clips(data: Path, frames: int, seed: int, detector_names: tu
         config = BenchConfig(seed=seed, frames=frames)
         clean, source = load_clip(clip, config)
         result = run_false_alarms(clean, detector_names, detectors)
-        result.update(source=source, config={"seed": seed, "grain": config.grain, "flicker": config.flicker}, machine=machine(),
-                      date=datetime.now(timezone.utc).date().isoformat())
+        result.update(
+            source=source,
+            config={"seed": seed, "grain": config.grain, "flicker": config.flicker},
+            machine=machine(),
+            date=datetime.now(UTC).date().isoformat(),
+        )
         write_json_atomic(out, result)
 
 
@@ -179,8 +183,10 @@ def write_results_md() -> Path:
             "",
             *quality_tables(),
             *false_alarm_table(),
-            *[line.replace("## Quality on simulated damage", "## The Palette inpainter (true masks)")
-              for line in quality_tables("palette-*.json")],
+            *[
+                line.replace("## Quality on simulated damage", "## The Palette inpainter (true masks)")
+                for line in quality_tables("palette-*.json")
+            ],
             *sections,
         ]
     )
@@ -198,7 +204,9 @@ def main() -> None:
     parser.add_argument("--baselines-only", action="store_true", help="Skip the diffusion detector (minutes a clip on a CPU).")
     parser.add_argument("--tables-only", action="store_true", help="Rebuild RESULTS.md from existing JSON.")
     parser.add_argument("--palette-only", action="store_true", help="Only the Palette runs (the quality runs may be running elsewhere).")
-    parser.add_argument("--clips", default="*.mp4", help="Which clips of <data>/clean_video (a glob), e.g. to split a run across processes.")
+    parser.add_argument(
+        "--clips", default="*.mp4", help="Which clips of <data>/clean_video (a glob), e.g. to split a run across processes."
+    )
     args = parser.parse_args()
     # One thread: the diffusion models' small convolutions gain nothing from more on a CPU, and
     # the benchmark's timings stay comparable whatever else the machine is doing.

@@ -42,7 +42,9 @@ HERE = Path(__file__).parent
 SIZES = ("720x576", "2048x1556")
 
 
-def restore(frames: np.ndarray, i: int, masks: np.ndarray, config: RestoreConfig, models: Models) -> tuple[np.ndarray, np.ndarray, float, float]:
+def restore(
+    frames: np.ndarray, i: int, masks: np.ndarray, config: RestoreConfig, models: Models
+) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Detect frame ``i`` of ``frames`` and fill it through the library's core, as ``restore`` does;
     ``masks`` ``(T, H, W)`` holds the neighbours' damage. The frame's motion is estimated first and
     not counted (it is timed on its own).

@@ -19,8 +19,12 @@ DOCS = Path(__file__).resolve().parent
 
 def main() -> int:
     env = {**os.environ, "DASHBOARD_SCREENSHOTS": str(DOCS)}
-    tests = ["test_review_approve_and_reprocess", "test_review_tools", "test_range_and_whole_reel_approval_and_audit_export",
-             "test_mask_correction_paint_save_and_refill"]
+    tests = [
+        "test_review_approve_and_reprocess",
+        "test_review_tools",
+        "test_range_and_whole_reel_approval_and_audit_export",
+        "test_mask_correction_paint_save_and_refill",
+    ]
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_dashboard_browser.py", "-k", " or ".join(tests)]
     return subprocess.call(cmd, cwd=DOCS.parent, env=env)
 

@@ -78,16 +78,21 @@ def restore(
     detector_weights: Path = typer.Option(None, help="Detector weights (default: the shipped ones)."),
     inpainter_weights: Path = typer.Option(None, help="Inpainter weights (default: the shipped ones)."),
     weights: Path = typer.Option(
-        None, "--weights",
+        None,
+        "--weights",
         help="Local diffusers Stable Diffusion folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, "
         "scheduler/) for sd-inpaint / sd-diffedit; read offline, never downloaded. A 9-channel inpainting model "
         "runs Stable Diffusion inpainting, a text-to-image one legacy latent masking; settings under "
-        "'latent' (e.g. '{\"latent\": {\"steps\": 30, \"prompt\": \"film photo\"}, \"device\": \"cuda\"}').",
+        '\'latent\' (e.g. \'{"latent": {"steps": 30, "prompt": "film photo"}, "device": "cuda"}\').',
     ),
     parallel: int = typer.Option(1, help="Chunks restored at once (threads)."),
     dask: str = typer.Option(None, help="Run the chunks on a Dask cluster: its scheduler address, or local:N."),
-    settings: str = typer.Option(None, help="JSON (or a JSON file) overriding any setting, e.g. '{\"palette\": {\"steps\": 10}}'."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished earlier restoration of this reel in OUT (its master, access copy and store are deleted first)."),
+    settings: str = typer.Option(None, help='JSON (or a JSON file) overriding any setting, e.g. \'{"palette": {"steps": 10}}\'.'),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Replace a finished earlier restoration of this reel in OUT (its master, access copy and store are deleted first).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result (paths, summary, flagged frames) as JSON on stdout."),
 ):
     """Restore REEL into OUT: <name>.master.mkv (FFV1, lossless), <name>.access.mp4, <name>.zarr.
@@ -112,11 +117,15 @@ def restore(
         else:
             dask_address = dask
     params = dict(
-        chunk_frames=chunk_frames, seed=seed, detector=detector, inpainter=inpainter,
+        chunk_frames=chunk_frames,
+        seed=seed,
+        detector=detector,
+        inpainter=inpainter,
         detector_weights=str(detector_weights) if detector_weights else None,
         inpainter_weights=str(inpainter_weights) if inpainter_weights else None,
         latent_weights=str(weights) if weights else None,
-        access_copy=access_copy, settings=_settings(settings),
+        access_copy=access_copy,
+        settings=_settings(settings),
     )
     from flows.config import build_config
 
@@ -145,10 +154,15 @@ def restore(
         ):
             result = _run_interruptible(
                 lambda: restore_reel(
-                    reel=str(reel), out_dir=str(out), parallel_chunks=parallel,
-                    dask_address=dask_address, dask_workers=dask_workers, **params,
+                    reel=str(reel),
+                    out_dir=str(out),
+                    parallel_chunks=parallel,
+                    dask_address=dask_address,
+                    dask_workers=dask_workers,
+                    **params,
                 ),
-                store.path, bar,
+                store.path,
+                bar,
             )
         bar.update(restoring, completed=frames)
     if as_json:
@@ -284,7 +298,8 @@ def reprocess(
         with _hooks(on_frame=lambda: bar.advance(encoding)):
             result = _run_interruptible(
                 lambda: reprocess_flagged(store=str(store), frames=wanted, seed=seed, settings=overrides, reencode=reencode),
-                s.path, bar,
+                s.path,
+                bar,
             )
     if as_json:
         print(json.dumps(result, indent=1))
@@ -315,8 +330,12 @@ def inbox(
     from flows.inbox import restore_inbox
 
     result = restore_inbox(
-        inbox=str(folder), out_root=str(out), max_concurrent=max_concurrent, retry_failed=retry_failed,
-        detector=detector, inpainter=inpainter,
+        inbox=str(folder),
+        out_root=str(out),
+        max_concurrent=max_concurrent,
+        retry_failed=retry_failed,
+        detector=detector,
+        inpainter=inpainter,
     )
     if result.get("skipped"):
         console.print(f"skipped: {result['skipped']}")
@@ -338,10 +357,10 @@ def finetune(
     kind: list[str] = typer.Option(
         ["inpainter", "detector"],
         help="Which models to fine-tune (repeatable): inpainter, detector, or latent (the U-Net of the Stable "
-        "Diffusion folder --latent-init; LoRA unless settings say '{\"latent\": {\"lora_rank\": 0}}'; a GPU job).",
+        'Diffusion folder --latent-init; LoRA unless settings say \'{"latent": {"lora_rank": 0}}\'; a GPU job).',
     ),
     steps: int = typer.Option(1000, help="Optimiser steps per model."),
-    settings: str = typer.Option(None, help="JSON overriding trainer settings per kind: '{\"inpainter\": {\"batch\": 16}}'."),
+    settings: str = typer.Option(None, help='JSON overriding trainer settings per kind: \'{"inpainter": {"batch": 16}}\'.'),
     latent_init: Path = typer.Option(None, help="The local Stable Diffusion folder the latent kind starts from."),
 ):
     """Fine-tune the inpainter (and detector) on a collection and register the weights with their SHA-256."""
@@ -350,8 +369,13 @@ def finetune(
     if "latent" in kind and latent_init is None:
         raise typer.BadParameter("the latent kind needs --latent-init DIR (a Stable Diffusion folder)", param_hint="--kind")
     entries = finetune_flow(
-        data=[str(d) for d in data], models_dir=str(models_dir), name=name, kinds=list(kind), steps=steps,
-        settings=_settings(settings), latent_init=str(latent_init) if latent_init else None,
+        data=[str(d) for d in data],
+        models_dir=str(models_dir),
+        name=name,
+        kinds=list(kind),
+        steps=steps,
+        settings=_settings(settings),
+        latent_init=str(latent_init) if latent_init else None,
     )
     for e in entries:
         console.print(f"{e['kind']}: {e['path']}  sha256 {e['sha256']}")
@@ -409,7 +433,9 @@ def dashboard(
     root: Path = typer.Option(..., "--root", help="Output folder whose provenance stores (*.zarr) operators review."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8765, help="Port to listen on."),
-    users: Path = typer.Option(None, "--users", help="Users file (default $RESTORATION_DASHBOARD_USERS or ~/.config/restoration/dashboard-users.json)."),
+    users: Path = typer.Option(
+        None, "--users", help="Users file (default $RESTORATION_DASHBOARD_USERS or ~/.config/restoration/dashboard-users.json)."
+    ),
     deployment: str = typer.Option(None, help="Reprocess deployment to start when PREFECT_API_URL is set."),
     reprocess: str = typer.Option("auto", help="auto | deployment | local | mark: how 'send for reprocessing' runs."),
 ):
@@ -429,7 +455,9 @@ def dashboard_user_add(
     name: str = typer.Argument(..., help="Operator's sign-in name (letters, digits and . _ - @)."),
     role: str = typer.Option("operator", help="operator (may act) or viewer (may only look)."),
     users: Path = typer.Option(None, "--users", help="Users file (default as for `dashboard`)."),
-    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from the first line of stdin (scripts) instead of asking."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of stdin (scripts) instead of asking."
+    ),
 ):
     """Add or update a dashboard account; the password (at least 8 characters) is asked for twice and
     stored hashed (scrypt)."""

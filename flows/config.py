@@ -6,9 +6,9 @@ import re
 from dataclasses import asdict
 from pathlib import Path
 
+from restoration.core import RestoreConfig
 from restoration.encode import EncodeConfig
 from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
-from restoration.core import RestoreConfig
 from restoration.reprocess import config_from_dict, merge_settings
 
 

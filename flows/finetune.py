@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-import flows  # noqa: F401 - offline Prefect defaults
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+import flows  # noqa: F401 - offline Prefect defaults
 from flows.config import artifact_key
 from restoration.registry import register_weights
 from restoration.reprocess import config_from_dict, merge_settings
@@ -88,7 +88,10 @@ def finetune(
     for kind in kinds:
         base = _base_weights(kind, {"inpainter": inpainter_init, "detector": detector_init, "latent": latent_init}[kind])
         overrides = {
-            "data": list(data), "init": base, "steps": steps, "out_dir": str(root / name / kind),
+            "data": list(data),
+            "init": base,
+            "steps": steps,
+            "out_dir": str(root / name / kind),
             **(settings or {}).get(kind, {}),
         }
         trained = train_task(kind, overrides)
@@ -96,8 +99,11 @@ def finetune(
         log.info("registered %s %s (sha256 %s)", kind, entry["path"], entry["sha256"][:12])
         entries.append(entry)
     create_markdown_artifact(
-        "\n".join([f"# Fine-tuned models: {name}", "", "| kind | file | SHA-256 | base |", "|---|---|---|---|"]
-                  + [f"| {e['kind']} | `{e['path']}` | `{e['sha256']}` | {(e['base'] or {}).get('sha256', 'fresh')[:12]} |" for e in entries]),
-        key=artifact_key("finetune", name), description="weights registered by this run",
+        "\n".join(
+            [f"# Fine-tuned models: {name}", "", "| kind | file | SHA-256 | base |", "|---|---|---|---|"]
+            + [f"| {e['kind']} | `{e['path']}` | `{e['sha256']}` | {(e['base'] or {}).get('sha256', 'fresh')[:12]} |" for e in entries]
+        ),
+        key=artifact_key("finetune", name),
+        description="weights registered by this run",
     )
     return entries

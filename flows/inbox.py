@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-import flows  # noqa: F401 - offline Prefect defaults
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+import flows  # noqa: F401 - offline Prefect defaults
 from flows.reel import restore_reel
 from restoration.errors import RestorationError
 from restoration.lock import ReelLockedError, RunLock
@@ -61,7 +61,7 @@ def write_ledger(out_root: Path, ledger: dict) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @task(name="restore-inbox-reel", task_run_name="{name}", cache_policy=NO_CACHE, persist_result=False)
@@ -115,9 +115,16 @@ def restore_inbox(
         log.warning("another inbox run is working: %s", err)
         return {"skipped": str(err), "reels": {}}
     params = dict(
-        chunk_frames=chunk_frames, seed=seed, detector=detector, inpainter=inpainter,
-        detector_weights=detector_weights, inpainter_weights=inpainter_weights,
-        access_copy=access_copy, settings=settings, parallel_chunks=parallel_chunks, dask_address=dask_address,
+        chunk_frames=chunk_frames,
+        seed=seed,
+        detector=detector,
+        inpainter=inpainter,
+        detector_weights=detector_weights,
+        inpainter_weights=inpainter_weights,
+        access_copy=access_copy,
+        settings=settings,
+        parallel_chunks=parallel_chunks,
+        dask_address=dask_address,
     )
     worked: dict[str, dict] = {}
     try:
@@ -163,7 +170,11 @@ def restore_inbox(
         lock.release()
     if worked:
         create_table_artifact(
-            [{"reel": Path(e["reel"]).name, "sha256": s[:12], "status": e["status"], "reason": e.get("reason", "")} for s, e in worked.items()],
-            key="inbox-run", description=f"reels restored from {inbox}",
+            [
+                {"reel": Path(e["reel"]).name, "sha256": s[:12], "status": e["status"], "reason": e.get("reason", "")}
+                for s, e in worked.items()
+            ],
+            key="inbox-run",
+            description=f"reels restored from {inbox}",
         )
     return {"reels": worked}

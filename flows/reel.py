@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import flows  # noqa: F401 - offline Prefect defaults, before Prefect is imported
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import (
     create_markdown_artifact,
@@ -32,11 +31,12 @@ from prefect.events import emit_event
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+import flows  # noqa: F401 - offline Prefect defaults, before Prefect is imported
 from flows.config import build_config, reel_artifact_key
+from restoration.core import RestoreConfig, load_models, method_description
 from restoration.errors import RestorationError
 from restoration.lock import DEFAULT_MAX_AGE_S, RunLock
 from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
-from restoration.core import RestoreConfig, load_models, method_description
 from restoration.pipeline import encode_outputs, open_or_create_store, pending_ranges, restore_range
 from restoration.reel import probe
 from restoration.reprocess import config_from_dict
@@ -240,8 +240,17 @@ def restore_reel(
     log = get_run_logger()
     began = time.perf_counter()
     config = build_config(
-        chunk_frames, seed, detector, inpainter, detector_weights, inpainter_weights,
-        context_frames, device, access_copy, settings, latent_weights,
+        chunk_frames,
+        seed,
+        detector,
+        inpainter,
+        detector_weights,
+        inpainter_weights,
+        context_frames,
+        device,
+        access_copy,
+        settings,
+        latent_weights,
     )
     info = probe(reel)
     store, outputs = open_or_create_store(info, Path(out_dir), config)
@@ -281,7 +290,8 @@ def restore_reel(
             HOOKS.on_start(frames_done)
         key = reel_artifact_key(info)
         progress_id = create_progress_artifact(
-            100.0 * frames_done / max(1, info.frame_count), key=f"{key}-progress",
+            100.0 * frames_done / max(1, info.frame_count),
+            key=f"{key}-progress",
             description=f"{Path(info.path).name}: frames restored",
         )
         records = []
@@ -296,8 +306,12 @@ def restore_reel(
         seconds = time.perf_counter() - began
         flagged = flagged_table(store)
         store.log_event(
-            "run_finished", run_id=run_id, master=str(outputs.master), summary=summary,
-            chunks=len(records), seconds=round(seconds, 3),
+            "run_finished",
+            run_id=run_id,
+            master=str(outputs.master),
+            summary=summary,
+            chunks=len(records),
+            seconds=round(seconds, 3),
         )
         if flagged:
             # An automation on a server can start the reprocess-flagged deployment from this event.
@@ -307,12 +321,14 @@ def restore_reel(
                 payload={"frames": [row["frame"] for row in flagged]},
             )
         create_table_artifact(
-            flagged or [{"frame": "", "reason": "no flagged frames"}], key=f"{key}-flagged",
+            flagged or [{"frame": "", "reason": "no flagged frames"}],
+            key=f"{key}-flagged",
             description=f"{Path(info.path).name}: frames flagged by the checks",
         )
         create_markdown_artifact(
             summary_markdown(store, outputs, seconds, len(records), interrupted is not None),
-            key=f"{key}-summary", description=f"{Path(info.path).name}: restoration summary",
+            key=f"{key}-summary",
+            description=f"{Path(info.path).name}: restoration summary",
         )
     except BaseException as exc:
         store.log_event("run_failed", run_id=run_id, error=f"{type(exc).__name__}: {exc}")

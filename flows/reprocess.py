@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-import flows  # noqa: F401 - offline Prefect defaults
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+import flows  # noqa: F401 - offline Prefect defaults
 from flows.config import reel_artifact_key
 from flows.reel import HOOKS, cached_models
 from restoration.core import RestoreConfig

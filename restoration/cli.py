@@ -101,8 +101,12 @@ def _clear_errors(command):
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=console, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
     )
 
 
@@ -241,8 +245,13 @@ def bench(
     for m in result["methods"]:
         d = m["detection"]
         table.add_row(
-            m["method"], f"{d['precision']:.3f}", f"{d['recall']:.3f}", f"{d['f1']:.3f}",
-            f"{m['psnr_in_mask']:.2f}", str(m["changed_outside"]), f"{m['flicker'] / m['flicker_clean']:.3f}",
+            m["method"],
+            f"{d['precision']:.3f}",
+            f"{d['recall']:.3f}",
+            f"{d['f1']:.3f}",
+            f"{m['psnr_in_mask']:.2f}",
+            str(m["changed_outside"]),
+            f"{m['flicker'] / m['flicker_clean']:.3f}",
             f"{m['seconds_per_frame_detect'] + m['seconds_per_frame_inpaint']:.3f}",
         )
     Console().print(table)
@@ -254,11 +263,15 @@ def bench(
 @app.command()
 @_clear_errors
 def fill(
-    source: Path = typer.Argument(..., help="A still image (PNG, TIFF, ...), or a reel (video file or image-sequence folder) with --frame."),
+    source: Path = typer.Argument(
+        ..., help="A still image (PNG, TIFF, ...), or a reel (video file or image-sequence folder) with --frame."
+    ),
     mask: Path = typer.Option(..., "--mask", help="Mask image of the same size: damage where non-zero (where alpha > 0 if it has alpha)."),
     out: Path = typer.Option(..., "--out", "-o", help="The filled frame (PNG or TIFF, bit depth kept); never overwritten."),
     frame: int = typer.Option(None, help="Which frame of a reel to fill; its neighbours fill it where they agree."),
-    inpainter: str = typer.Option("temporal_median", help="temporal_median (classical; on a still: from the surroundings) or palette (diffusion model)."),
+    inpainter: str = typer.Option(
+        "temporal_median", help="temporal_median (classical; on a still: from the surroundings) or palette (diffusion model)."
+    ),
     seed: int = typer.Option(0, help="Seed for the diffusion model."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ):
@@ -269,9 +282,9 @@ def fill(
     import cv2
     import numpy as np
 
+    from restoration.core import RestoreConfig, fill_frame, load_models
     from restoration.errors import OutputExistsError, ReelError
     from restoration.operator_masks import read_mask_png
-    from restoration.core import RestoreConfig, fill_frame, load_models
 
     if out.exists():
         raise OutputExistsError(f"{out}: output already exists; remove it or choose another --out")
@@ -309,7 +322,8 @@ def fill(
     finally:
         tmp.unlink(missing_ok=True)
     result = {
-        "out": str(out), "pixels_filled": int(masks[index].sum()),
+        "out": str(out),
+        "pixels_filled": int(masks[index].sum()),
         "consistency": None if np.isnan(scores[1]) else float(scores[1]),
         "flagged": reason,
     }

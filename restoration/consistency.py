@@ -89,7 +89,15 @@ def check_frame(
         raise ValueError(f"spread must be {mask.shape}, got {spread.shape}")
     nan = float("nan")
     masked = int(mask.sum())
-    scores = {"warp_in": nan, "warp_out": nan, "warp_ratio": nan, "spread_mean": 0.0, "spread_max": 0.0, "masked_px": masked, "checked_px": 0}
+    scores = {
+        "warp_in": nan,
+        "warp_out": nan,
+        "warp_ratio": nan,
+        "spread_mean": 0.0,
+        "spread_max": 0.0,
+        "masked_px": masked,
+        "checked_px": 0,
+    }
     if masked == 0:
         scores.update(warp_in=0.0, warp_out=0.0, warp_ratio=0.0)
         return scores, False, None

@@ -266,8 +266,12 @@ def restore_window(info: ReelInfo, start: int, stop: int, config: RestoreConfig,
     n = stop - start
     original = frames[start - lo : stop - lo]
     window = RestoredWindow(
-        start, original, original.copy(), np.zeros((n, info.height, info.width), bool),
-        np.full((n, len(SCORE_NAMES)), np.nan, np.float32), {},
+        start,
+        original,
+        original.copy(),
+        np.zeros((n, info.height, info.width), bool),
+        np.full((n, len(SCORE_NAMES)), np.nan, np.float32),
+        {},
     )
     done = restore_frames(frames, range(start - lo, stop - lo), lo, config, models)
     for k, (window.mask[k], window.restored[k], window.scores[k], reason) in enumerate(done):

@@ -29,8 +29,18 @@ import cv2
 import numpy as np
 
 DAMAGE_CLASSES = (
-    "dust", "dots", "sprinkles", "spots", "dirt", "smut", "lint",
-    "hair_short", "hair_long", "scratch_short", "stain", "line_scratch",
+    "dust",
+    "dots",
+    "sprinkles",
+    "spots",
+    "dirt",
+    "smut",
+    "lint",
+    "hair_short",
+    "hair_long",
+    "scratch_short",
+    "stain",
+    "line_scratch",
 )
 # Target mean fraction of each frame's pixels damaged (real scans: 0.25 % to 2.6 %). The mean over a
 # clip of 20 frames or more is within ±35 % of the target for frames of 128x128 and larger.
@@ -38,23 +48,59 @@ LEVEL_COVERAGE = {"low": 0.0025, "medium": 0.01, "high": 0.026}
 COVERAGE_TOLERANCE = 0.35
 # Share of the transient coverage each class gets.
 CLASS_SHARE = {
-    "dust": 0.16, "dots": 0.06, "sprinkles": 0.06, "spots": 0.08, "dirt": 0.16, "smut": 0.06,
-    "lint": 0.07, "hair_short": 0.08, "hair_long": 0.08, "scratch_short": 0.07, "stain": 0.08,
+    "dust": 0.16,
+    "dots": 0.06,
+    "sprinkles": 0.06,
+    "spots": 0.08,
+    "dirt": 0.16,
+    "smut": 0.06,
+    "lint": 0.07,
+    "hair_short": 0.08,
+    "hair_long": 0.08,
+    "scratch_short": 0.07,
+    "stain": 0.08,
 }
 # Which measured real class gives each simulated class its size and elongation.
 SIZE_CLASS = {
-    "dust": "Dust", "dots": "Dust", "sprinkles": "Dust", "spots": "Dirt", "dirt": "Dirt", "smut": "Dirt",
-    "stain": "Dirt", "lint": "Short hair", "hair_short": "Short hair", "hair_long": "Long hair",
+    "dust": "Dust",
+    "dots": "Dust",
+    "sprinkles": "Dust",
+    "spots": "Dirt",
+    "dirt": "Dirt",
+    "smut": "Dirt",
+    "stain": "Dirt",
+    "lint": "Short hair",
+    "hair_short": "Short hair",
+    "hair_long": "Long hair",
     "scratch_short": "Scratch",
 }
 # Floor on an artefact's area in pixels: real dust at SD is sub-pixel and would vanish.
-MIN_AREA = {"dust": 2, "dots": 2, "sprinkles": 1, "spots": 6, "dirt": 8, "smut": 8, "stain": 40,
-            "lint": 12, "hair_short": 16, "hair_long": 40, "scratch_short": 12}
+MIN_AREA = {
+    "dust": 2,
+    "dots": 2,
+    "sprinkles": 1,
+    "spots": 6,
+    "dirt": 8,
+    "smut": 8,
+    "stain": 40,
+    "lint": 12,
+    "hair_short": 16,
+    "hair_long": 40,
+    "scratch_short": 12,
+}
 # Folder of the sprite library for each class.
 SPRITE_FOLDER = {
-    "dust": "dots", "dots": "dots", "sprinkles": "sprinkles", "spots": "spots", "dirt": "dirt",
-    "smut": "smut", "lint": "lint", "hair_short": "hair-short", "hair_long": "hair",
-    "scratch_short": "scratches", "stain": "stain",
+    "dust": "dots",
+    "dots": "dots",
+    "sprinkles": "sprinkles",
+    "spots": "spots",
+    "dirt": "dirt",
+    "smut": "smut",
+    "lint": "lint",
+    "hair_short": "hair-short",
+    "hair_long": "hair",
+    "scratch_short": "scratches",
+    "stain": "stain",
 }
 SIZES_FILE = Path(__file__).parent / "data" / "damage_sizes.json"
 ALPHA_MIN = 0.3
@@ -137,8 +183,9 @@ def simulate_damage(frames: np.ndarray, config: DamageConfig = DamageConfig()) -
             ah, aw = alpha.shape
             y0, x0 = int(rng.integers(-ah // 2, h - ah // 2)), int(rng.integers(-aw // 2, w - aw // 2))
             bright = rng.random() < config.bright_fraction
-            filled += _composite(out[i], frames[i], drawn[i], covered[i], alpha, y0, x0, bright,
-                                 DAMAGE_CLASSES.index(name) + 1, rng, config)
+            filled += _composite(
+                out[i], frames[i], drawn[i], covered[i], alpha, y0, x0, bright, DAMAGE_CLASSES.index(name) + 1, rng, config
+            )
     mask = (out != frames).any(-1)
     return DamagedClip(frames=out, mask=mask, class_map=np.where(mask, drawn, 0).astype(np.uint8))
 

@@ -101,7 +101,9 @@ class DiffEditConfig:
         if 2 * self.margin >= self.tile:
             raise ValueError(f"margin {self.margin} too large for tile {self.tile}")
         if self.picture_threshold < 0 or not 0 < self.proposal_relief <= 1:
-            raise ValueError(f"picture_threshold >= 0 and proposal_relief in (0, 1] required, got {self.picture_threshold}, {self.proposal_relief}")
+            raise ValueError(
+                f"picture_threshold >= 0 and proposal_relief in (0, 1] required, got {self.picture_threshold}, {self.proposal_relief}"
+            )
         if self.whole_frame and self.tile % 4:
             raise ValueError(f"whole_frame tiles must be a multiple of 4 (the U-Net halves them twice), got {self.tile}")
 
@@ -429,6 +431,8 @@ def detect_damage(
             found = ndi.binary_dilation(found, structure=_SQUARE, iterations=config.dilate)
         return (found, score) if return_score else found
     origins, tiles = _tiles(stack, None if config.thorough else proposals, config)
-    raw = diffedit_map(model, scheduler, tiles, config, generator, dtype) if origins else np.zeros((0, config.tile, config.tile), np.float32)
+    raw = (
+        diffedit_map(model, scheduler, tiles, config, generator, dtype) if origins else np.zeros((0, config.tile, config.tile), np.float32)
+    )
     fused, score = fuse_tiles(origins, raw, proposals, config)
     return (fused, score) if return_score else fused

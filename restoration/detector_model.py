@@ -81,7 +81,12 @@ def build_detector(config: DetectorModelConfig = DetectorModelConfig()) -> UNet2
     if config.in_channels not in (1, len(CHANNELS)):
         raise ValueError(f"in_channels must be 1 or {len(CHANNELS)}, got {config.in_channels}")
     return patch_unet(
-        config.patch, config.block_out_channels, config.in_channels, config.layers_per_block,
-        config.norm_groups, config.attention_lowest,
-        num_class_embeds=len(LABELS), time_embedding_type="positional",
+        config.patch,
+        config.block_out_channels,
+        config.in_channels,
+        config.layers_per_block,
+        config.norm_groups,
+        config.attention_lowest,
+        num_class_embeds=len(LABELS),
+        time_embedding_type="positional",
     )

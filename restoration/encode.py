@@ -109,8 +109,16 @@ def write_master(
     }
     with atomic_path(path, replace, on_complete) as tmp:
         _encode(
-            tmp, "matroska", info, frames, "ffv1", _MASTER_FORMATS[info.decode_format],
-            options, metadata, audio_codec=None, on_frame=on_frame,
+            tmp,
+            "matroska",
+            info,
+            frames,
+            "ffv1",
+            _MASTER_FORMATS[info.decode_format],
+            options,
+            metadata,
+            audio_codec=None,
+            on_frame=on_frame,
         )
     return path
 
@@ -140,9 +148,17 @@ def write_access_copy(
 
     with atomic_path(path, replace, on_complete) as tmp:
         _encode(
-            tmp, "mp4", info, eight_bit(), config.access_codec, "yuv420p",
-            {"crf": str(config.access_crf)}, {"SOURCE_SHA256": info.sha256},
-            audio_codec=_ACCESS_AUDIO, size=(info.width + pad_w, info.height + pad_h), array_format=fmt,
+            tmp,
+            "mp4",
+            info,
+            eight_bit(),
+            config.access_codec,
+            "yuv420p",
+            {"crf": str(config.access_crf)},
+            {"SOURCE_SHA256": info.sha256},
+            audio_codec=_ACCESS_AUDIO,
+            size=(info.width + pad_w, info.height + pad_h),
+            array_format=fmt,
         )
     return path
 

@@ -134,7 +134,9 @@ def train(config: TrainLatentConfig, log=print) -> Path:
     if config.lora_rank:
         from peft import LoraConfig
 
-        unet.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_rank, init_lora_weights="gaussian", target_modules=list(LORA_TARGETS)))
+        unet.add_adapter(
+            LoraConfig(r=config.lora_rank, lora_alpha=config.lora_rank, init_lora_weights="gaussian", target_modules=list(LORA_TARGETS))
+        )
     else:
         unet.requires_grad_(True)
     # Only what trains is checkpointed (LoRA: a few MB, not the whole U-Net); the dict shares the

@@ -158,7 +158,9 @@ def baseline_fill(
     return out
 
 
-def conditioning(known: np.ndarray, mask: np.ndarray, prev: np.ndarray, prev_valid: np.ndarray, nxt: np.ndarray, next_valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def conditioning(
+    known: np.ndarray, mask: np.ndarray, prev: np.ndarray, prev_valid: np.ndarray, nxt: np.ndarray, next_valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The 6 conditioning channels of one tile and its baseline.
 
     Inputs as for :func:`baseline_fill`. Returns ``(cond float32 (6, P, P), baseline float32 (P, P))``
@@ -177,7 +179,9 @@ def conditioning(known: np.ndarray, mask: np.ndarray, prev: np.ndarray, prev_val
 # --------------------------------------------------------------------------- sampling
 
 
-def _noised_known(scheduler: DDIMScheduler, shape: tuple[int, ...], t: torch.Tensor, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+def _noised_known(
+    scheduler: DDIMScheduler, shape: tuple[int, ...], t: torch.Tensor, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
     """Known pixels (residual 0) noised to t: sqrt(1 - alpha_bar_t) * noise."""
     noise = torch.randn(shape, generator=generator).to(device)
     return scheduler.add_noise(torch.zeros(shape, device=device), noise, t)

@@ -88,8 +88,12 @@ def crop_windows(mask: np.ndarray, crop: int, context: int) -> list[Window]:
     windows: list[Window] = []
     for y0, y1, x0, x1, ys, xs in sorted(_pieces(mask, crop, context), key=lambda p: -len(p[4])):
         for win in windows:
-            if (win.oy <= y0 - context and y1 + context <= win.oy + win.side
-                    and win.ox <= x0 - context and x1 + context <= win.ox + win.side):
+            if (
+                win.oy <= y0 - context
+                and y1 + context <= win.oy + win.side
+                and win.ox <= x0 - context
+                and x1 + context <= win.ox + win.side
+            ):
                 win.ys, win.xs = np.concatenate([win.ys, ys]), np.concatenate([win.xs, xs])
                 break
         else:
@@ -158,7 +162,7 @@ def sample_latents(
     scheduler = model.scheduler()
     scheduler.set_timesteps(config.steps)
     timesteps = [int(t) for t in scheduler.timesteps]
-    timesteps = timesteps[len(timesteps) - max(1, round(config.strength * len(timesteps))):]
+    timesteps = timesteps[len(timesteps) - max(1, round(config.strength * len(timesteps))) :]
     alphas = scheduler.alphas_cumprod
     image_latents, hole = image_latents.to(device), hole.to(device)
     n = len(image_latents)

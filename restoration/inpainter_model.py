@@ -63,6 +63,10 @@ def tiny_inpainter_config() -> InpainterModelConfig:
 def build_inpainter(config: InpainterModelConfig = InpainterModelConfig()) -> UNet2DModel:
     """A fresh (randomly initialised) inpainter ``UNet2DModel``: in 7 channels, out 1 (noise)."""
     return patch_unet(
-        config.patch, config.channels, len(CHANNELS), config.layers_per_block,
-        config.norm_groups, config.attention_lowest,
+        config.patch,
+        config.channels,
+        len(CHANNELS),
+        config.layers_per_block,
+        config.norm_groups,
+        config.attention_lowest,
     )

@@ -8,9 +8,10 @@ layout ``huggingface-cli download`` (or ``save_pretrained``) writes::
     model_index.json  unet/  vae/  text_encoder/  tokenizer/  scheduler/
 
 Nothing is ever downloaded: the folder is a local path read with ``local_files_only`` (and the
-command line sets ``HF_HUB_OFFLINE=1``, :mod:`flows`), weights only as safetensors (never pickle). A 9-channel U-Net (latents, mask, masked-image latents) is an
-inpainting model and runs in ``inpaint`` mode; a 4-channel text-to-image U-Net runs in ``legacy``
-mode (known latents re-imposed each step). The folder's scheduler config is reused with DDIM and
+command line sets ``HF_HUB_OFFLINE=1``, :mod:`flows`), weights only as safetensors (never pickle).
+A 9-channel U-Net (latents, mask, masked-image latents) is an inpainting model and runs in
+``inpaint`` mode; a 4-channel text-to-image U-Net runs in ``legacy`` mode (known latents
+re-imposed each step). The folder's scheduler config is reused with DDIM and
 ``timestep_spacing="trailing"`` (DESIGN: linspace spacing is defective at few steps).
 
 Users of this module: :mod:`restoration.inpaint_latent` (``sd-inpaint``),
@@ -240,9 +241,7 @@ def check_folder(path: str | Path) -> Path:
             bins = sorted((folder / component).glob("*.bin")) if (folder / component).is_dir() else []
             (pickled if bins else missing).append(f"{component}/{_WEIGHTS[component][0]}")
     if pickled:
-        raise RestorationError(
-            f"{folder}: {', '.join(pickled)} only as pickled .bin files; safetensors are required (never pickle)"
-        )
+        raise RestorationError(f"{folder}: {', '.join(pickled)} only as pickled .bin files; safetensors are required (never pickle)")
     if missing:
         raise RestorationError(f"{folder}: incomplete Stable Diffusion folder, missing {', '.join(missing)}; {hint}")
     index = json.loads((folder / "model_index.json").read_text())
@@ -277,10 +276,13 @@ def load_latent(path: str | Path, device: torch.device | str = "cpu") -> LatentM
     model = LatentModel(folder, unet, vae, text_encoder, tokenizer, scheduler_config)
     lc, cin = model.latent_channels, unet.config.in_channels
     if cin not in (lc, 2 * lc + 1) or unet.config.out_channels != lc:
-        raise RestorationError(f"{folder}: U-Net takes {cin} channels and gives {unet.config.out_channels}; the VAE has {lc} latent channels")
+        raise RestorationError(
+            f"{folder}: U-Net takes {cin} channels and gives {unet.config.out_channels}; the VAE has {lc} latent channels"
+        )
     if text_encoder.config.hidden_size != unet.config.cross_attention_dim:
         raise RestorationError(
-            f"{folder}: text encoder width {text_encoder.config.hidden_size} != U-Net cross-attention width {unet.config.cross_attention_dim}"
+            f"{folder}: text encoder width {text_encoder.config.hidden_size} != "
+            f"U-Net cross-attention width {unet.config.cross_attention_dim}"
         )
     for module in (unet, vae, text_encoder):
         module.requires_grad_(False).eval().to(device)

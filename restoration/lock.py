@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from restoration.errors import RestorationError
@@ -73,7 +73,7 @@ class RunLock:
             "host": socket.gethostname(),
             "pid": pid,
             "process_start": _process_start(pid),
-            "started": getattr(self, "_started", None) or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "started": getattr(self, "_started", None) or datetime.now(UTC).isoformat(timespec="seconds"),
             "heartbeat": time.time(),
             **self.details,
         }

@@ -60,9 +60,7 @@ def detection_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float | i
     on clean truth: precision 0, recall 0; both empty: every score 1.
     """
     if pred.shape != truth.shape or pred.dtype != bool or truth.dtype != bool:
-        raise ValueError(
-            f"pred and truth must be bool arrays of one shape: {pred.dtype} {pred.shape}, {truth.dtype} {truth.shape}"
-        )
+        raise ValueError(f"pred and truth must be bool arrays of one shape: {pred.dtype} {pred.shape}, {truth.dtype} {truth.shape}")
     tp = int(np.count_nonzero(pred & truth))
     fp = int(np.count_nonzero(pred & ~truth))
     fn = int(np.count_nonzero(~pred & truth))

@@ -183,9 +183,7 @@ def fill_small_holes(valid: np.ndarray, max_area: int) -> np.ndarray:
     return valid | small[labels]
 
 
-def is_scene_cut(
-    frame: np.ndarray, neighbour_warped: np.ndarray, valid: np.ndarray, config: MotionConfig = MotionConfig()
-) -> bool:
+def is_scene_cut(frame: np.ndarray, neighbour_warped: np.ndarray, valid: np.ndarray, config: MotionConfig = MotionConfig()) -> bool:
     """Whether a warped neighbour shows a different shot, so it must not be used.
 
     frame: ``(H, W, C)`` uint8/uint16; neighbour_warped: float32 ``(H, W, C)`` in the frame's native
@@ -223,9 +221,7 @@ def select_neighbours(
         for off in sorted((o for o in offsets if o * direction > 0), key=abs):
             nominal = j = index + off + direction * shift
             skipped = 0
-            while 0 <= j < len(lumas) and skipped < config.max_duplicate_skip and is_duplicate(
-                lumas[index], lumas[j], config
-            ):
+            while 0 <= j < len(lumas) and skipped < config.max_duplicate_skip and is_duplicate(lumas[index], lumas[j], config):
                 j += direction
                 skipped += 1
             if not (0 <= j < len(lumas)) or is_duplicate(lumas[index], lumas[j], config):

@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from restoration.errors import RestorationError
 from restoration.core import Models, RestoreConfig, fill_frame
+from restoration.errors import RestorationError
 from restoration.reel import read_frames
 from restoration.store import ProvenanceStore
 
@@ -92,9 +92,14 @@ def save_operator_mask(store: ProvenanceStore, frame: int, mask: np.ndarray, use
         write_mask_png(detected_path, current)
     write_mask_png(store.path / OPERATOR_DIR / _name(frame), mask)
     return store.log_event(
-        "mask_corrected", user=user, frame=frame, pixels=int(mask.sum()),
-        added=int((mask & ~current).sum()), removed=int((current & ~mask).sum()),
-        mask=f"{OPERATOR_DIR}/{_name(frame)}", detected=f"{DETECTED_DIR}/{_name(frame)}",
+        "mask_corrected",
+        user=user,
+        frame=frame,
+        pixels=int(mask.sum()),
+        added=int((mask & ~current).sum()),
+        removed=int((current & ~mask).sum()),
+        mask=f"{OPERATOR_DIR}/{_name(frame)}",
+        detected=f"{DETECTED_DIR}/{_name(frame)}",
     )
 
 

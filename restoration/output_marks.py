@@ -22,8 +22,13 @@ def record_output(store: ProvenanceStore, kind: str, final: Path, written: Path,
     """Log that ``written`` (complete, about to be renamed to ``final``) is the ``kind`` output."""
     stat = os.stat(written)
     return store.log_event(
-        "output_written", output=kind, path=recorded_path(store, final), sha256=sha256_file(written),
-        size=stat.st_size, mtime_ns=stat.st_mtime_ns, made_from=made_from,
+        "output_written",
+        output=kind,
+        path=recorded_path(store, final),
+        sha256=sha256_file(written),
+        size=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        made_from=made_from,
     )
 
 
@@ -39,7 +44,11 @@ def output_record(store: ProvenanceStore, kind: str, path: Path, events: list[di
     if not path.is_file():
         return None
     where = recorded_path(store, path)
-    records = [e for e in (events if events is not None else store.events()) if e.get("kind") == "output_written" and e.get("output") == kind and e.get("path") == where]
+    records = [
+        e
+        for e in (events if events is not None else store.events())
+        if e.get("kind") == "output_written" and e.get("output") == kind and e.get("path") == where
+    ]
     if not records:
         return None
     stat = path.stat()

@@ -22,7 +22,6 @@ from restoration.outputs import ReelOutputs
 from restoration.reel import ReelInfo, iter_frames, probe, read_frames
 from restoration.store import STATUS, FrameResults, ProvenanceStore
 
-
 # OpenCV's DIS flow refuses frames under 12 px and crashes the process (SIGSEGV) on some under 16.
 MIN_FRAME_SIDE = 16
 
@@ -32,9 +31,7 @@ def chunk_ranges(frame_count: int, chunk_frames: int) -> list[tuple[int, int]]:
     return [(a, min(a + chunk_frames, frame_count)) for a in range(0, frame_count, chunk_frames)]
 
 
-def restore_range(
-    store: ProvenanceStore, start: int, stop: int, config: RestoreConfig, models: Models | None = None
-) -> None:
+def restore_range(store: ProvenanceStore, start: int, stop: int, config: RestoreConfig, models: Models | None = None) -> None:
     """Restore frames ``[start, stop)`` (:func:`restoration.core.restore_window`) into the store.
 
     Flagged frames get the status ``flagged`` and a ``frame_flagged`` event with the reason.
@@ -80,8 +77,7 @@ def open_or_create_store(info: ReelInfo, out_dir: Path, config: RestoreConfig) -
     store = ProvenanceStore(outputs.store) if outputs.store.exists() else None
     if store is not None and store.info.sha256 != info.sha256:
         raise StoreError(
-            f"{outputs.store}: store belongs to another file (SHA-256 {store.info.sha256[:12]}…, "
-            f"this reel {info.sha256[:12]}…)"
+            f"{outputs.store}: store belongs to another file (SHA-256 {store.info.sha256[:12]}…, this reel {info.sha256[:12]}…)"
         )
     if outputs.master.exists() and (store is None or not _resumable(store, outputs, config)):
         raise OutputExistsError(f"{outputs.master}: output already exists; remove it or choose another --out")
@@ -123,14 +119,23 @@ def encode_outputs(
     if not is_current(store, "master", outputs.master):
         made.append("master")
         write_master(
-            outputs.master, info, restored_frames(), config.encode, on_frame=on_frame, replace=True,
+            outputs.master,
+            info,
+            restored_frames(),
+            config.encode,
+            on_frame=on_frame,
+            replace=True,
             on_complete=lambda tmp: record_output(store, "master", outputs.master, tmp),
         )
     if config.encode.access_copy and not is_current(store, "access", outputs.access, outputs.master):
         made.append("access")
         made_from = output_record(store, "master", outputs.master)["sha256"]
         write_access_copy(
-            outputs.access, info, iter_frames(probe(outputs.master)), config.encode, replace=True,
+            outputs.access,
+            info,
+            iter_frames(probe(outputs.master)),
+            config.encode,
+            replace=True,
             on_complete=lambda tmp: record_output(store, "access", outputs.access, tmp, made_from),
         )
     return made

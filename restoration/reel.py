@@ -150,15 +150,9 @@ def probe(path: str | Path, *, sequence_fps: Fraction = DEFAULT_SEQUENCE_FPS) ->
         _check_constant_rate(path, timestamps, Fraction(fps), Fraction(stream.time_base))
         declared = _declared_frames(container, stream, Fraction(fps))
         if declared is not None and frame_count < declared:
-            raise ReelError(
-                f"{path}: truncated stream: {frame_count} frames readable, "
-                f"the container declares {declared}"
-            )
+            raise ReelError(f"{path}: truncated stream: {frame_count} frames readable, the container declares {declared}")
         metadata = {**dict(container.metadata), **dict(stream.metadata)}
-        audio = tuple(
-            AudioStreamInfo(a.index, a.codec_context.name, a.sample_rate or 0, a.channels or 0)
-            for a in container.streams.audio
-        )
+        audio = tuple(AudioStreamInfo(a.index, a.codec_context.name, a.sample_rate or 0, a.channels or 0) for a in container.streams.audio)
         return ReelInfo(
             path=str(path.resolve()),
             kind="container",
@@ -233,10 +227,7 @@ def _decode_format(path: Path, container, src_fmt: str | None) -> tuple[str, int
         if not high and _chroma_is_neutral(path, container):
             return "gray", 1, 8
         return ("rgb48le", 3, 16) if high else ("rgb24", 3, 8)
-    raise ReelError(
-        f"{path}: unsupported pixel format {src_fmt!r} "
-        "(supported: 8/16-bit gray, 8/16-bit RGB, YUV without alpha)"
-    )
+    raise ReelError(f"{path}: unsupported pixel format {src_fmt!r} (supported: 8/16-bit gray, 8/16-bit RGB, YUV without alpha)")
 
 
 def _chroma_is_neutral(path: Path, container) -> bool:

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from restoration.reel import sha256_file
@@ -69,7 +69,7 @@ def register_weights(
         "trained_at": str(weights),
         "base": {"path": str(base_path), "sha256": sha256_tree(base_path)} if base_path and base_path.exists() else None,
         "data": list(data or []),
-        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
         **({"facts": facts} if facts else {}),
     }
     entries = registered(models_dir) + [entry]

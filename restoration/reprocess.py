@@ -162,11 +162,14 @@ def reprocess_frames(
     previous_status = store.status()
     previous_scores = store.scores()
     results = []
+
     def keep(f: int, source: np.ndarray, mask: np.ndarray, restored: np.ndarray, scores, reason: str | None, **extra) -> None:
         now = int(store.status(f, f + 1)[0])
         if now != previous_status[f]:
             # An operator decided on the frame meanwhile: their decision stands.
-            store.log_event("frame_reprocess_skipped", frame=f, user=user, reason=f"status changed to {STATUS_NAMES[now]} during reprocessing")
+            store.log_event(
+                "frame_reprocess_skipped", frame=f, user=user, reason=f"status changed to {STATUS_NAMES[now]} during reprocessing"
+            )
             return
         status = STATUS["flagged"] if reason else STATUS["done"]
         store.write(
@@ -227,5 +230,7 @@ def reencode_outputs(
     outputs = outputs or ReelOutputs.in_folder(store.path.parent, store.info)
     made = encode_outputs(store, outputs, config, on_frame=on_frame)
     if made:
-        store.log_event("reencoded", outputs=made, master=str(outputs.master), access=str(outputs.access) if config.encode.access_copy else None)
+        store.log_event(
+            "reencoded", outputs=made, master=str(outputs.master), access=str(outputs.access) if config.encode.access_copy else None
+        )
     return outputs

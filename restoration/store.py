@@ -34,7 +34,7 @@ import uuid
 import zlib
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -112,8 +112,11 @@ class ProvenanceStore:
         for name in ("original", "restored"):
             group.create_array(name, shape=(t, h, w, c), chunks=(1, h, w, c), dtype=info.dtype, fill_value=0)
         group.create_array(
-            "scores", shape=(t, len(SCORE_NAMES)), chunks=(1, len(SCORE_NAMES)),
-            dtype=np.float32, fill_value=np.nan,
+            "scores",
+            shape=(t, len(SCORE_NAMES)),
+            chunks=(1, len(SCORE_NAMES)),
+            dtype=np.float32,
+            fill_value=np.nan,
         )
         group.create_array("status", shape=(t,), chunks=(1,), dtype=np.uint8, fill_value=STATUS["pending"])
         group.create_array("fixity", shape=(t,), chunks=(1,), dtype=np.int64, fill_value=NO_FIXITY)
@@ -158,9 +161,7 @@ class ProvenanceStore:
         self.group["scores"][start:stop] = scores
         self.group["status"][start:stop] = results.status
         if self.has_fixity:
-            self.group["fixity"][start:stop] = [
-                frame_crc(mask[k], original[k], restored[k], scores[k]) for k in range(stop - start)
-            ]
+            self.group["fixity"][start:stop] = [frame_crc(mask[k], original[k], restored[k], scores[k]) for k in range(stop - start)]
 
     def read_diff(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(mask (T,H,W) bool, original (T,H,W,C), restored (T,H,W,C))`` for ``[start, stop)``.
@@ -276,7 +277,9 @@ class ProvenanceStore:
         found = {kind: [f for f in frames if f not in skip] for kind, frames in found.items()}
         lines = []
         for kind, frames in ((k, v) for k, v in found.items() if v):
-            files = ", ".join(str(self.chunk_file(kind if kind != "unfinished" else "fixity", f).relative_to(self.path)) for f in frames[:3])
+            files = ", ".join(
+                str(self.chunk_file(kind if kind != "unfinished" else "fixity", f).relative_to(self.path)) for f in frames[:3]
+            )
             lines.append(_PROBLEMS[kind].format(frames=_frames(frames), files=files))
         if full and fixity is not None:
             checked = np.flatnonzero(finished & (fixity != NO_FIXITY))
@@ -297,7 +300,11 @@ class ProvenanceStore:
         for k in range(stop - start):
             if fixity[k] != NO_FIXITY and frame_crc(mask[k], original[k], restored[k], scores[k]) != fixity[k]:
                 f = start + k
-                missing = [str(self.chunk_file(n, f).relative_to(self.path)) for n in ("mask", "original", "restored") if not self.chunk_file(n, f).is_file()]
+                missing = [
+                    str(self.chunk_file(n, f).relative_to(self.path))
+                    for n in ("mask", "original", "restored")
+                    if not self.chunk_file(n, f).is_file()
+                ]
                 where = f"; chunk files missing: {', '.join(missing)}" if missing else ""
                 out.append(f"frame {f}: its diff does not match the CRC recorded when it was written{where}")
         return out
@@ -377,7 +384,7 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _user() -> str:

@@ -51,10 +51,10 @@ import torch
 from scipy import ndimage as ndi
 
 from restoration import motion
-from restoration.compute import PRECISIONS, resolve_dtype
-from restoration.detector_model import LABELS, SCHEDULER_CONFIG, DetectorModelConfig, build_detector, make_scheduler
 from restoration.checkpoint import load_checkpoint, save_checkpoint
+from restoration.compute import PRECISIONS, resolve_dtype
 from restoration.damage import DamageConfig, simulate_damage
+from restoration.detector_model import LABELS, SCHEDULER_CONFIG, DetectorModelConfig, build_detector, make_scheduler
 from restoration.film_look import add_film_look
 from restoration.train_inpainter import _parse_entry, _read_gray, default_data
 from restoration.weights import load_unet, save_unet
@@ -138,7 +138,9 @@ def simulate(frames: np.ndarray, level: str, seed: int, sprites_dir: str | None)
     return clip.frames, clip.mask
 
 
-def _centres(rng: np.random.Generator, mask: np.ndarray, proposals: np.ndarray, n: int, config: TrainDetectorConfig) -> list[tuple[int, int]]:
+def _centres(
+    rng: np.random.Generator, mask: np.ndarray, proposals: np.ndarray, n: int, config: TrainDetectorConfig
+) -> list[tuple[int, int]]:
     """Patch centres: damage components, spike proposals, random places (shares from config)."""
     h, w = mask.shape
     out: list[tuple[int, int]] = []
@@ -229,7 +231,9 @@ def build_bank(config: TrainDetectorConfig, log=print) -> dict[str, np.ndarray]:
     return {k: np.stack(v) for k, v in out.items()}
 
 
-def model_input(x_t: torch.Tensor, prev: torch.Tensor, prev_valid: torch.Tensor, nxt: torch.Tensor, next_valid: torch.Tensor) -> torch.Tensor:
+def model_input(
+    x_t: torch.Tensor, prev: torch.Tensor, prev_valid: torch.Tensor, nxt: torch.Tensor, next_valid: torch.Tensor
+) -> torch.Tensor:
     """Stack the channels of :data:`restoration.detector_model.CHANNELS`.
 
     x_t (N, 1, P, P) noised patch in [-1, 1] units; prev / nxt (N, 1, P, P) in [0, 1]; *_valid
@@ -419,7 +423,16 @@ def _write_weights(out: Path, ema, config: TrainDetectorConfig, step: int, tail:
     cfg = dataclasses.asdict(config)
     cfg["data"] = list(config.data or default_data())
     simulator = "restoration.damage.simulate_damage"
-    facts = {"kind": "diffedit-detector", "damage_simulator": simulator, "steps": step, "losses_tail": tail, "train_config": cfg, "scheduler": SCHEDULER_CONFIG, "labels": LABELS, "formulation": FORMULATIONS[config.objective]}
+    facts = {
+        "kind": "diffedit-detector",
+        "damage_simulator": simulator,
+        "steps": step,
+        "losses_tail": tail,
+        "train_config": cfg,
+        "scheduler": SCHEDULER_CONFIG,
+        "labels": LABELS,
+        "formulation": FORMULATIONS[config.objective],
+    }
     sha = save_unet(ema, path, facts)
     (out / "detector.sha256").write_text(sha + "\n")
     return path
@@ -428,7 +441,9 @@ def _write_weights(out: Path, ema, config: TrainDetectorConfig, step: int, tail:
 def main(argv: list[str] | None = None) -> None:
     d = TrainDetectorConfig()
     ap = argparse.ArgumentParser(prog="python -m restoration.train_detector", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", nargs="*", default=None, help="reels or folders, each optionally path@a:b (frame fractions); default: the training split")
+    ap.add_argument(
+        "--data", nargs="*", default=None, help="reels or folders, each optionally path@a:b (frame fractions); default: the training split"
+    )
     ap.add_argument("--sprites-dir", default=None, help="damage sprites folder (default: ../shared/data/damage_overlays when present)")
     ap.add_argument("--sprites-per-class", type=int, default=d.sprites_per_class, help="sprite subset per class (0 = all; slow)")
     ap.add_argument("--levels", nargs="*", default=list(d.levels))
@@ -440,11 +455,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--patch", type=int, default=d.patch)
     ap.add_argument("--triplets", type=int, default=d.triplets)
     ap.add_argument("--max-side", type=int, default=d.max_side)
-    ap.add_argument("--objective", choices=OBJECTIVES, default=d.objective, help="eps (first detector) or disagreement (v2: the two conditions differ by the damage)")
+    ap.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default=d.objective,
+        help="eps (first detector) or disagreement (v2: the two conditions differ by the damage)",
+    )
     ap.add_argument("--t-min", type=int, default=d.t_min)
     ap.add_argument("--t-max", type=int, default=d.t_max)
     ap.add_argument("--channels", type=int, nargs="*", default=None, help="U-Net channels per level for a fresh model, e.g. 16 32 32")
-    ap.add_argument("--no-attention", action="store_true", help="fresh model without self-attention (fully convolutional: whole-frame passes)")
+    ap.add_argument(
+        "--no-attention", action="store_true", help="fresh model without self-attention (fully convolutional: whole-frame passes)"
+    )
     ap.add_argument("--norm-groups", type=int, default=None)
     ap.add_argument("--frac-proposal", type=float, default=d.frac_proposal)
     ap.add_argument("--seed", type=int, default=d.seed)
@@ -455,11 +477,28 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--precision", choices=PRECISIONS, default=d.precision, help="auto: bfloat16 only where the CPU computes it natively")
     a = ap.parse_args(argv)
     cfg = TrainDetectorConfig(
-        data=tuple(a.data or ()), sprites_dir=a.sprites_dir, sprites_per_class=a.sprites_per_class, levels=tuple(a.levels), init=a.init, out_dir=a.out_dir,
-        steps=a.steps, batch=a.batch, lr=a.lr, patch=a.patch, triplets=a.triplets, max_side=a.max_side,
-        objective=a.objective, t_min=a.t_min, t_max=a.t_max, frac_proposal=a.frac_proposal,
-        seed=a.seed, threads=a.threads, max_minutes=a.max_minutes, checkpoint_minutes=a.checkpoint_minutes,
-        resume=not a.no_resume, precision=a.precision,
+        data=tuple(a.data or ()),
+        sprites_dir=a.sprites_dir,
+        sprites_per_class=a.sprites_per_class,
+        levels=tuple(a.levels),
+        init=a.init,
+        out_dir=a.out_dir,
+        steps=a.steps,
+        batch=a.batch,
+        lr=a.lr,
+        patch=a.patch,
+        triplets=a.triplets,
+        max_side=a.max_side,
+        objective=a.objective,
+        t_min=a.t_min,
+        t_max=a.t_max,
+        frac_proposal=a.frac_proposal,
+        seed=a.seed,
+        threads=a.threads,
+        max_minutes=a.max_minutes,
+        checkpoint_minutes=a.checkpoint_minutes,
+        resume=not a.no_resume,
+        precision=a.precision,
     )
     if cfg.init:
         m = load_unet(cfg.init)[1].get("train_config", {}).get("model")

@@ -37,8 +37,8 @@ import torch
 from scipy import ndimage as ndi
 
 from restoration import motion
-from restoration.compute import PRECISIONS, resolve_dtype
 from restoration.checkpoint import load_checkpoint, save_checkpoint
+from restoration.compute import PRECISIONS, resolve_dtype
 from restoration.damage import LEVEL_COVERAGE, DamageConfig, simulate_damage
 from restoration.film_look import add_film_look, to_gray
 from restoration.inpaint_diffusion import SCHEDULER_CONFIG, conditioning, make_scheduler
@@ -190,7 +190,9 @@ def build_bank(config: TrainInpainterConfig, log=print) -> dict[str, np.ndarray]
     return {k: np.stack(v) for k, v in out.items()}
 
 
-def make_batch(bank: dict[str, np.ndarray], idx: np.ndarray, config: TrainInpainterConfig, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def make_batch(
+    bank: dict[str, np.ndarray], idx: np.ndarray, config: TrainInpainterConfig, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(x0 (B,1,P,P), cond (B,6,P,P), hole (B,1,P,P))`` with validity knock-out and flips."""
     P = config.patch
     x0s, conds, holes = [], [], []
@@ -339,7 +341,15 @@ def _write_weights(out: Path, ema, config: TrainInpainterConfig, step: int, tail
     path = out / "inpainter.safetensors"
     cfg = dataclasses.asdict(config)
     cfg["data"] = list(config.data or default_data())
-    facts = {"kind": "palette-inpainter", "steps": step, "losses_tail": tail, "train_config": cfg, "scheduler": SCHEDULER_CONFIG, "formulation": "residual x0 = 2*(clean - baseline); eps-prediction", "baseline": "mean of the valid warped neighbours (their own damage invalid), Telea where none"}
+    facts = {
+        "kind": "palette-inpainter",
+        "steps": step,
+        "losses_tail": tail,
+        "train_config": cfg,
+        "scheduler": SCHEDULER_CONFIG,
+        "formulation": "residual x0 = 2*(clean - baseline); eps-prediction",
+        "baseline": "mean of the valid warped neighbours (their own damage invalid), Telea where none",
+    }
     sha = save_unet(ema, path, facts)
     (out / "inpainter.sha256").write_text(sha + "\n")
     return path
@@ -348,7 +358,9 @@ def _write_weights(out: Path, ema, config: TrainInpainterConfig, step: int, tail
 def main(argv: list[str] | None = None) -> None:
     d = TrainInpainterConfig()
     ap = argparse.ArgumentParser(prog="python -m restoration.train_inpainter", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", nargs="*", default=None, help="reels or folders, each optionally path@a:b (frame fractions); default: the training split")
+    ap.add_argument(
+        "--data", nargs="*", default=None, help="reels or folders, each optionally path@a:b (frame fractions); default: the training split"
+    )
     ap.add_argument("--init", default=None, help="weights to fine-tune from (e.g. the shipped restoration/weights/inpainter.safetensors)")
     ap.add_argument("--out-dir", default=d.out_dir)
     ap.add_argument("--steps", type=int, default=d.steps)
@@ -365,12 +377,29 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--precision", choices=PRECISIONS, default=d.precision, help="auto: bfloat16 only where the CPU computes it natively")
     a = ap.parse_args(argv)
     cfg = TrainInpainterConfig(
-        data=tuple(a.data or ()), init=a.init, out_dir=a.out_dir, steps=a.steps, batch=a.batch, lr=a.lr,
-        patch=a.patch, triplets=a.triplets, max_side=a.max_side, seed=a.seed, threads=a.threads,
-        max_minutes=a.max_minutes, checkpoint_minutes=a.checkpoint_minutes, resume=not a.no_resume, precision=a.precision,
+        data=tuple(a.data or ()),
+        init=a.init,
+        out_dir=a.out_dir,
+        steps=a.steps,
+        batch=a.batch,
+        lr=a.lr,
+        patch=a.patch,
+        triplets=a.triplets,
+        max_side=a.max_side,
+        seed=a.seed,
+        threads=a.threads,
+        max_minutes=a.max_minutes,
+        checkpoint_minutes=a.checkpoint_minutes,
+        resume=not a.no_resume,
+        precision=a.precision,
     )
     if cfg.init:
-        cfg.model = InpainterModelConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in load_unet(cfg.init)[1].get("train_config", {}).get("model", dataclasses.asdict(cfg.model)).items()})
+        cfg.model = InpainterModelConfig(
+            **{
+                k: (tuple(v) if isinstance(v, list) else v)
+                for k, v in load_unet(cfg.init)[1].get("train_config", {}).get("model", dataclasses.asdict(cfg.model)).items()
+            }
+        )
     os.environ.setdefault("OMP_NUM_THREADS", str(cfg.threads))
     print(train(cfg))
 

@@ -64,5 +64,7 @@ def master_problems(store: ProvenanceStore, master: Path, chunk_frames: int = 16
             bad += [a + k for k in range(b - a) if not np.array_equal(got[k][mask[k]], restored[k][mask[k]])]
     if bad:
         shown = ", ".join(map(str, bad[:8])) + (", ..." if len(bad) > 8 else "")
-        found.append(f"{master}: {len(bad)} frames differ from {'source ⊕ diff' if with_source else 'the stored restored pixels'} ({shown})")
+        found.append(
+            f"{master}: {len(bad)} frames differ from {'source ⊕ diff' if with_source else 'the stored restored pixels'} ({shown})"
+        )
     return found

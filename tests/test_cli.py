@@ -208,8 +208,14 @@ def finished_store(tmp_path):
 @pytest.mark.parametrize(
     "damage,message",
     [
-        (lambda s: (s / "status" / "c" / "3").unlink(), "frame 3 was written in full but reads as pending: its status chunk is missing (status/c/3)"),
-        (lambda s: (s / "mask" / "c" / "3" / "0" / "0").unlink(), "frame 3 has damage recorded but its mask chunk is missing (mask/c/3/0/0)"),
+        (
+            lambda s: (s / "status" / "c" / "3").unlink(),
+            "frame 3 was written in full but reads as pending: its status chunk is missing (status/c/3)",
+        ),
+        (
+            lambda s: (s / "mask" / "c" / "3" / "0" / "0").unlink(),
+            "frame 3 has damage recorded but its mask chunk is missing (mask/c/3/0/0)",
+        ),
         (lambda s: (s / "zarr.json").write_text((s / "zarr.json").read_text()[:40]), "zarr.json: damaged, cannot be read"),
         (lambda s: min((s / "events").glob("*.json")).write_text("{"), "event file is damaged and cannot be read"),
     ],
@@ -218,7 +224,11 @@ def test_status_revert_and_reprocess_refuse_a_damaged_store_in_one_line(finished
     store, master = finished_store.store, finished_store.master
     assert run("verify", store, "--master", master).returncode == 0
     damage(store)
-    for args in (["status", store], ["revert", master, "--store", store, "--out", master.with_name("source.mkv")], ["reprocess", store, "--frames", "0"]):
+    for args in (
+        ["status", store],
+        ["revert", master, "--store", store, "--out", master.with_name("source.mkv")],
+        ["reprocess", store, "--frames", "0"],
+    ):
         assert_one_line_error(run(*args), message)
     assert not master.with_name("source.mkv").exists()
     report = run("verify", store)  # a fail: line per problem, or one error: line for a store it cannot open

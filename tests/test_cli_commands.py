@@ -24,8 +24,13 @@ def run(*args, stdin: str = "", timeout: float = 600):
     env = {**os.environ, "COLUMNS": "200"}
     # A new session has no controlling terminal, so a hidden prompt reads the password from stdin.
     return subprocess.run(
-        CLI + [str(a) for a in args], input=stdin, capture_output=True, text=True, env=env,
-        start_new_session=True, timeout=timeout,
+        CLI + [str(a) for a in args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        start_new_session=True,
+        timeout=timeout,
     )
 
 
@@ -155,7 +160,10 @@ def _interrupt(reel: Path, out: Path, sig: int) -> subprocess.CompletedProcess:
     before = len(list(runs.glob("chunk-*"))) if runs.exists() else 0
     proc = subprocess.Popen(
         CLI + ["restore", str(reel), "--out", str(out), *CLASSICAL, "--chunk-frames", "4"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 300
     while not (runs.exists() and len(list(runs.glob("chunk-*"))) > before):

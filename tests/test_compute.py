@@ -7,9 +7,9 @@ import torch
 
 from restoration import compute
 from restoration.compute import Compute, native_bf16, resolve_device, resolve_dtype
+from restoration.core import RestoreConfig, load_models, method_description
 from restoration.detect_diffedit import DiffEditConfig, diffedit_map, load_detector
 from restoration.errors import RestorationError
-from restoration.core import RestoreConfig, load_models, method_description
 
 
 def test_auto_is_float32_without_native_bf16(monkeypatch):

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 from restoration.damage import (
-    COVERAGE_TOLERANCE, DAMAGE_CLASSES, LEVEL_COVERAGE, DamageConfig, coverage, simulate_damage,
+    COVERAGE_TOLERANCE,
+    DAMAGE_CLASSES,
+    LEVEL_COVERAGE,
+    DamageConfig,
+    coverage,
+    simulate_damage,
 )
 from restoration.film_look import add_film_look, to_gray
 

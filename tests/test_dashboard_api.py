@@ -151,7 +151,8 @@ def test_path_traversal_refused(site, path):
 def test_traversal_refused_for_actions(site):
     client, csrf = signed_in(site)
     r = client.post(
-        "/api/reels/escape.zarr/actions", json={"action": "approve", "frames": [0]},
+        "/api/reels/escape.zarr/actions",
+        json={"action": "approve", "frames": [0]},
         headers={**ORIGIN, "X-CSRF-Token": csrf},
     )
     assert r.status_code in (400, 404)
@@ -192,7 +193,10 @@ def test_approve_flag_reprocess_write_events_and_status(site):
     flagged = {f["frame"]: f for f in detail["flagged"]}
     assert flagged[3]["reasons"][0]["reason"].startswith("warping error")
     assert flagged[4]["reasons"][-1] == {
-        "time": flagged[4]["reasons"][-1]["time"], "user": "ada", "by": None, "reason": "hair left at top left",
+        "time": flagged[4]["reasons"][-1]["time"],
+        "user": "ada",
+        "by": None,
+        "reason": "hair left at top left",
         "source": "operator",
     }
 
@@ -207,7 +211,8 @@ def test_approve_flag_reprocess_write_events_and_status(site):
     assert act(client, csrf, "approve", [99]).status_code == 422
     frame = client.get(f"/api/reels/{RID}/frames/4").json()
     assert frame["status"] == "reprocess" and [e["kind"] for e in frame["events"]][-2:] == [
-        "frame_reprocess_requested", "reprocess_started",
+        "frame_reprocess_requested",
+        "reprocess_started",
     ]
 
 
@@ -282,8 +287,9 @@ def test_sign_out_ends_the_session_on_the_server(tmp_path):
     for server in (app, create_app(tmp_path / "out", users, secret="s", reprocess="mark")):
         stolen = TestClient(server, cookies={"restoration_session": cookie})
         assert stolen.get("/api/me").status_code == 401
-        r = stolen.post(f"/api/reels/{RID.split('/')[1]}/actions", json={"action": "approve", "frames": [1]},
-                        headers={**ORIGIN, "X-CSRF-Token": csrf})
+        r = stolen.post(
+            f"/api/reels/{RID.split('/')[1]}/actions", json={"action": "approve", "frames": [1]}, headers={**ORIGIN, "X-CSRF-Token": csrf}
+        )
         assert r.status_code == 401
     assert other.get("/api/me").status_code == 200  # her other session (another browser) goes on
 
@@ -322,8 +328,15 @@ def test_any_reel_id_and_any_store_on_disk_give_4xx(tmp_path):
     damaged = ["truncated/reel.zarr", "events/reel.zarr", "nostatus/reel.zarr"]
     assert client.get("/api/reels").status_code == 200
     for rid in bad_ids + damaged:
-        codes = [client.get(url).status_code for url in (f"/api/reels/{rid}", f"/api/reels/{rid}/frames/1", f"/api/reels/{rid}/frames/2/after.png")]
-        codes.append(client.post(f"/api/reels/{rid}/actions", json={"action": "approve", "frames": [1]}, headers={**ORIGIN, "X-CSRF-Token": csrf}).status_code)
+        codes = [
+            client.get(url).status_code
+            for url in (f"/api/reels/{rid}", f"/api/reels/{rid}/frames/1", f"/api/reels/{rid}/frames/2/after.png")
+        ]
+        codes.append(
+            client.post(
+                f"/api/reels/{rid}/actions", json={"action": "approve", "frames": [1]}, headers={**ORIGIN, "X-CSRF-Token": csrf}
+            ).status_code
+        )
         # An invalid id is refused; a damaged store answers what it can (an image needs no event log), never 500.
         assert all(400 <= c < 500 for c in codes) if rid in bad_ids else all(c < 500 for c in codes), (rid[:40], codes)
     assert [client.get(f"/api/reels/{rid}").status_code for rid in damaged] == [404, 404, 404]
@@ -378,10 +391,16 @@ def test_audit_export_csv_and_premis_json(site):
     approved = [row for row in rows if row["kind"] == "frame_approved"][-1]
     assert (approved["user"], approved["frames"], approved["note"]) == ("ada", "1", "fine")
     data = client.get(f"/api/reels/{RID}/audit.json").json()
-    assert data["object"] == {"objectIdentifierType": "SHA-256", "objectIdentifierValue": store.info.sha256, "originalName": store.info.path}
+    assert data["object"] == {
+        "objectIdentifierType": "SHA-256",
+        "objectIdentifierValue": store.info.sha256,
+        "originalName": store.info.path,
+    }
     assert [e["eventType"] for e in data["events"]] == [e["kind"] for e in events]
     premis = [e for e in data["events"] if e["eventType"] == "frame_approved"][-1]
-    assert premis["linkingAgentIdentifier"] == [{"linkingAgentIdentifierType": "user", "linkingAgentIdentifierValue": "ada", "linkingAgentRole": "operator"}]
+    assert premis["linkingAgentIdentifier"] == [
+        {"linkingAgentIdentifierType": "user", "linkingAgentIdentifierValue": "ada", "linkingAgentRole": "operator"}
+    ]
     assert premis["linkingObjectIdentifier"][0]["frames"] == [1] and premis["eventDetailInformation"] == {"eventDetail": "note: fine"}
     assert json.loads(json.dumps(premis["extension"])) == [e for e in events if e["kind"] == "frame_approved"][-1]
     assert client.get(f"/api/reels/{RID}/audit.xml").status_code == 404

@@ -28,8 +28,14 @@ from restoration.store import STATUS, ProvenanceStore  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_reels" / "bbb_damaged.mkv"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SHOTS = os.environ.get("DASHBOARD_SCREENSHOTS")
 
@@ -342,7 +348,9 @@ def test_review_tools(server, page):
     expect(page.locator("#frame-status")).to_have_text("approved")
     events = ProvenanceStore(store.path).events()
     assert [(e["kind"], e["user"], e.get("reason")) for e in events[-2:]] == [
-        ("frame_flagged", "ada", "hair at the top"), ("frame_approved", "ada", None)]
+        ("frame_flagged", "ada", "hair at the top"),
+        ("frame_approved", "ada", None),
+    ]
 
 
 def test_range_and_whole_reel_approval_and_audit_export(server, page):
@@ -409,7 +417,10 @@ def test_mask_correction_paint_save_and_refill(server, page):
         expect(page.locator("#erase")).to_have_text("Painting (x)")
         page.select_option("#brush", "5")
         box = page.locator("#mask-canvas").bounding_box()
-        to_screen = lambda x, y: (box["x"] + (x + 0.5) * box["width"] / info.width, box["y"] + (y + 0.5) * box["height"] / info.height)
+
+        def to_screen(x, y):
+            return box["x"] + (x + 0.5) * box["width"] / info.width, box["y"] + (y + 0.5) * box["height"] / info.height
+
         page.mouse.move(*to_screen(cx - 8, cy))
         page.mouse.down()
         page.mouse.move(*to_screen(cx + 8, cy), steps=8)

@@ -17,8 +17,7 @@ from restoration.detect_diffedit import (
     tile_scores,
     whole_frame_origins,
 )
-from restoration.detector_model import CHANNELS, LABELS, build_detector, tiny_detector_config
-from restoration.detector_model import make_scheduler
+from restoration.detector_model import CHANNELS, LABELS, build_detector, make_scheduler, tiny_detector_config
 from restoration.weights import shipped
 
 CFG = DiffEditConfig(tile=16, margin=3, n_draws=2, batch=8, floor=0.0)

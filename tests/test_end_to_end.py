@@ -33,11 +33,18 @@ def restored(tmp_path_factory):
 
 def test_outputs_and_store_are_written(restored):
     assert sorted(p.name for p in restored.iterdir()) == [
-        "bbb_damaged.access.mp4", "bbb_damaged.master.mkv", "bbb_damaged.zarr",
+        "bbb_damaged.access.mp4",
+        "bbb_damaged.master.mkv",
+        "bbb_damaged.zarr",
     ]
     store = ProvenanceStore(restored / "bbb_damaged.zarr")
     events = store.events()
-    assert [e["kind"] for e in events if e["kind"] != "frame_flagged"] == ["run_started", "output_written", "output_written", "run_finished"]
+    assert [e["kind"] for e in events if e["kind"] != "frame_flagged"] == [
+        "run_started",
+        "output_written",
+        "output_written",
+        "run_finished",
+    ]
     assert [e["output"] for e in events if e["kind"] == "output_written"] == ["master", "access"]
     methods = events[0]["methods"]
     assert (methods["detector"]["name"], methods["inpainter"]["name"]) == ("diffedit", "palette")
@@ -73,7 +80,8 @@ def test_revert_is_bit_exact(restored, tmp_path):
     reverted = tmp_path / "reverted.mkv"
     result = subprocess.run(
         [CLI, "revert", str(restored / "bbb_damaged.master.mkv"), "--store", str(restored / "bbb_damaged.zarr"), "--out", str(reverted)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert md5s(read_frames(probe(reverted))) == md5s(read_frames(probe(SAMPLE / "bbb_damaged.mkv")))

@@ -90,10 +90,20 @@ restore_reel(probe(reel), Path(out), RestoreConfig(detector="temporal", inpainte
 """
 
 KILL_POINTS = [
-    "chunks:1", "chunks:2",
-    "write:9", "write:10", "write:12", "write:13", "write:14",
-    "master:0", "master:5", "recorded:master", "renamed",
-    "access:3", "recorded:access", "finalise",
+    "chunks:1",
+    "chunks:2",
+    "write:9",
+    "write:10",
+    "write:12",
+    "write:13",
+    "write:14",
+    "master:0",
+    "master:5",
+    "recorded:master",
+    "renamed",
+    "access:3",
+    "recorded:access",
+    "finalise",
 ]
 
 

@@ -239,7 +239,11 @@ def test_finetune_registers_weights_with_their_digest(harness, clip, tmp_path, m
     base = tmp_path / "base.safetensors"
     base.write_bytes(b"base weights")
     entries = finetune(
-        [str(clip)], str(tmp_path / "models"), name="tiny", steps=3, inpainter_init=str(base),
+        [str(clip)],
+        str(tmp_path / "models"),
+        name="tiny",
+        steps=3,
+        inpainter_init=str(base),
         settings={"inpainter": {"batch": 4}},
     )
     assert [e["kind"] for e in entries] == ["inpainter", "detector"]

@@ -63,7 +63,10 @@ def server(tmp_path_factory):
     log = open(home / "server.log", "w")
     proc = subprocess.Popen(
         [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=home,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=home,
     )
     deadline = time.time() + 180
     while True:
@@ -99,8 +102,8 @@ def same_restoration(out_a: Path, out_b: Path, stem: str) -> None:
 
 def library_run(reel: Path, out: Path, chunk_frames: int) -> None:
     """The reference: the library's own sequential restore, no Prefect."""
-    from restoration.encode import EncodeConfig
     from restoration.core import RestoreConfig
+    from restoration.encode import EncodeConfig
     from restoration.pipeline import restore_reel
 
     restore_reel(probe(reel), out, RestoreConfig(chunk_frames=chunk_frames, encode=EncodeConfig(access_copy=False), **CLASSICAL))
@@ -115,16 +118,32 @@ def test_deployment_runs_on_a_worker_with_threads_and_dask(server, tmp_path):
     worker_log = open(tmp_path / "worker.log", "w")
     worker = subprocess.Popen(
         [str(BIN / "prefect"), "worker", "start", "--pool", "restoration", "--type", "process"],
-        env=server, cwd=tmp_path, stdout=worker_log, stderr=subprocess.STDOUT,
+        env=server,
+        cwd=tmp_path,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
     )
     try:
         runs = {}
         for label, extra in (("threads", {"parallel_chunks": 2}), ("dask", {"dask_workers": 2})):
             params = {"reel": str(reel), "out_dir": str(tmp_path / label), "chunk_frames": 4, "access_copy": False, **CLASSICAL, **extra}
             runs[label] = subprocess.Popen(
-                [str(BIN / "prefect"), "deployment", "run", "restore-reel/restore-reel", "--params", json.dumps(params),
-                 "--watch", "--watch-timeout", "400"],
-                env=server, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                [
+                    str(BIN / "prefect"),
+                    "deployment",
+                    "run",
+                    "restore-reel/restore-reel",
+                    "--params",
+                    json.dumps(params),
+                    "--watch",
+                    "--watch-timeout",
+                    "400",
+                ],
+                env=server,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
         for label, proc in runs.items():
             output = proc.communicate(timeout=450)[0]
@@ -142,8 +161,20 @@ def test_deployment_runs_on_a_worker_with_threads_and_dask(server, tmp_path):
 
 
 def restore_cmd(env, reel, out, chunk_frames):
-    return [str(BIN / "restoration"), "restore", str(reel), "--out", str(out), "--chunk-frames", str(chunk_frames),
-            "--detector", "temporal", "--inpainter", "temporal_median", "--no-access-copy"]
+    return [
+        str(BIN / "restoration"),
+        "restore",
+        str(reel),
+        "--out",
+        str(out),
+        "--chunk-frames",
+        str(chunk_frames),
+        "--detector",
+        "temporal",
+        "--inpainter",
+        "temporal_median",
+        "--no-access-copy",
+    ]
 
 
 @pytest.mark.skipif(not SAMPLE.is_file(), reason="sample reel absent")

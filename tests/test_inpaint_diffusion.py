@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from restoration.inpaint_diffusion import PaletteConfig, _tiles_for, baseline_fill, inpaint_palette, inpaint_palette_many, load_inpainter, make_scheduler
+from restoration.inpaint_diffusion import (
+    PaletteConfig,
+    _tiles_for,
+    baseline_fill,
+    inpaint_palette,
+    inpaint_palette_many,
+    load_inpainter,
+    make_scheduler,
+)
 from restoration.inpainter_model import build_inpainter, tiny_inpainter_config
 from restoration.weights import shipped
 

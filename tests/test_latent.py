@@ -181,7 +181,9 @@ def broken_copy(src: Path, dest: Path, remove: list[str]) -> Path:
 def test_folder_errors_are_one_clear_message(folders, tmp_path):
     with pytest.raises(RestorationError, match="no such weights folder"):
         check_folder(tmp_path / "absent")
-    incomplete = broken_copy(folders["inpaint"], tmp_path / "incomplete", ["vae", "unet/diffusion_pytorch_model.safetensors", "model_index.json"])
+    incomplete = broken_copy(
+        folders["inpaint"], tmp_path / "incomplete", ["vae", "unet/diffusion_pytorch_model.safetensors", "model_index.json"]
+    )
     with pytest.raises(RestorationError) as err:
         load_latent(incomplete)
     assert str(err.value) == (
@@ -219,14 +221,19 @@ def test_pipeline_runs_both_latent_methods_and_records_the_folder(folders, tmp_p
     frames = random_frames(3, 40, 56, 1, np.uint8)
     frames[1, 10:13, 10:13] = 255
     config = RestoreConfig(
-        detector="sd-diffedit", inpainter="sd-inpaint", latent_weights=str(folders["inpaint"]),
-        device="cpu", latent=LatentConfig(crop=24, **FAST),
+        detector="sd-diffedit",
+        inpainter="sd-inpaint",
+        latent_weights=str(folders["inpaint"]),
+        device="cpu",
+        latent=LatentConfig(crop=24, **FAST),
     )
     models = load_models(config)
     methods = method_description(config, models)
     assert methods["inpainter"]["weights"]["path"] == str(folders["inpaint"].resolve())
     assert set(methods["detector"]["weights"]["files"]) == {
-        "unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors",
+        "unet/diffusion_pytorch_model.safetensors",
+        "vae/diffusion_pytorch_model.safetensors",
+        "text_encoder/model.safetensors",
     }
     [(mask, restored, scores, _)] = restore_frames(frames, [1], 0, config, models)
     assert mask[10:13, 10:13].all()  # the spike proposal, kept by "union"
@@ -246,7 +253,9 @@ def test_restore_command_with_sd_inpaint(folders, tmp_path):
     settings = json.dumps({"latent": {"steps": 2, "crop": 24}, "device": "cpu"})
     base = [cli, "restore", str(reel), "--detector", "temporal", "--inpainter", "sd-inpaint", "--no-access-copy", "--settings", settings]
 
-    bad = subprocess.run(base + ["--out", str(tmp_path / "bad"), "--weights", str(tmp_path / "nothing")], capture_output=True, text=True, env=env)
+    bad = subprocess.run(
+        base + ["--out", str(tmp_path / "bad"), "--weights", str(tmp_path / "nothing")], capture_output=True, text=True, env=env
+    )
     assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'nothing'}: no such weights folder; copy a whole Stable Diffusion folder (README, 'Latent backend')"
     ]
@@ -279,8 +288,17 @@ def test_finetune_changes_the_unet_and_writes_a_folder_that_loads(folders, tmp_p
 
     reel = write_clip(tmp_path / "clean.mkv", random_frames(4, 40, 56, 1, np.uint8), "gray", audio=False)
     config = TrainLatentConfig(
-        data=(str(reel),), init=str(folders[name]), out_dir=str(tmp_path / "run"), steps=3, batch=2, lr=1e-2,
-        lora_rank=lora_rank, crop=24, frames=4, device="cpu", precision="float32",
+        data=(str(reel),),
+        init=str(folders[name]),
+        out_dir=str(tmp_path / "run"),
+        steps=3,
+        batch=2,
+        lr=1e-2,
+        lora_rank=lora_rank,
+        crop=24,
+        frames=4,
+        device="cpu",
+        precision="float32",
     )
     lines = []
     out = train(config, log=lines.append)
@@ -307,16 +325,21 @@ def test_finetune_changes_the_unet_and_writes_a_folder_that_loads(folders, tmp_p
 
 @pytest.mark.slow
 def test_finetune_flow_registers_a_latent_folder(folders, tmp_path):
-    import flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
     from prefect.testing.utilities import prefect_test_harness
 
+    import flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
     from flows.finetune import finetune
     from restoration.registry import registered, sha256_tree
 
     reel = write_clip(tmp_path / "clean.mkv", random_frames(4, 40, 56, 1, np.uint8), "gray", audio=False)
     with prefect_test_harness(server_startup_timeout=None):
         [entry] = finetune(
-            [str(reel)], str(tmp_path / "models"), name="stock", kinds=["latent"], steps=2, latent_init=str(folders["inpaint"]),
+            [str(reel)],
+            str(tmp_path / "models"),
+            name="stock",
+            kinds=["latent"],
+            steps=2,
+            latent_init=str(folders["inpaint"]),
             settings={"latent": {"crop": 24, "frames": 4, "device": "cpu", "precision": "float32"}},
         )
     assert entry["kind"] == "latent" and entry["sha256"] == sha256_tree(entry["path"])
@@ -353,7 +376,8 @@ def test_latent_settings_survive_the_store_round_trip(folders):
     from restoration.reprocess import config_from_dict
 
     config = RestoreConfig(
-        inpainter="sd-inpaint", latent_weights=str(folders["legacy"]),
+        inpainter="sd-inpaint",
+        latent_weights=str(folders["legacy"]),
         latent=LatentConfig(mode="legacy", repaint_jump=5, repaint_resample=3, prompt="old film photo"),
     )
     stored = json.loads(json.dumps(asdict(config)))
@@ -367,8 +391,16 @@ def test_finetune_resumes_from_its_checkpoint(folders, tmp_path):
 
     reel = write_clip(tmp_path / "clean.mkv", random_frames(4, 40, 56, 1, np.uint8), "gray", audio=False)
     config = TrainLatentConfig(
-        data=(str(reel),), init=str(folders["inpaint"]), out_dir=str(tmp_path / "run"), steps=2, batch=1, lr=1e-2,
-        crop=24, frames=4, device="cpu", precision="float32",
+        data=(str(reel),),
+        init=str(folders["inpaint"]),
+        out_dir=str(tmp_path / "run"),
+        steps=2,
+        batch=1,
+        lr=1e-2,
+        crop=24,
+        frames=4,
+        device="cpu",
+        precision="float32",
     )
     unet = tmp_path / "run" / "model" / "unet" / "diffusion_pytorch_model.safetensors"
     train(config, log=lambda line: None)
@@ -387,7 +419,9 @@ def test_finetune_command_needs_the_latent_folder(tmp_path):
     cli = str(Path(sys.executable).with_name("restoration"))
     result = subprocess.run(
         [cli, "finetune", str(tmp_path / "reel.mkv"), "--models", str(tmp_path / "models"), "--kind", "latent"],
-        capture_output=True, text=True, env={**os.environ, "COLUMNS": "300"},
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
     )
     assert result.returncode == 2 and "the latent kind needs --latent-init DIR (a Stable Diffusion folder)" in result.stderr
     assert not (tmp_path / "models").exists()

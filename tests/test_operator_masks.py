@@ -14,8 +14,8 @@ import pytest
 from clips import write_clip
 from test_flows import damaged_frames
 
-from restoration.operator_masks import detected_mask, operator_mask, save_operator_mask
 from restoration.core import RestoreConfig
+from restoration.operator_masks import detected_mask, operator_mask, save_operator_mask
 from restoration.pipeline import restore_reel
 from restoration.reel import probe, read_frames
 from restoration.reprocess import reprocess_frames
@@ -82,7 +82,10 @@ def test_fill_a_still_touches_only_the_mask(tmp_path):
     assert not changed[mask == 0].any() and changed[mask > 0].sum() == 20
 
     again = run("fill", tmp_path / "still.png", "--mask", tmp_path / "mask.png", "--out", tmp_path / "filled.png")
-    assert again.returncode == 1 and again.stderr.strip() == f"error: {tmp_path / 'filled.png'}: output already exists; remove it or choose another --out"
+    assert (
+        again.returncode == 1
+        and again.stderr.strip() == f"error: {tmp_path / 'filled.png'}: output already exists; remove it or choose another --out"
+    )
     cv2.imwrite(str(tmp_path / "small.png"), mask[:20])
     wrong = run("fill", tmp_path / "still.png", "--mask", tmp_path / "small.png", "--out", tmp_path / "x.png")
     assert wrong.returncode == 1 and wrong.stderr.strip() == f"error: {tmp_path / 'small.png'}: mask is 60x20, the frame 60x40"

@@ -53,8 +53,9 @@ def test_documented_commands_deploy_and_run_on_a_worker_that_stops_on_sigterm(tm
         PREFECT_HOME=str(tmp_path / "prefect-home"),
         COLUMNS="200",
     )
-    proc = subprocess.Popen(["bash", "-c", script], cwd=clone, env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        ["bash", "-c", script], cwd=clone, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         output = proc.communicate(timeout=900)[0]
     finally:
@@ -69,6 +70,8 @@ def test_documented_commands_deploy_and_run_on_a_worker_that_stops_on_sigterm(tm
     assert set(deployments) == {"restore-inbox", "restore-reel", "reprocess-flagged", "finetune"}
     assert [s["active"] for s in deployments["restore-inbox"]["schedules"]] == [False]  # shipped paused
     runs = json.loads((clone / "flow_runs.json").read_text())
-    assert sorted(r["name"] for r in runs if r.get("deployment_id")) == sorted(
-        r["name"] for r in runs if r.get("deployment_id") == deployments["restore-reel"]["id"]
-    ) and len([r for r in runs if r.get("deployment_id")]) == 1  # no inbox run was queued
+    assert (
+        sorted(r["name"] for r in runs if r.get("deployment_id"))
+        == sorted(r["name"] for r in runs if r.get("deployment_id") == deployments["restore-reel"]["id"])
+        and len([r for r in runs if r.get("deployment_id")]) == 1
+    )  # no inbox run was queued

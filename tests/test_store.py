@@ -19,7 +19,10 @@ def results_for(frames, start, seed=0):
     mask = rng.random(frames.shape[:3]) < 0.1
     restored = np.where(mask[..., None], rng.integers(0, 65535, frames.shape, dtype=np.uint16), frames)
     return FrameResults(
-        start=start, mask=mask, original=frames, restored=restored,
+        start=start,
+        mask=mask,
+        original=frames,
+        restored=restored,
         scores=np.full((len(frames), 3), 0.5, np.float32),
         status=np.full(len(frames), STATUS["done"], np.uint8),
     )
@@ -169,7 +172,9 @@ def test_a_malformed_event_file_is_a_store_error(written):
     bad.write_text('{"time": "2026-')
     with pytest.raises(StoreError, match=f"{bad.name}: event file is damaged and cannot be read"):
         store.events()
-    assert store.problems() == [f"{bad}: event file is damaged and cannot be read (Unterminated string starting at: line 1 column 10 (char 9))"]
+    assert store.problems() == [
+        f"{bad}: event file is damaged and cannot be read (Unterminated string starting at: line 1 column 10 (char 9))"
+    ]
 
 
 def test_a_write_cut_short_leaves_its_frames_to_do_not_finished(written):

@@ -257,9 +257,7 @@ class ReelReader:
         out["status"] = status.astype(int).tolist()
         out["status_names"] = {str(code): name for code, name in STATUS_NAMES.items()}
         reasons = frame_reasons(events)
-        listed = np.flatnonzero(
-            np.isin(status, [STATUS["flagged"], STATUS["reprocess"]]) | np.isin(np.arange(len(status)), list(reasons))
-        )
+        listed = np.flatnonzero(np.isin(status, [STATUS["flagged"], STATUS["reprocess"]]) | np.isin(np.arange(len(status)), list(reasons)))
         out["flagged"] = [
             {
                 "frame": int(i),
@@ -456,9 +454,7 @@ class Reprocessor:
                 fn = library_reprocess
                 kwargs = call_arguments(fn, store.path, frames, user)
             name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__name__', getattr(fn, 'name', '?'))}"
-            thread = threading.Thread(
-                target=self._run_local, args=(fn, kwargs, store.path, frames, user), name="reprocess", daemon=True
-            )
+            thread = threading.Thread(target=self._run_local, args=(fn, kwargs, store.path, frames, user), name="reprocess", daemon=True)
             self.threads.append(thread)
             thread.start()
             return {"backend": "local", "function": name}
@@ -470,9 +466,7 @@ class Reprocessor:
             fn(**kwargs)
         except Exception as exc:  # noqa: BLE001 - recorded in the store for the operators to see
             log.exception("local reprocess failed")
-            ProvenanceStore(store_path).log_event(
-                "reprocess_failed", user=user, frames=frames, error=f"{type(exc).__name__}: {exc}"
-            )
+            ProvenanceStore(store_path).log_event("reprocess_failed", user=user, frames=frames, error=f"{type(exc).__name__}: {exc}")
 
 
 # -- the app -------------------------------------------------------------------------------------
@@ -592,8 +586,13 @@ def create_app(
             raise HTTPException(401, "wrong name or password")
         cookie = auth.issue(body.name)
         response.set_cookie(
-            COOKIE, cookie, max_age=auth.session_seconds, httponly=True, samesite="strict",
-            secure=settings.secure_cookies, path="/",
+            COOKIE,
+            cookie,
+            max_age=auth.session_seconds,
+            httponly=True,
+            samesite="strict",
+            secure=settings.secure_cookies,
+            path="/",
         )
         s = auth.session(cookie)
         return _me(s, auth, settings)
@@ -844,11 +843,14 @@ def serve(
 
     users_file = Path(users_file) if users_file else default_users_file()
     if not load_users(users_file):
-        raise SystemExit(
-            f"{users_file}: no dashboard users; add one with `restoration dashboard-user add NAME --role operator`"
-        )
+        raise SystemExit(f"{users_file}: no dashboard users; add one with `restoration dashboard-user add NAME --role operator`")
     app = create_app(
-        Path(root), users_file, secret or os.environ.get("RESTORATION_DASHBOARD_SECRET"), deployment,
-        reprocess=reprocess, secure_cookies=secure_cookies, allowed_origins=allowed_origins,
+        Path(root),
+        users_file,
+        secret or os.environ.get("RESTORATION_DASHBOARD_SECRET"),
+        deployment,
+        reprocess=reprocess,
+        secure_cookies=secure_cookies,
+        allowed_origins=allowed_origins,
     )
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False)

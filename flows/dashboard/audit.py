@@ -33,11 +33,18 @@ def audit_csv(events: list[dict]) -> str:
     writer.writerow(CSV_COLUMNS)
     for e in events:
         details = {k: v for k, v in e.items() if k not in _SHOWN}
-        writer.writerow([
-            e.get("time", ""), e.get("kind", ""), e.get("user", ""), e.get("by", ""),
-            " ".join(str(f) for f in _frames(e)), e.get("reason", ""), e.get("note", ""),
-            json.dumps(details, sort_keys=True, default=str) if details else "",
-        ])
+        writer.writerow(
+            [
+                e.get("time", ""),
+                e.get("kind", ""),
+                e.get("user", ""),
+                e.get("by", ""),
+                " ".join(str(f) for f in _frames(e)),
+                e.get("reason", ""),
+                e.get("note", ""),
+                json.dumps(details, sort_keys=True, default=str) if details else "",
+            ]
+        )
     return out.getvalue()
 
 
@@ -48,20 +55,28 @@ def audit_premis(info: ReelInfo, events: list[dict]) -> dict:
     for i, e in enumerate(events):
         agents = []
         if e.get("user"):
-            agents.append({"linkingAgentIdentifierType": "user", "linkingAgentIdentifierValue": e["user"],
-                           "linkingAgentRole": "executing program's user" if e.get("by") else "operator"})
+            agents.append(
+                {
+                    "linkingAgentIdentifierType": "user",
+                    "linkingAgentIdentifierValue": e["user"],
+                    "linkingAgentRole": "executing program's user" if e.get("by") else "operator",
+                }
+            )
         if e.get("by"):
-            agents.append({"linkingAgentIdentifierType": "software", "linkingAgentIdentifierValue": e["by"],
-                           "linkingAgentRole": "automatic check"})
+            agents.append(
+                {"linkingAgentIdentifierType": "software", "linkingAgentIdentifierValue": e["by"], "linkingAgentRole": "automatic check"}
+            )
         detail = "; ".join(f"{k}: {e[k]}" for k in ("reason", "note") if e.get(k))
-        out.append({
-            "eventIdentifier": {"eventIdentifierType": "store event", "eventIdentifierValue": f"{info.sha256[:12]}-{i}"},
-            "eventType": e.get("kind", ""),
-            "eventDateTime": e.get("time", ""),
-            "eventDetailInformation": {"eventDetail": detail},
-            "eventOutcomeInformation": {"eventOutcome": e.get("status") or ("failed" if "error" in e else "")},
-            "linkingAgentIdentifier": agents,
-            "linkingObjectIdentifier": [{**reel, "linkingObjectRole": "source", "frames": _frames(e)}],
-            "extension": e,
-        })
+        out.append(
+            {
+                "eventIdentifier": {"eventIdentifierType": "store event", "eventIdentifierValue": f"{info.sha256[:12]}-{i}"},
+                "eventType": e.get("kind", ""),
+                "eventDateTime": e.get("time", ""),
+                "eventDetailInformation": {"eventDetail": detail},
+                "eventOutcomeInformation": {"eventOutcome": e.get("status") or ("failed" if "error" in e else "")},
+                "linkingAgentIdentifier": agents,
+                "linkingObjectIdentifier": [{**reel, "linkingObjectRole": "source", "frames": _frames(e)}],
+                "extension": e,
+            }
+        )
     return {"object": {**reel, "originalName": info.path}, "events": out}
