@@ -23,7 +23,16 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 import flows  # noqa: E402,F401
-from restoration.cli import _clear_errors, _progress, app, console  # noqa: E402
+from restoration.cli import (  # noqa: E402
+    DEVICE_HELP,
+    PRECISION_HELP,
+    THREADS_HELP,
+    _clear_errors,
+    _progress,
+    app,
+    console,
+    use_threads,
+)
 from restoration.errors import RestorationError  # noqa: E402
 from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER  # noqa: E402
 
@@ -86,6 +95,9 @@ def restore(
         '\'latent\' (e.g. \'{"latent": {"steps": 30, "prompt": "film photo"}, "device": "cuda"}\').',
     ),
     parallel: int = typer.Option(1, help="Chunks restored at once (threads)."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
+    threads: int = typer.Option(0, help=THREADS_HELP),
     dask: str = typer.Option(None, help="Run the chunks on a Dask cluster: its scheduler address, or local:N."),
     settings: str = typer.Option(None, help='JSON (or a JSON file) overriding any setting, e.g. \'{"palette": {"steps": 10}}\'.'),
     overwrite: bool = typer.Option(
@@ -125,6 +137,8 @@ def restore(
         inpainter_weights=str(inpainter_weights) if inpainter_weights else None,
         latent_weights=str(weights) if weights else None,
         access_copy=access_copy,
+        device=device,
+        precision=precision,
         settings=_settings(settings),
     )
     from flows.config import build_config
@@ -139,7 +153,8 @@ def restore(
 
     if overwrite and outputs.master.exists():
         _remove_outputs(outputs)
-    cached_models(config)  # missing weights: one clear error, nothing written (the flow reuses them)
+    use_threads(threads, parallel)
+    cached_models(config)  # missing weights or CUDA: one clear error, nothing written (the flow reuses them)
     store, _ = open_or_create_store(info, out, config)  # refuse a finished output before any progress is shown
     RunLock(store.path).check()  # and a reel another run is restoring (the flow takes the lock itself)
 
@@ -147,9 +162,22 @@ def restore(
     with _progress() as bar:
         restoring = bar.add_task("restoring", total=frames)
         encoding = bar.add_task("encoding master", total=frames)
+        # Frames restored in this process's chunk tasks move the bar frame by frame; finished chunks
+        # (also those a Dask cluster restores elsewhere) move it at least that far.
+        count = {"base": 0, "frames": 0, "chunks": 0}
+
+        def moved(key: str, n: int) -> None:
+            count[key] += n
+            bar.update(restoring, completed=count["base"] + max(count["frames"], count["chunks"]))
+
+        def started(done: int) -> None:
+            count["base"] = done
+            moved("frames", 0)
+
         with _hooks(
-            on_start=lambda done: bar.update(restoring, completed=done),
-            on_chunk=lambda a, b: bar.advance(restoring, b - a),
+            on_start=started,
+            on_restored=lambda: moved("frames", 1),
+            on_chunk=lambda a, b: moved("chunks", b - a),
             on_frame=lambda: bar.advance(encoding),
         ):
             result = _run_interruptible(
@@ -272,6 +300,9 @@ def reprocess(
     seed: int = typer.Option(None, help="Seed for the new attempt (default: one not used on this reel before)."),
     settings: str = typer.Option(None, help="JSON (or a JSON file) overriding settings of the last run."),
     reencode: bool = typer.Option(True, help="Re-encode the master (replaced atomically) afterwards."),
+    device: str = typer.Option(None, help="As for restore (default: the last run's setting). " + DEVICE_HELP),
+    precision: str = typer.Option(None, help="As for restore (default: the last run's setting). " + PRECISION_HELP),
+    threads: int = typer.Option(0, help=THREADS_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the result (frames, seed, still flagged, master) as JSON on stdout."),
 ):
     """Restore flagged (or chosen) frames again with a new seed or settings, and re-encode the master."""
@@ -280,7 +311,8 @@ def reprocess(
 
     # Everything that can be refused is refused here, before Prefect starts.
     s = ProvenanceStore(store)
-    overrides = _settings(settings)
+    overrides = {**(_settings(settings) or {}), **{k: v for k, v in (("device", device), ("precision", precision)) if v is not None}}
+    use_threads(threads)
     wanted = _parse_frames(frames)
     if wanted:
         bad = [f for f in wanted if not 0 <= f < s.frame_count]

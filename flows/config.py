@@ -24,6 +24,7 @@ def build_config(
     access_copy: bool = True,
     settings: dict | None = None,
     latent_weights: str | None = None,
+    precision: str = "auto",
 ) -> RestoreConfig:
     """A ``RestoreConfig`` from flow parameters; ``settings`` overrides any nested field by name,
     e.g. ``{"palette": {"steps": 10}, "consistency": {"max_warp_ratio": 2.0}}``."""
@@ -38,6 +39,7 @@ def build_config(
             context_frames=context_frames,
             seed=seed,
             device=device,
+            precision=precision,
             encode=EncodeConfig(access_copy=access_copy),
         )
     )

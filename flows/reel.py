@@ -49,6 +49,7 @@ class Hooks:
     """Progress callbacks for an in-process caller (the CLI's progress bars); flows take no callables."""
 
     on_chunk: Callable[[int, int], None] | None = None
+    on_restored: Callable[[], None] | None = None  # a frame restored (in this process's chunk tasks)
     on_frame: Callable[[], None] | None = None
     on_start: Callable[[int], None] | None = None  # frames already done when the run starts
 
@@ -94,7 +95,7 @@ def restore_chunk(store_path: str, start: int, stop: int, config: dict, run_id: 
     if todo:
         models = cached_models(cfg)
         for a, b in todo:
-            restore_range(store, a, b, cfg, models)
+            restore_range(store, a, b, cfg, models, on_frame=HOOKS.on_restored)
     status = store.status(start, stop)
     record = {
         "run_id": run_id,
@@ -228,6 +229,7 @@ def restore_reel(
     dask_workers: int = 0,
     lock_max_age_s: float = DEFAULT_MAX_AGE_S,
     latent_weights: str | None = None,
+    precision: str = "auto",
 ) -> dict:
     """Restore ``reel`` into ``out_dir`` (master, access copy, provenance store), resuming if interrupted.
 
@@ -251,6 +253,7 @@ def restore_reel(
         access_copy,
         settings,
         latent_weights,
+        precision,
     )
     info = probe(reel)
     store, outputs = open_or_create_store(info, Path(out_dir), config)

@@ -16,7 +16,7 @@ all restore a frame through these functions, so every figure the benchmark repor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -214,7 +214,12 @@ def fill_frame(
 
 
 def restore_frames(
-    frames: np.ndarray, indices: Sequence[int], first_number: int, config: RestoreConfig, models: Models
+    frames: np.ndarray,
+    indices: Sequence[int],
+    first_number: int,
+    config: RestoreConfig,
+    models: Models,
+    on_frame: Callable[[], None] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, str | None]]:
     """Detect, fill and check ``frames[i]`` for each ``i`` in ``indices``.
 
@@ -222,7 +227,7 @@ def restore_frames(
     frames themselves and on the frames next to them (inside ``frames``), so that the fill knows
     which neighbour pixels are damaged too; a frame's mask depends on the frame and its neighbours
     only, so it is the same whichever chunk detects it. Returns per index ``(mask (H, W) bool,
-    restored, scores, reason)`` as :func:`fill_frame`.
+    restored, scores, reason)`` as :func:`fill_frame`; ``on_frame`` is called after each frame.
     """
     masks = np.zeros(frames.shape[:3], bool)
     detected: set[int] = set()
@@ -236,6 +241,8 @@ def restore_frames(
         out.append((masks[i], *fill_frame(frames, masks, i, first_number + i, config, models, cache)))
         for key in [k for k in cache if k[0] <= i]:
             del cache[key]  # at 2K a frame's motion is 100 MB: keep only what is still to be used
+        if on_frame:
+            on_frame()
     return out
 
 
@@ -253,10 +260,18 @@ class RestoredWindow:
     reasons: dict[int, str]
 
 
-def restore_window(info: ReelInfo, start: int, stop: int, config: RestoreConfig, models: Models) -> RestoredWindow:
+def restore_window(
+    info: ReelInfo,
+    start: int,
+    stop: int,
+    config: RestoreConfig,
+    models: Models,
+    on_frame: Callable[[], None] | None = None,
+) -> RestoredWindow:
     """Restore reel frames ``[start, stop)``, read with ``config.context_frames`` either side.
 
     Context crosses chunk borders, so a frame's result does not depend on how the reel was cut.
+    ``on_frame`` is called after each frame (progress).
     """
     if not 0 <= start < stop <= info.frame_count:
         raise ValueError(f"frames [{start}, {stop}) outside the reel's [0, {info.frame_count})")
@@ -273,7 +288,7 @@ def restore_window(info: ReelInfo, start: int, stop: int, config: RestoreConfig,
         np.full((n, len(SCORE_NAMES)), np.nan, np.float32),
         {},
     )
-    done = restore_frames(frames, range(start - lo, stop - lo), lo, config, models)
+    done = restore_frames(frames, range(start - lo, stop - lo), lo, config, models, on_frame)
     for k, (window.mask[k], window.restored[k], window.scores[k], reason) in enumerate(done):
         if reason:
             window.reasons[start + k] = reason

@@ -31,12 +31,20 @@ def chunk_ranges(frame_count: int, chunk_frames: int) -> list[tuple[int, int]]:
     return [(a, min(a + chunk_frames, frame_count)) for a in range(0, frame_count, chunk_frames)]
 
 
-def restore_range(store: ProvenanceStore, start: int, stop: int, config: RestoreConfig, models: Models | None = None) -> None:
+def restore_range(
+    store: ProvenanceStore,
+    start: int,
+    stop: int,
+    config: RestoreConfig,
+    models: Models | None = None,
+    on_frame: Callable[[], None] | None = None,
+) -> None:
     """Restore frames ``[start, stop)`` (:func:`restoration.core.restore_window`) into the store.
 
-    Flagged frames get the status ``flagged`` and a ``frame_flagged`` event with the reason.
+    Flagged frames get the status ``flagged`` and a ``frame_flagged`` event with the reason;
+    ``on_frame`` is called as each frame is restored (before the chunk is written).
     """
-    window = restore_window(store.info, start, stop, config, models or load_models(config))
+    window = restore_window(store.info, start, stop, config, models or load_models(config), on_frame)
     status = np.full(stop - start, STATUS["done"], np.uint8)
     for frame_number in window.reasons:
         status[frame_number - start] = STATUS["flagged"]

@@ -1,5 +1,6 @@
 """The `restoration` command on bad input: one clear line, a non-zero exit, nothing at the output."""
 
+import io
 import os
 import subprocess
 import sys
@@ -280,3 +281,28 @@ def test_a_restore_killed_after_the_master_resumes_with_the_access_copy(tmp_path
     assert result.returncode == 0, result.stderr
     assert access.exists() and not (out / ".reel.access.mp4.partial").exists()
     assert run("verify", out / "reel.zarr", "--master", out / "reel.master.mkv").returncode == 0
+
+
+def test_progress_lines_when_the_output_is_not_a_terminal():
+    """A batch log gets periodic lines with frames a second and the time left, and a last line."""
+    from rich.console import Console
+
+    from restoration.cli import LineProgress
+
+    console = Console(file=io.StringIO(), force_terminal=False, width=200)
+    with LineProgress(console, every_s=0) as bar:
+        task = bar.add_task("restoring", total=48)
+        bar.update(task, completed=0)  # not moving yet: nothing said
+        bar.advance(task, 16)
+        bar.advance(task, 16)
+    lines = console.file.getvalue().splitlines()
+    assert [line.split(",")[0] for line in lines] == ["restoring: 16/48 frames", "restoring: 32/48 frames", "restoring: 32/48 frames"]
+    assert all(" frames/s" in line and "ETA " in line for line in lines)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_a_gpu_is_one_line_before_anything_is_written(tmp_path):
+    reel = write_clip(tmp_path / "reel.mkv", random_frames(4, 48, 64, 1, np.uint8), "gray")
+    result = run("restore", reel, "--out", tmp_path / "out", "--device", "cuda", "--detector", "temporal", "--inpainter", "temporal_median")
+    assert_one_line_error(result, "sees no CUDA GPU")
+    assert not (tmp_path / "out").exists()
