@@ -12,6 +12,7 @@ from flows.dashboard import add_user, create_app, remove_user
 from flows.dashboard.app import Reprocessor, call_arguments, find_stores
 from flows.dashboard.auth import hash_password, load_users, verify_password
 from flows.dashboard.images import render, to_8bit
+from restoration.lock import RunLock
 from restoration.reel import probe, read_frames
 from restoration.store import SCORE_NAMES, STATUS, FrameResults, ProvenanceStore
 from tests.clips import random_frames, write_clip
@@ -442,3 +443,23 @@ def test_mask_correction_api_keeps_both_masks_and_sends_the_frame_back(site):
     viewer, vcsrf = signed_in(site, "vic", "viewer pass")
     r = viewer.post(f"/api/reels/{RID}/frames/2/mask", json={"png": png}, headers={**ORIGIN, "X-CSRF-Token": vcsrf})
     assert r.status_code == 403
+
+
+def test_actions_refuse_a_store_that_fails_its_check_and_a_store_a_run_holds(tmp_path):
+    """A lost mask chunk of a finished frame: the action is refused with 409 naming the frame; a
+    store another run holds: 409, and no status changes in either case."""
+    root = tmp_path / "out"
+    lost = make_store(root / "lost")
+    lost.chunk_file("mask", 2).unlink()  # frame 2 has damage: its mask chunk must be there
+    held = make_store(root / "held")
+    users = tmp_path / "users.json"
+    add_user(users, "ada", "correct horse", "operator")
+    client, csrf = signed_in({"app": create_app(root, users, secret="s", reprocess="mark")})
+    headers = {**ORIGIN, "X-CSRF-Token": csrf}
+    r = client.post("/api/reels/lost/reel.zarr/actions", json={"action": "approve", "frames": [1]}, headers=headers)
+    assert r.status_code == 409 and "frame 2" in r.json()["detail"], r.text
+    assert lost.status(1, 2)[0] == STATUS["done"]
+    with RunLock(held.path, "restore"):
+        r = client.post("/api/reels/held/reel.zarr/actions", json={"action": "approve", "frames": [1]}, headers=headers)
+    assert r.status_code == 409, r.text
+    assert held.status(1, 2)[0] == STATUS["done"]

@@ -50,6 +50,7 @@ from flows.dashboard.audit import audit_csv, audit_premis
 from flows.dashboard.auth import Authenticator, Session
 from flows.dashboard.images import KINDS, FrameCache, frame_png
 from restoration.errors import ReelError, RestorationError, StoreError
+from restoration.lock import ReelLockedError
 from restoration.store import SCORE_NAMES, STATUS, STATUS_NAMES, ProvenanceStore
 from restoration.timecode import frame_timecode
 
@@ -152,9 +153,12 @@ def resolve_reel(root: Path, rid: str) -> Path:
 
 @contextmanager
 def readable_store(rid: str):
-    """Turn a store that cannot be read (damaged metadata, arrays or events) into HTTP 404 with why."""
+    """Turn a store that cannot be read (damaged metadata, arrays or events) into HTTP 404 with why,
+    and one a run holds (an operator's change would race its writes) into 409."""
     try:
         yield
+    except ReelLockedError as exc:
+        raise HTTPException(409, f"{rid}: {exc}") from exc
     except (StoreError, OSError, ValueError, KeyError, TypeError) as exc:
         raise HTTPException(404, f"{rid}: store unreadable ({type(exc).__name__}: {exc})") from exc
 
@@ -697,6 +701,7 @@ def create_app(
     def action(rid: str, body: ActionBody, s: Session = Depends(acting)):
         with readable_store(rid):
             store = open_store(rid, mode="r+")
+            _check_fixity(store)
             frames = sorted(set(body.frames))
             if frames[0] < 0 or frames[-1] >= store.frame_count:
                 raise HTTPException(422, f"frames must lie in [0, {store.frame_count})")
@@ -736,6 +741,7 @@ def create_app(
 
         with readable_store(rid):
             store = open_store(rid, mode="r+")
+            _check_fixity(store)
             _check_frame(store, n)
             if store.status(n, n + 1)[0] == STATUS["pending"]:
                 raise HTTPException(409, f"frame {n} is still pending (a run is processing it)")
@@ -752,6 +758,15 @@ def create_app(
         return {"mask": event, **result}
 
     return app
+
+
+def _check_fixity(store: ProvenanceStore) -> None:
+    """An operator acts only on a store that passes its check (:meth:`ProvenanceStore.verify`;
+    frames a run is still writing are allowed): 409 naming what is missing otherwise."""
+    try:
+        store.verify(unfinished_ok=True)
+    except StoreError as exc:
+        raise HTTPException(409, str(exc)) from exc
 
 
 def _me(s: Session, auth: Authenticator, settings: DashboardSettings) -> dict:
