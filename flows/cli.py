@@ -27,10 +27,10 @@ from restoration.cli import (  # noqa: E402
     DEVICE_HELP,
     PRECISION_HELP,
     THREADS_HELP,
-    _clear_errors,
-    _progress,
     app,
+    clear_errors,
     console,
+    progress_display,
     use_threads,
 )
 from restoration.errors import RestorationError  # noqa: E402
@@ -67,7 +67,7 @@ def _settings(value: str | None) -> dict | None:
 
 
 @app.command()
-@_clear_errors
+@clear_errors
 def restore(
     reel: Path = typer.Argument(..., help="The reel to restore (file or image-sequence folder)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: master, access copy and provenance store."),
@@ -159,7 +159,7 @@ def restore(
     RunLock(store.path).check()  # and a reel another run is restoring (the flow takes the lock itself)
 
     frames = info.frame_count
-    with _progress() as bar:
+    with progress_display() as bar:
         restoring = bar.add_task("restoring", total=frames)
         encoding = bar.add_task("encoding master", total=frames)
         # Frames restored in this process's chunk tasks move the bar frame by frame; finished chunks
@@ -293,7 +293,7 @@ def _parse_frames(value: str | None) -> list[int] | None:
 
 
 @app.command()
-@_clear_errors
+@clear_errors
 def reprocess(
     store: Path = typer.Argument(..., help="A reel's provenance store (<name>.zarr)."),
     frames: str = typer.Option(None, help="Frames to redo, e.g. 3,7,10-12 (default: every flagged or sent-back frame)."),
@@ -325,7 +325,7 @@ def reprocess(
         raise RestorationError(f"settings: {err}") from None
     from flows.reprocess import reprocess_flagged
 
-    with _progress() as bar:
+    with progress_display() as bar:
         encoding = bar.add_task("re-encoding master", total=s.frame_count)
         with _hooks(on_frame=lambda: bar.advance(encoding)):
             result = _run_interruptible(
@@ -347,7 +347,7 @@ def reprocess(
 
 
 @app.command()
-@_clear_errors
+@clear_errors
 def inbox(
     folder: Path = typer.Argument(..., help="Inbox folder: reel files and image-sequence folders."),
     out: Path = typer.Option(..., "--out", "-o", help="Output root: one folder per reel and the ledger."),
@@ -381,7 +381,7 @@ def inbox(
 
 
 @app.command()
-@_clear_errors
+@clear_errors
 def finetune(
     data: list[Path] = typer.Argument(..., help="Clean reels of the collection (path or path@a:b for a part)."),
     models_dir: Path = typer.Option(..., "--models", help="Folder where the new weights are registered."),
@@ -460,7 +460,7 @@ def worker(ctx: typer.Context):
 
 
 @app.command()
-@_clear_errors
+@clear_errors
 def dashboard(
     root: Path = typer.Option(..., "--root", help="Output folder whose provenance stores (*.zarr) operators review."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
@@ -482,7 +482,7 @@ app.add_typer(users_app, name="dashboard-user")
 
 
 @users_app.command("add")
-@_clear_errors
+@clear_errors
 def dashboard_user_add(
     name: str = typer.Argument(..., help="Operator's sign-in name (letters, digits and . _ - @)."),
     role: str = typer.Option("operator", help="operator (may act) or viewer (may only look)."),
@@ -511,7 +511,7 @@ def dashboard_user_add(
 
 
 @users_app.command("list")
-@_clear_errors
+@clear_errors
 def dashboard_user_list(
     users: Path = typer.Option(None, "--users", help="Users file (default as for `dashboard`)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON ({name: role}) instead of a table."),
@@ -537,7 +537,7 @@ def dashboard_user_list(
 
 
 @users_app.command("remove")
-@_clear_errors
+@clear_errors
 def dashboard_user_remove(
     name: str = typer.Argument(..., help="The account to remove; its sessions end with it."),
     users: Path = typer.Option(None, "--users", help="Users file (default as for `dashboard`)."),

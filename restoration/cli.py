@@ -83,7 +83,7 @@ def _main(
     pass
 
 
-def _clear_errors(command):
+def clear_errors(command):
     """Turn a user-facing error into one line on stderr and exit status 1, with no traceback."""
 
     @wraps(command)
@@ -174,7 +174,7 @@ class LineProgress:
         self.out.print(line, highlight=False)
 
 
-def _progress() -> Progress | LineProgress:
+def progress_display() -> Progress | LineProgress:
     """Progress bars with frames a second and the time left on a terminal; periodic lines otherwise."""
     if not console.is_terminal:
         return LineProgress(console)
@@ -190,7 +190,7 @@ def _progress() -> Progress | LineProgress:
 
 
 @app.command()
-@_clear_errors
+@clear_errors
 def probe(
     reel: Path = typer.Argument(..., help="Video file (MKV, MOV, MP4, ...) or folder of PNG/TIFF/DPX frames."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -210,7 +210,7 @@ def probe(
 
 
 @app.command()
-@_clear_errors
+@clear_errors
 def status(
     store: Path = typer.Argument(..., help="A reel's provenance store (<name>.zarr)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (the summary and the last events) instead of a table."),
@@ -250,7 +250,7 @@ def status(
 
 
 @app.command()
-@_clear_errors
+@clear_errors
 def verify(
     store: Path = typer.Argument(..., help="A reel's provenance store (<name>.zarr)."),
     master: Path = typer.Option(None, "--master", "-m", help="Also check this master against the store (and the source, if present)."),
@@ -281,7 +281,7 @@ def verify(
 
 
 @app.command()
-@_clear_errors
+@clear_errors
 def revert(
     master: Path = typer.Argument(..., help="A restored master (<name>.master.mkv)."),
     store: Path = typer.Option(..., "--store", "-s", help="Its provenance store (<name>.zarr)."),
@@ -296,7 +296,7 @@ def revert(
 
 
 @app.command()
-@_clear_errors
+@clear_errors
 def bench(
     clean: Path = typer.Option(..., "--clean", help="A clean clip (any video PyAV reads) to damage and restore."),
     level: str = typer.Option("medium", help="Damage level: low, medium or high."),
@@ -324,7 +324,7 @@ def bench(
         raise typer.BadParameter("level must be low, medium or high", param_hint="--level")
     config = BenchConfig(level=level, seed=seed, frames=frames, start=start, sprites_dir=str(sprites) if sprites else None)
     reference, source = load_clip(clean, config)
-    with _progress() as bar:
+    with progress_display() as bar:
         task = bar.add_task("benchmark", total=None)
         result = run_benchmark(reference, config, *available_methods(restore_config, palette=palette), on_frame=lambda: bar.advance(task))
     result["source"] = source
@@ -350,7 +350,7 @@ def bench(
 
 
 @app.command()
-@_clear_errors
+@clear_errors
 def fill(
     source: Path = typer.Argument(
         ..., help="A still image (PNG, TIFF, ...), or a reel (video file or image-sequence folder) with --frame."

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from restoration.motion import _check_frame
+from restoration.motion import validate_frame
 
 # The per-frame scores a restore records (the store's ``scores`` array), in this order: the masked
 # fraction, the warping-error ratio and the samples' mean spread of :func:`check_frame`.
@@ -79,7 +79,7 @@ def check_frame(
     ``spread_max``, ``masked_px``, ``checked_px`` (NaN where undefined); reason names the failed
     test(s) or is None. An empty mask scores 0 and is never flagged.
     """
-    _check_frame(restored, "restored")
+    validate_frame(restored, "restored")
     if mask.shape != restored.shape[:2] or mask.dtype != bool:
         raise ValueError(f"mask must be bool {restored.shape[:2]}, got {mask.dtype} {mask.shape}")
     for warped, valid in neighbours:

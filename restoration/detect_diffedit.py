@@ -30,7 +30,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 from scipy import ndimage as ndi
 
 from restoration.detector_model import LABELS, make_scheduler
-from restoration.motion import _check_frame, luma_float
+from restoration.motion import luma_float, validate_frame
 
 _SQUARE = np.ones((3, 3), bool)
 FUSIONS = ("verify", "grow", "intersect", "diffedit")
@@ -407,7 +407,7 @@ def detect_damage(
     lower the level inside them (``proposal_relief``); a frame without neighbours (a reel's only
     frame, a still, both sides across cuts) is examined from its own picture.
     """
-    _check_frame(frame)
+    validate_frame(frame)
     H, W = frame.shape[:2]
     neighbours = _nearest_pair(neighbours)
     for warped, valid in neighbours:

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from restoration.inpaint_diffusion import _crop
-from restoration.latent import LatentConfig, LatentModel, _autocast, to_model_input
-from restoration.motion import _check_frame
+from restoration.inpaint_diffusion import crop_tile
+from restoration.latent import LatentConfig, LatentModel, autocast_for, to_model_input
+from restoration.motion import validate_frame
 
 
 def grid_origins(extent: int, side: int) -> list[int]:
@@ -67,7 +67,7 @@ def diffedit_latent_map(
                 nothing = torch.zeros((k, 1, *x.shape[2:]), device=device)
                 inp = torch.cat([x, nothing, latents[a : a + k].to(device)], dim=1)
             text = torch.cat([damaged.expand(k, -1, -1), clean.expand(k, -1, -1)])
-            with _autocast(device, dtype):
+            with autocast_for(device, dtype):
                 out = model.unet(torch.cat([inp, inp]), t, encoder_hidden_states=text).sample.float()
             eps = model.eps(out, torch.cat([x, x]), t, alphas)
             total[a : a + k] += (eps[:k] - eps[k:]).abs().mean(1).cpu()
@@ -88,7 +88,7 @@ def detect_latent(
     "union" fusion (None = none). generator: a CPU ``torch.Generator`` (default: seeded 0), the
     same seed gives the same mask. dtype: the networks' precision.
     """
-    _check_frame(frame)
+    validate_frame(frame)
     H, W = frame.shape[:2]
     if proposals is not None and (proposals.shape != (H, W) or proposals.dtype != bool):
         raise ValueError(f"proposals must be bool {(H, W)}, got {proposals.dtype} {proposals.shape}")
@@ -96,7 +96,7 @@ def detect_latent(
     side, size = config.crop or model.size, model.size
     peak = float(np.iinfo(frame.dtype).max)
     origins = [(y, x) for y in grid_origins(H, side) for x in grid_origins(W, side)]
-    images = torch.from_numpy(np.stack([to_model_input(_crop(frame, y, x, side), peak, size) for y, x in origins]))
+    images = torch.from_numpy(np.stack([to_model_input(crop_tile(frame, y, x, side), peak, size) for y, x in origins]))
     latents = torch.cat([model.encode(images[a : a + config.max_batch], dtype) for a in range(0, len(images), config.max_batch)])
     raw = diffedit_latent_map(model, latents, config, gen, dtype)
     level = max(config.detect_threshold * config.detect_clamp * float(raw.mean()), config.detect_floor)

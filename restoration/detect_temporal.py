@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from restoration.motion import _check_frame, luma_float
+from restoration.motion import luma_float, validate_frame
 
 _MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation of a Gaussian
 
@@ -70,7 +70,7 @@ def detect_spikes(
     Returns bool ``(H, W)``, True = damage. No valid neighbour anywhere (a cut, a one-frame clip)
     gives an empty mask.
     """
-    _check_frame(frame)
+    validate_frame(frame)
     if len(neighbours) < 2:
         raise ValueError(f"detect_spikes needs at least two neighbours, got {len(neighbours)}")
     h, w = frame.shape[:2]

@@ -35,10 +35,10 @@ from restoration.checkpoint import load_checkpoint, save_checkpoint
 from restoration.compute import Compute
 from restoration.damage import DamageConfig, simulate_damage
 from restoration.errors import RestorationError
-from restoration.inpaint_diffusion import _crop
-from restoration.latent import COMPONENTS, _autocast, latent_mask, load_latent, to_model_input
+from restoration.inpaint_diffusion import crop_tile
+from restoration.latent import COMPONENTS, autocast_for, latent_mask, load_latent, to_model_input
 from restoration.reel import iter_frames, probe
-from restoration.train_inpainter import _parse_entry
+from restoration.train_inpainter import parse_entry
 
 # LoRA on the attention projections (self and cross attention): diffusers' own LoRA training recipe.
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
@@ -89,7 +89,7 @@ def read_pool(data: tuple[str, ...], frames: int) -> list[np.ndarray]:
     """Up to ``frames`` evenly spaced frames ``(H, W, C)`` (native dtype) of each data entry."""
     pool = []
     for entry in data:
-        path, a, b = _parse_entry(entry)
+        path, a, b = parse_entry(entry)
         info = probe(path)
         start, stop = int(info.frame_count * a), max(int(info.frame_count * b), int(info.frame_count * a) + 1)
         wanted = set(np.linspace(start, stop - 1, min(frames, stop - start)).round().astype(int).tolist())
@@ -108,8 +108,8 @@ def make_batch(stack: np.ndarray, masks: np.ndarray, batch: int, side: int, size
     for _ in range(batch):
         i = int(rng.integers(len(stack)))
         oy, ox = int(rng.integers(0, max(h - side, 0) + 1)), int(rng.integers(0, max(w - side, 0) + 1))
-        images.append(to_model_input(_crop(stack[i], oy, ox, side), peak, size))
-        pixel, lat = latent_mask(_crop(masks[i], oy, ox, side), size, scale)
+        images.append(to_model_input(crop_tile(stack[i], oy, ox, side), peak, size))
+        pixel, lat = latent_mask(crop_tile(masks[i], oy, ox, side), size, scale)
         holes.append(pixel)
         lat_holes.append(lat)
     return tuple(torch.from_numpy(np.stack(x)) for x in (images, holes, lat_holes))
@@ -167,7 +167,7 @@ def train(config: TrainLatentConfig, log=print) -> Path:
             masked = model.encode(images_t * (1 - holes_t[:, None]), compute.dtype)
             inp = torch.cat([x_t, lat_holes_t[:, None].to(compute.device), masked], dim=1)
         target = scheduler.get_velocity(latents, noise, t) if scheduler.config.prediction_type == "v_prediction" else noise
-        with _autocast(compute.device, compute.dtype):
+        with autocast_for(compute.device, compute.dtype):
             out = unet(inp, t, encoder_hidden_states=text.expand(config.batch, -1, -1)).sample.float()
         loss = F.mse_loss(out, target)
         optimiser.zero_grad(set_to_none=True)

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from restoration.motion import _check_frame
+from restoration.motion import validate_frame
 
 
 def _check_mask(frame: np.ndarray, mask: np.ndarray) -> None:
-    _check_frame(frame)
+    validate_frame(frame)
     if mask.shape != frame.shape[:2] or mask.dtype != bool:
         raise ValueError(f"mask must be bool {frame.shape[:2]}, got {mask.dtype} {mask.shape}")
 

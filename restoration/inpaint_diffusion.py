@@ -35,7 +35,7 @@ import torch
 from diffusers import DDIMScheduler, UNet2DModel
 from scipy import ndimage as ndi
 
-from restoration.motion import _check_frame
+from restoration.motion import validate_frame
 
 # Scheduler shared by training and sampling; stored in the weights' facts so both always agree.
 SCHEDULER_CONFIG = {
@@ -306,7 +306,7 @@ def _tiles_for(mask: np.ndarray, config: PaletteConfig, frame_index: int) -> lis
     return tiles
 
 
-def _crop(a: np.ndarray, oy: int, ox: int, size: int) -> np.ndarray:
+def crop_tile(a: np.ndarray, oy: int, ox: int, size: int) -> np.ndarray:
     """``a[oy:oy+size, ox:ox+size]`` with edge replication past the frame (frames smaller than a tile)."""
     h, w = a.shape[:2]
     yi = np.clip(np.arange(oy, oy + size), 0, h - 1)
@@ -315,7 +315,7 @@ def _crop(a: np.ndarray, oy: int, ox: int, size: int) -> np.ndarray:
 
 
 def _check_inputs(frame: np.ndarray, mask: np.ndarray, neighbours: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
-    _check_frame(frame)
+    validate_frame(frame)
     if mask.shape != frame.shape[:2] or mask.dtype != bool:
         raise ValueError(f"mask must be bool {frame.shape[:2]}, got {mask.dtype} {mask.shape}")
     if len(neighbours) > 2:
@@ -362,14 +362,14 @@ def inpaint_palette_many(
         frame, mask, nb = frames[tile.frame], masks[tile.frame], list(neighbours[tile.frame])
         peak = float(np.iinfo(frame.dtype).max)
         s = tile.size
-        m = _crop(mask, tile.oy, tile.ox, s)
+        m = crop_tile(mask, tile.oy, tile.ox, s)
         pair = []
         for j in range(2):
             if j < len(nb):
-                pair.append((_crop(nb[j][0], tile.oy, tile.ox, s) / peak, _crop(nb[j][1], tile.oy, tile.ox, s)))
+                pair.append((crop_tile(nb[j][0], tile.oy, tile.ox, s) / peak, crop_tile(nb[j][1], tile.oy, tile.ox, s)))
             else:
                 pair.append((np.zeros((s, s, frame.shape[2]), np.float32), np.zeros((s, s), bool)))
-        f = _crop(frame, tile.oy, tile.ox, s).astype(np.float32) / peak
+        f = crop_tile(frame, tile.oy, tile.ox, s).astype(np.float32) / peak
         skip = False
         if config.agree_tol > 0:
             ly, lx = tile.ys - tile.oy, tile.xs - tile.ox

@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from scipy import ndimage as ndi
 
-from restoration.inpaint_diffusion import _crop
-from restoration.latent import LatentConfig, LatentModel, _autocast, from_model_output, latent_mask, to_model_input
-from restoration.motion import _check_frame
+from restoration.inpaint_diffusion import crop_tile
+from restoration.latent import LatentConfig, LatentModel, autocast_for, from_model_output, latent_mask, to_model_input
+from restoration.motion import validate_frame
 
 
 @dataclass
@@ -184,7 +184,7 @@ def sample_latents(
             known = scheduler.add_noise(image_latents, randn(), torch.tensor([t]))
             x = hole * x + (1 - hole) * known
         inp = x if extra is None else torch.cat([x, extra], dim=1)
-        with _autocast(device, dtype):
+        with autocast_for(device, dtype):
             out = model.unet(torch.cat([inp, inp]), t, encoder_hidden_states=text).sample.float()
         out_neg, out_pos = out.chunk(2)
         out = out_neg + config.guidance * (out_pos - out_neg)
@@ -221,7 +221,7 @@ def inpaint_latent(
     ``mask``. An empty mask returns a copy without running the model. Raises
     :class:`~restoration.errors.RestorationError` when ``config.mode`` does not fit the U-Net.
     """
-    _check_frame(frame)
+    validate_frame(frame)
     if mask.shape != frame.shape[:2] or mask.dtype != bool:
         raise ValueError(f"mask must be bool {frame.shape[:2]}, got {mask.dtype} {mask.shape}")
     mode = model.mode(config)
@@ -236,8 +236,8 @@ def inpaint_latent(
         batch = windows[a : a + config.max_batch]
         images, holes, lat_holes = [], [], []
         for win in batch:
-            images.append(to_model_input(_crop(frame, win.oy, win.ox, win.side), peak, size))
-            pixel, lat = latent_mask(_crop(mask, win.oy, win.ox, win.side), size, model.vae_scale)
+            images.append(to_model_input(crop_tile(frame, win.oy, win.ox, win.side), peak, size))
+            pixel, lat = latent_mask(crop_tile(mask, win.oy, win.ox, win.side), size, model.vae_scale)
             holes.append(pixel)
             lat_holes.append(lat)
         images_t = torch.from_numpy(np.stack(images))
@@ -253,8 +253,8 @@ def inpaint_latent(
         for win, image in zip(batch, decoded):
             fill = from_model_output(image, win.side, channels)
             ly, lx = win.ys - win.oy, win.xs - win.ox
-            source = _crop(frame, win.oy, win.ox, win.side).astype(np.float32) / peak
-            offset = ring_offset(source, fill, _crop(mask, win.oy, win.ox, win.side), ly, lx, config.match_ring)
+            source = crop_tile(frame, win.oy, win.ox, win.side).astype(np.float32) / peak
+            offset = ring_offset(source, fill, crop_tile(mask, win.oy, win.ox, win.side), ly, lx, config.match_ring)
             values = fill[ly, lx] + offset  # (n, C) in [0, 1]
             restored[win.ys, win.xs] = np.clip(np.rint(values * peak), 0, peak).astype(frame.dtype)
     return restored

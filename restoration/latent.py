@@ -178,14 +178,14 @@ class LatentModel:
 
         The posterior mean, not a sample: the same crop always gives the same latents."""
         images = images.to(self.device)
-        with _autocast(self.device, dtype):
+        with autocast_for(self.device, dtype):
             latents = self.vae.encode(images).latent_dist.mean
         return latents.float() * self.vae.config.scaling_factor
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Images ``(N, 3, s, s)`` float32 in [-1, 1] on the CPU from scaled latents."""
-        with _autocast(self.device, dtype):
+        with autocast_for(self.device, dtype):
             images = self.vae.decode(latents.to(self.device) / self.vae.config.scaling_factor).sample
         return images.float().clamp(-1, 1).cpu()
 
@@ -212,7 +212,7 @@ class LatentModel:
         }
 
 
-def _autocast(device: torch.device, dtype: torch.dtype):
+def autocast_for(device: torch.device, dtype: torch.dtype):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
 
 

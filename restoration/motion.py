@@ -25,7 +25,7 @@ _PRESETS = {
 _BT709 = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
-def _check_frame(frame: np.ndarray, name: str = "frame") -> None:
+def validate_frame(frame: np.ndarray, name: str = "frame") -> None:
     if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] not in (1, 3):
         raise ValueError(f"{name} must be an (H, W, C) array with C in {{1, 3}}, got {getattr(frame, 'shape', None)}")
     if frame.dtype not in (np.uint8, np.uint16):
@@ -56,7 +56,7 @@ def to_8bit_luma(frame: np.ndarray) -> np.ndarray:
     rescaled by 255/65535, RGB is reduced with BT.709 weights). A gray uint8 frame is returned as
     a contiguous copy of its only channel.
     """
-    _check_frame(frame)
+    validate_frame(frame)
     if frame.dtype == np.uint8 and frame.shape[2] == 1:
         return np.ascontiguousarray(frame[..., 0])
     y = luma_float(frame, np.iinfo(frame.dtype).max)
@@ -191,7 +191,7 @@ def is_scene_cut(frame: np.ndarray, neighbour_warped: np.ndarray, valid: np.ndar
     A cut: too few valid pixels, or a median residual over the valid pixels that is large both
     relative to the frame's contrast and in absolute terms (see :class:`MotionConfig`).
     """
-    _check_frame(frame)
+    validate_frame(frame)
     if valid.mean() < config.min_valid_fraction:
         return True
     peak = np.iinfo(frame.dtype).max
@@ -273,7 +273,7 @@ def compensate(
     if any(o == 0 for o in offsets):
         raise ValueError(f"offsets must be non-zero, got {tuple(offsets)}")
     frame = frames[index]
-    _check_frame(frame)
+    validate_frame(frame)
 
     converted: dict[int, np.ndarray] = {}
 

@@ -56,7 +56,7 @@ from restoration.compute import PRECISIONS, resolve_dtype
 from restoration.damage import DamageConfig, simulate_damage
 from restoration.detector_model import LABELS, SCHEDULER_CONFIG, DetectorModelConfig, build_detector, make_scheduler
 from restoration.film_look import add_film_look
-from restoration.train_inpainter import _parse_entry, _read_gray, default_data
+from restoration.train_inpainter import default_data, parse_entry, read_gray
 from restoration.weights import load_unet, save_unet
 
 SPRITES = Path(__file__).resolve().parents[2] / "shared" / "data" / "damage_overlays"
@@ -192,8 +192,8 @@ def build_bank(config: TrainDetectorConfig, log=print) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(config.seed)
     sprites = _sprite_subset(config.sprites_dir, config.sprites_per_class, Path(config.out_dir), config.seed)
     log(f"damage sprites: {sprites} ({config.sprites_per_class or 'all'} per class)")
-    entries = [_parse_entry(e) for e in (config.data or default_data())]
-    clips = [_read_gray(p, a, b, config.max_side) for p, a, b in entries]
+    entries = [parse_entry(e) for e in (config.data or default_data())]
+    clips = [read_gray(p, a, b, config.max_side) for p, a, b in entries]
     for (p, a, b), c in zip(entries, clips):
         log(f"data {p.name} [{a:.2f}, {b:.2f}) -> {c.shape}")
     weights = np.array([len(c) * c.shape[1] * c.shape[2] for c in clips], float)

@@ -111,7 +111,7 @@ class TrainInpainterConfig:
 # --------------------------------------------------------------------------- data
 
 
-def _parse_entry(entry: str) -> tuple[Path, float, float]:
+def parse_entry(entry: str) -> tuple[Path, float, float]:
     path, a, b = entry, 0.0, 1.0
     if "@" in entry:
         path, frac = entry.rsplit("@", 1)
@@ -122,7 +122,7 @@ def _parse_entry(entry: str) -> tuple[Path, float, float]:
     return p, a, b
 
 
-def _read_gray(path: Path, a: float, b: float, max_side: int) -> np.ndarray:
+def read_gray(path: Path, a: float, b: float, max_side: int) -> np.ndarray:
     import cv2
 
     info = probe(path)
@@ -143,8 +143,8 @@ def build_bank(config: TrainInpainterConfig, log=print) -> dict[str, np.ndarray]
     """Cut the patch bank (see the module docstring). Arrays, N patches of side P:
     clean, prev, next float16 (N, P, P) in [0, 1]; mask, prev_valid, next_valid bool (N, P, P)."""
     rng = np.random.default_rng(config.seed)
-    entries = [_parse_entry(e) for e in (config.data or default_data())]
-    clips = [_read_gray(p, a, b, config.max_side) for p, a, b in entries]
+    entries = [parse_entry(e) for e in (config.data or default_data())]
+    clips = [read_gray(p, a, b, config.max_side) for p, a, b in entries]
     for (p, a, b), c in zip(entries, clips):
         log(f"data {p.name} [{a:.2f}, {b:.2f}) -> {c.shape}")
     weights = np.array([len(c) for c in clips], float)

@@ -633,7 +633,7 @@ def create_app(
             raise HTTPException(404, "no such image")
         with readable_store(rid):
             store = open_store(rid)
-            _check_frame(store, n)
+            validate_frame(store, n)
             try:
                 png = frame_png(store, n, kind, frames_cache)
             except (ReelError, OSError) as exc:
@@ -652,7 +652,7 @@ def create_app(
     def frame(rid: str, n: int, s: Session = Depends(session)):
         with readable_store(rid):
             store = open_store(rid)
-            _check_frame(store, n)
+            validate_frame(store, n)
             mask, _, _ = store.read_diff(n, n + 1)
             scores = store.group["scores"][n]
             code = int(store.status(n, n + 1)[0])
@@ -742,7 +742,7 @@ def create_app(
         with readable_store(rid):
             store = open_store(rid, mode="r+")
             _check_fixity(store)
-            _check_frame(store, n)
+            validate_frame(store, n)
             if store.status(n, n + 1)[0] == STATUS["pending"]:
                 raise HTTPException(409, f"frame {n} is still pending (a run is processing it)")
             try:
@@ -783,7 +783,7 @@ def _safe_filename(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:80] or "reel"
 
 
-def _check_frame(store: ProvenanceStore, n: int) -> None:
+def validate_frame(store: ProvenanceStore, n: int) -> None:
     if not 0 <= n < store.frame_count:
         raise HTTPException(404, f"frame {n} is outside the reel (0..{store.frame_count - 1})")
 
