@@ -115,15 +115,16 @@ def load_models(config: RestoreConfig) -> Models:
     on a machine without one is a :class:`RestorationError`)."""
     models = Models(compute=Compute.resolve(config.device, config.precision))
     if {config.detector, config.inpainter} & set(LATENT_METHODS):
+        assert config.latent_weights is not None  # RestoreConfig requires it for the latent methods
         models.latent = load_latent(config.latent_weights, models.compute.device)
         for role in ("detector", "inpainter"):
             if getattr(config, role) in LATENT_METHODS:
                 models.weights[role] = models.latent.describe()
-    for method, path in ((DETECTORS[config.detector], config.detector_weights), (INPAINTERS[config.inpainter], config.inpainter_weights)):
+    for method, given in ((DETECTORS[config.detector], config.detector_weights), (INPAINTERS[config.inpainter], config.inpainter_weights)):
         name = method.weights
         if name not in _LOADERS:
             continue
-        path = Path(path) if path else shipped(name)
+        path = Path(given) if given else shipped(name)
         if not path.is_file():
             raise RestorationError(f"{path}: {name} weights not found")
         model, scheduler = _LOADERS[name](path)

@@ -57,7 +57,7 @@ def check_writable_folder(folder: Path, what: str = "output folder") -> None:
 
 
 @contextmanager
-def atomic_path(path: Path, replace: bool = False, on_complete: Callable[[Path], None] | None = None) -> Iterator[Path]:
+def atomic_path(path: Path, replace: bool = False, on_complete: Callable[[Path], object] | None = None) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds.
 
     An existing ``path`` is refused unless ``replace`` (then it is swapped atomically: readers see
@@ -87,7 +87,7 @@ def write_master(
     extra_metadata: dict[str, str] | None = None,
     on_frame: Callable[[], None] | None = None,
     replace: bool = False,
-    on_complete: Callable[[Path], None] | None = None,
+    on_complete: Callable[[Path], object] | None = None,
 ) -> Path:
     """Encode ``frames`` (each ``(H, W, C)`` of ``info.dtype``) as an FFV1/Matroska master.
 
@@ -129,7 +129,7 @@ def write_access_copy(
     frames: Iterable[np.ndarray],
     config: EncodeConfig = EncodeConfig(),
     replace: bool = False,
-    on_complete: Callable[[Path], None] | None = None,
+    on_complete: Callable[[Path], object] | None = None,
 ) -> Path:
     """Encode an 8-bit 4:2:0 H.264 MP4 for viewing. Lossy; never an archival object.
 
@@ -189,7 +189,7 @@ def _encode(
             video.metadata["timecode"] = info.timecode
         audio_in = list(source.streams.audio) if source else []
         audio_out = {s.index: _audio_stream(out, s, audio_codec) for s in audio_in}
-        packets = source.demux(audio_in) if audio_in else iter(())
+        packets = source.demux(audio_in) if source and audio_in else iter(())
         pending = next(packets, None)
         count = 0
         for count, array in enumerate(frames, start=1):

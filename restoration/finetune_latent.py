@@ -26,6 +26,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -35,10 +36,18 @@ from restoration.checkpoint import load_checkpoint, save_checkpoint
 from restoration.compute import Compute
 from restoration.damage import DamageConfig, simulate_damage
 from restoration.errors import RestorationError
+<<<<<<< HEAD
 from restoration.inpaint_diffusion import crop_tile
 from restoration.latent import COMPONENTS, autocast_for, latent_mask, load_latent, to_model_input
+=======
+from restoration.inpaint_diffusion import _crop
+from restoration.latent import COMPONENTS, LatentModel, _autocast, latent_mask, load_latent, to_model_input
+>>>>>>> mypy
 from restoration.reel import iter_frames, probe
 from restoration.train_inpainter import parse_entry
+
+if TYPE_CHECKING:
+    from diffusers import UNet2DConditionModel
 
 # LoRA on the attention projections (self and cross attention): diffusers' own LoRA training recipe.
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
@@ -186,7 +195,7 @@ def train(config: TrainLatentConfig, log=print) -> Path:
     return save_folder(model, unet, Path(config.out_dir) / "model", {"finetune": dataclasses.asdict(config), "steps_done": config.steps})
 
 
-def save_folder(model, unet: torch.nn.Module, dest: Path, facts: dict) -> Path:
+def save_folder(model: LatentModel, unet: UNet2DConditionModel, dest: Path, facts: dict) -> Path:
     """Write the base folder's components with ``unet`` in place of its U-Net to ``dest``,
     atomically (a temporary folder beside it, then renamed over any old one)."""
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -389,11 +389,11 @@ def inpaint_palette_many(
         fills[(ti, c)] = (base, np.zeros_like(base))
     model.eval()
     for s, group in sorted(items.items()):
-        cond = torch.from_numpy(np.stack([g[2] for g in group]))  # (G, 6, S, S)
-        cond = cond.repeat_interleave(k, dim=0)  # k draws per item, adjacent
+        conds = torch.from_numpy(np.stack([g[2] for g in group]))  # (G, 6, S, S)
+        conds = conds.repeat_interleave(k, dim=0)  # k draws per item, adjacent
         out = []
-        for a in range(0, len(cond), config.max_batch):
-            out.append(sample_residuals(model, scheduler, cond[a : a + config.max_batch], config, gen, dtype))
+        for a in range(0, len(conds), config.max_batch):
+            out.append(sample_residuals(model, scheduler, conds[a : a + config.max_batch], config, gen, dtype))
         res = torch.cat(out).reshape(len(group), k, s, s).numpy()
         for (ti, c, _, base), r in zip(group, res):
             draws = base[None] + r / 2  # residual x0 = 2 (clean - baseline)
@@ -402,13 +402,13 @@ def inpaint_palette_many(
 
     for ti, tile in enumerate(tiles):
         restored, spread = results[tile.frame]
-        dtype = restored.dtype
-        peak = float(np.iinfo(dtype).max)
+        depth = restored.dtype
+        peak = float(np.iinfo(depth).max)
         ly, lx = tile.ys - tile.oy, tile.xs - tile.ox
         stds = []
         for c in range(restored.shape[2]):
             fill, std = fills[(ti, c)]
-            restored[tile.ys, tile.xs, c] = np.clip(np.rint(fill[ly, lx] * peak), 0, peak).astype(dtype)
+            restored[tile.ys, tile.xs, c] = np.clip(np.rint(fill[ly, lx] * peak), 0, peak).astype(depth)
             stds.append(std[ly, lx])
         spread[tile.ys, tile.xs] = np.mean(stds, axis=0)
     return results

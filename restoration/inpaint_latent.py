@@ -177,7 +177,10 @@ def sample_latents(
     pos = model.prompt_embeddings(config.prompt)
     neg = model.prompt_embeddings(config.negative_prompt)
     text = torch.cat([neg.expand(n, -1, -1), pos.expand(n, -1, -1)])
-    extra = torch.cat([hole, masked_latents.to(device)], dim=1) if mode == "inpaint" else None
+    extra: torch.Tensor | None = None
+    if mode == "inpaint":
+        assert masked_latents is not None, "inpaint mode needs the masked crops' latents"
+        extra = torch.cat([hole, masked_latents.to(device)], dim=1)
 
     def one_step(x: torch.Tensor, t: int) -> torch.Tensor:
         if mode == "legacy":

@@ -23,12 +23,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import torch
 
 from restoration.errors import RestorationError
+
+if TYPE_CHECKING:
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
 
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 MODES = ("auto", "inpaint", "legacy")
@@ -114,10 +119,10 @@ class LatentModel:
     """The loaded components of a Stable Diffusion folder (in eval mode, on ``device``)."""
 
     path: Path
-    unet: torch.nn.Module
-    vae: torch.nn.Module
-    text_encoder: torch.nn.Module
-    tokenizer: object
+    unet: UNet2DConditionModel
+    vae: AutoencoderKL
+    text_encoder: CLIPTextModel
+    tokenizer: CLIPTokenizer
     scheduler_config: dict
     _prompts: dict = field(default_factory=dict, repr=False)
 
@@ -234,7 +239,7 @@ def check_folder(path: str | Path) -> Path:
     if not folder.is_dir():
         raise RestorationError(f"{folder}: no such weights folder; {hint}")
     missing = [] if (folder / "model_index.json").is_file() else ["model_index.json"]
-    pickled = []
+    pickled: list[str] = []
     for component in COMPONENTS:
         missing += [f"{component}/{name}" for name in _CONFIGS[component] if not (folder / component / name).is_file()]
         if component in _WEIGHTS and _weights_file(folder, component) is None:
@@ -262,7 +267,9 @@ def load_latent(path: str | Path, device: torch.device | str = "cpu") -> LatentM
     from transformers import CLIPTextModel, CLIPTokenizer
 
     def variant(component: str) -> str | None:
-        return "fp16" if _weights_file(folder, component).name.split(".")[-2] == "fp16" else None
+        weights = _weights_file(folder, component)
+        assert weights is not None  # check_folder found every weighted component's safetensors
+        return "fp16" if weights.name.split(".")[-2] == "fp16" else None
 
     common = dict(local_files_only=True, use_safetensors=True, torch_dtype=torch.float32)
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -77,7 +78,7 @@ def estimate_flow(frame: np.ndarray, neighbour: np.ndarray, preset: str = "mediu
     b = neighbour if neighbour.ndim == 2 else to_8bit_luma(neighbour)
     if a.dtype != np.uint8 or b.dtype != np.uint8 or a.shape != b.shape:
         raise ValueError(f"frames must match in shape and be 8-bit luma or (H, W, C): {a.shape} vs {b.shape}")
-    dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
+    dis = cv2.DISOpticalFlow.create(_PRESETS[preset])
     return dis.calc(a, b, None).astype(np.float32, copy=False)
 
 
@@ -202,9 +203,15 @@ def is_scene_cut(frame: np.ndarray, neighbour_warped: np.ndarray, valid: np.ndar
     return residual > config.cut_floor and residual > config.cut_ratio * contrast
 
 
-def select_neighbours(
-    lumas: Sequence[np.ndarray], index: int, offsets: Sequence[int], config: MotionConfig = MotionConfig()
-) -> list[int | None]:
+class Lumas(Protocol):
+    """What :func:`select_neighbours` reads: ``len`` and integer indexing (a list, or a lazy view)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, j: int, /) -> np.ndarray: ...
+
+
+def select_neighbours(lumas: Lumas, index: int, offsets: Sequence[int], config: MotionConfig = MotionConfig()) -> list[int | None]:
     """Frame indices to use for each offset, skipping near-duplicates of frame ``index``.
 
     lumas: uint8 ``(H, W)`` luma views (or anything indexable with ``len``; entries are only read

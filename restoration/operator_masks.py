@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -39,7 +40,8 @@ def mask_from_image(image: np.ndarray, shape: tuple[int, int] | None = None, nam
     if image.ndim == 3 and image.shape[2] == 4:
         mask = image[..., 3] > 0
     else:
-        mask = (image.reshape(image.shape[0], image.shape[1], -1) > 0).any(axis=2)
+        # numpy's stubs allow a scalar for any(axis=...); reducing axis 2 of a 3-D array is an array
+        mask = cast(np.ndarray, (image.reshape(image.shape[0], image.shape[1], -1) > 0).any(axis=2))
     if shape is not None and mask.shape != tuple(shape):
         raise RestorationError(f"{name}: mask is {mask.shape[1]}x{mask.shape[0]}, the frame {shape[1]}x{shape[0]}")
     return mask

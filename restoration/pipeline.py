@@ -137,7 +137,9 @@ def encode_outputs(
         )
     if config.encode.access_copy and not is_current(store, "access", outputs.access, outputs.master):
         made.append("access")
-        made_from = output_record(store, "master", outputs.master)["sha256"]
+        master = output_record(store, "master", outputs.master)
+        assert master is not None  # current, or written and recorded just above
+        made_from = master["sha256"]
         write_access_copy(
             outputs.access,
             info,

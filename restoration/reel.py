@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -242,7 +242,7 @@ def _chroma_is_neutral(path: Path, container) -> bool:
     return bool(np.all(planes[1:] == 128))
 
 
-def _frame_timestamps(path: Path, container) -> list[int | None]:
+def _frame_timestamps(path: Path, container) -> Sequence[int | None]:
     """Presentation timestamps of every video packet, in display order, without decoding.
 
     ``[None, ...]`` when the container stores none (decoding then checks the order itself).
@@ -259,10 +259,11 @@ def _frame_timestamps(path: Path, container) -> list[int | None]:
         container.seek(0)
     if not pts:
         raise ReelError(f"{path}: the video stream holds no frames")
-    return sorted(pts) if None not in pts else [None] * len(pts)
+    known = [t for t in pts if t is not None]
+    return sorted(known) if len(known) == len(pts) else [None] * len(pts)
 
 
-def _check_constant_rate(path: Path, timestamps: list[int | None], fps: Fraction, time_base: Fraction) -> None:
+def _check_constant_rate(path: Path, timestamps: Sequence[int | None], fps: Fraction, time_base: Fraction) -> None:
     """Refuse a reel whose frames are not one per ``1 / fps`` (a variable frame rate).
 
     Frame ``i`` must lie nearest to ``start + i / fps``: that is how frames are numbered, sought
@@ -273,6 +274,7 @@ def _check_constant_rate(path: Path, timestamps: list[int | None], fps: Fraction
     ticks_per_frame = 1 / (fps * time_base)
     start = timestamps[0]
     for i, pts in enumerate(timestamps):
+        assert pts is not None  # a stream's packets carry timestamps all or none (_frame_timestamps)
         if round((pts - start) / ticks_per_frame) != i:
             raise ReelError(
                 f"{path}: variable frame rate: frame {i} is shown at {float((pts - start) * time_base):.3f} s, "

@@ -44,7 +44,7 @@ def config_from_dict(cls, data: dict, _where: str = ""):
     kwargs = {}
     for name, value in data.items():
         hint = hints[name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[name] = value if isinstance(value, hint) else config_from_dict(hint, value, f"{_where}{name}.")
         else:
             kwargs[name] = _typed(value, hint, _where + name)
@@ -161,7 +161,7 @@ def reprocess_frames(
     models = models or load_models(config)
     previous_status = store.status()
     previous_scores = store.scores()
-    results = []
+    results: list[dict[str, typing.Any]] = []  # the frame_reprocessed events' payloads
 
     def keep(f: int, source: np.ndarray, mask: np.ndarray, restored: np.ndarray, scores, reason: str | None, **extra) -> None:
         now = int(store.status(f, f + 1)[0])

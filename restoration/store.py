@@ -168,7 +168,7 @@ class ProvenanceStore:
 
         A chunk that cannot be decoded (a truncated file) is a :class:`StoreError`.
         """
-        return tuple(self._read(name, start, stop) for name in ("mask", "original", "restored"))
+        return self._read("mask", start, stop), self._read("original", start, stop), self._read("restored", start, stop)
 
     def _read(self, name: str, start: int, stop: int) -> np.ndarray:
         try:

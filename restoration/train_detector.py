@@ -45,6 +45,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -199,7 +200,7 @@ def build_bank(config: TrainDetectorConfig, log=print) -> dict[str, np.ndarray]:
     weights = np.array([len(c) * c.shape[1] * c.shape[2] for c in clips], float)
     weights = np.sqrt(weights) / np.sqrt(weights).sum()  # small clips still count
     P, half = config.patch, config.patch // 2
-    out = {k: [] for k in ("clean", "damaged", "mask", "prev", "prev_valid", "next", "next_valid")}
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("clean", "damaged", "mask", "prev", "prev_valid", "next", "next_valid")}
     t0 = time.time()
     for n in range(config.triplets):
         clip = clips[rng.choice(len(clips), p=weights)]
@@ -323,7 +324,7 @@ def train(config: TrainDetectorConfig, log=None) -> Path:
         say(f"bank loaded: {len(bank['clean'])} patches")
     else:
         bank = build_bank(config, say)
-        np.savez(bank_path, **bank)
+        np.savez(bank_path, allow_pickle=False, **bank)
         say(f"bank built: {len(bank['clean'])} patches ({bank['mask'].mean():.4f} damaged px), {time.time() - start_time:.0f}s")
     n_bank = len(bank["clean"])
 
@@ -503,9 +504,10 @@ def main(argv: list[str] | None = None) -> None:
     if cfg.init:
         m = load_unet(cfg.init)[1].get("train_config", {}).get("model")
         if m:
-            cfg.model = DetectorModelConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in m.items()})
+            saved: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in m.items()}  # from JSON
+            cfg.model = DetectorModelConfig(**saved)
     else:
-        shape = {"patch": cfg.patch}
+        shape: dict[str, Any] = {"patch": cfg.patch}  # DetectorModelConfig fields to override
         if a.channels:
             shape["block_out_channels"] = tuple(a.channels)
         if a.no_attention:

@@ -31,6 +31,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -150,7 +151,7 @@ def build_bank(config: TrainInpainterConfig, log=print) -> dict[str, np.ndarray]
     weights = np.array([len(c) for c in clips], float)
     weights = np.sqrt(weights) / np.sqrt(weights).sum()  # short clips still count
     P, half = config.patch, config.patch // 2
-    out = {k: [] for k in ("clean", "mask", "prev", "prev_valid", "next", "next_valid")}
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("clean", "mask", "prev", "prev_valid", "next", "next_valid")}
     t0 = time.time()
     for n in range(config.triplets):
         clip = clips[rng.choice(len(clips), p=weights)]
@@ -258,7 +259,7 @@ def train(config: TrainInpainterConfig, log=None) -> Path:
         say(f"bank loaded: {len(bank['clean'])} patches")
     else:
         bank = build_bank(config, say)
-        np.savez(bank_path, **bank)
+        np.savez(bank_path, allow_pickle=False, **bank)
         say(f"bank built: {len(bank['clean'])} patches, {time.time() - start_time:.0f}s")
     n_bank = len(bank["clean"])
 
@@ -290,7 +291,8 @@ def train(config: TrainInpainterConfig, log=None) -> Path:
     if new_csv:
         writer.writerow(["step", "loss", "lr", "seconds"])
     last_ckpt = time.time()
-    run_loss, tail = 0.0, []
+    run_loss = 0.0
+    tail: list[float] = []
     n_params = sum(p.numel() for p in model.parameters())
     say(f"model {n_params} params, training steps {step} -> {config.steps}, batch {config.batch}")
 
@@ -394,12 +396,11 @@ def main(argv: list[str] | None = None) -> None:
         precision=a.precision,
     )
     if cfg.init:
-        cfg.model = InpainterModelConfig(
-            **{
-                k: (tuple(v) if isinstance(v, list) else v)
-                for k, v in load_unet(cfg.init)[1].get("train_config", {}).get("model", dataclasses.asdict(cfg.model)).items()
-            }
-        )
+        saved: dict[str, Any] = {  # the saved model config's fields, from JSON
+            k: (tuple(v) if isinstance(v, list) else v)
+            for k, v in load_unet(cfg.init)[1].get("train_config", {}).get("model", dataclasses.asdict(cfg.model)).items()
+        }
+        cfg.model = InpainterModelConfig(**saved)
     os.environ.setdefault("OMP_NUM_THREADS", str(cfg.threads))
     print(train(cfg))
 
