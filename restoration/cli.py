@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperArgument, TyperOption
@@ -139,15 +139,15 @@ class LineProgress:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def add_task(self, description: str, total: float | None = None) -> int:
+    def add_task(self, description: str, total: float | None = None) -> TaskID:
         now = time.monotonic()
         self.tasks.append({"description": description, "total": total, "completed": 0, "start": now, "said": now, "moved": False})
-        return len(self.tasks) - 1
+        return TaskID(len(self.tasks) - 1)
 
-    def advance(self, task_id: int, advance: float = 1) -> None:
+    def advance(self, task_id: TaskID, advance: float = 1) -> None:
         self.update(task_id, completed=self.tasks[task_id]["completed"] + advance)
 
-    def update(self, task_id: int, completed: float | None = None, total: float | None = None) -> None:
+    def update(self, task_id: TaskID, completed: float | None = None, total: float | None = None) -> None:
         task = self.tasks[task_id]
         if total is not None:
             task["total"] = total

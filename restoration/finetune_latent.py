@@ -36,13 +36,8 @@ from restoration.checkpoint import load_checkpoint, save_checkpoint
 from restoration.compute import Compute
 from restoration.damage import DamageConfig, simulate_damage
 from restoration.errors import RestorationError
-<<<<<<< HEAD
 from restoration.inpaint_diffusion import crop_tile
-from restoration.latent import COMPONENTS, autocast_for, latent_mask, load_latent, to_model_input
-=======
-from restoration.inpaint_diffusion import _crop
-from restoration.latent import COMPONENTS, LatentModel, _autocast, latent_mask, load_latent, to_model_input
->>>>>>> mypy
+from restoration.latent import COMPONENTS, LatentModel, autocast_for, latent_mask, load_latent, to_model_input
 from restoration.reel import iter_frames, probe
 from restoration.train_inpainter import parse_entry
 
