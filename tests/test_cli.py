@@ -195,7 +195,8 @@ def test_revert_refuses_an_output_folder_it_cannot_write(tmp_path, store_path, r
 @pytest.fixture
 def finished_store(tmp_path):
     """A restored reel (library run, classical pair): its store and master."""
-    from restoration.pipeline import RestoreConfig, restore_reel
+    from restoration.core import RestoreConfig
+    from restoration.pipeline import restore_reel
     from restoration.reel import probe
 
     frames = random_frames(8, 32, 32, 1, np.uint8)

@@ -17,7 +17,7 @@ import pytest
 from clips import damaged_frames, write_clip
 
 from restoration.reel import probe, read_frames
-from restoration.store import ARRAYS, ProvenanceStore
+from restoration.store import ARRAYS, STATUS, ProvenanceStore
 from restoration.verify import master_problems
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +29,8 @@ from pathlib import Path
 import zarr
 
 import restoration.pipeline as pipeline
-from restoration.pipeline import RestoreConfig, restore_reel
+from restoration.core import RestoreConfig
+from restoration.pipeline import restore_reel
 from restoration.reel import probe
 
 reel, out, point = sys.argv[1:4]
@@ -171,7 +172,8 @@ def test_a_full_disk_during_the_encode_leaves_no_master_and_resumes(reference, t
 @pytest.fixture
 def restored(tmp_path):
     """A reel restored in-process with the classical pair, chunks of 4, no access copy."""
-    from restoration.pipeline import RestoreConfig, restore_reel
+    from restoration.core import RestoreConfig
+    from restoration.pipeline import restore_reel
 
     reel = write_clip(tmp_path / "reel.mkv", damaged_frames(), "gray")
     config = RestoreConfig(detector="temporal", inpainter="temporal_median", chunk_frames=4)
@@ -203,15 +205,18 @@ def test_a_reprocessing_killed_mid_write_is_finished_by_the_next(restored):
     from restoration.reprocess import frames_to_reprocess
 
     restored.group["fixity"][5] = -1
-    assert frames_to_reprocess(restored) == [5]
+    # The reel's two end frames are flagged (the spike detector cannot examine them): redone too.
+    flagged = np.flatnonzero(restored.status() == STATUS["flagged"]).tolist()
+    assert flagged == [0, restored.frame_count - 1]
+    assert frames_to_reprocess(restored) == [0, 5, restored.frame_count - 1]
     assert restored.problems() != [] and restored.problems(unfinished_ok=True) == []
 
 
 def test_reprocessing_the_frames_named_by_the_check_repairs_the_store(restored):
     """A lost mask chunk blocks every other use of the store; reprocessing that frame rebuilds it
     from the source, and the re-encoded master is source ⊕ diff again."""
+    from restoration.core import RestoreConfig
     from restoration.errors import StoreError
-    from restoration.pipeline import RestoreConfig
     from restoration.reprocess import reencode_outputs, reprocess_frames
 
     frame = int(np.flatnonzero(restored.scores()[:, 0] > 0)[0])
