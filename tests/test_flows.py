@@ -176,7 +176,9 @@ def test_reprocess_flagged_rewrites_frames_and_replaces_master(harness, restored
     assert np.array_equal(master, np.where(mask[..., None], values, source))
     assert np.array_equal(original[mask], source[mask])
     assert not list(out.glob(".*"))  # no temporary left behind
-    # Nothing flagged or sent back: nothing to do.
+    # The ends stay flagged (still not examined) until an operator signs them off; then nothing to do.
+    assert set(store.status()[[0, 11]]) == {STATUS["flagged"]}
+    store.set_status([0, 11], "approved")
     assert reprocess_flagged(str(store.path))["frames"] == []
 
 
