@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from restoration.core import Models, RestoreConfig, load_models, method_description, restore_window
+from restoration.core import NOT_EXAMINED, Models, RestoreConfig, load_models, method_description, restore_window
 from restoration.encode import EncodeConfig, check_writable_folder, write_access_copy, write_master
 from restoration.errors import OutputExistsError, ReelError, StoreError
 from restoration.output_marks import is_current, output_record, record_output
@@ -41,7 +41,8 @@ def restore_range(
 ) -> None:
     """Restore frames ``[start, stop)`` (:func:`restoration.core.restore_window`) into the store.
 
-    Flagged frames get the status ``flagged`` and a ``frame_flagged`` event with the reason;
+    Flagged frames get the status ``flagged`` and a ``frame_flagged`` event with the reason, ``by``
+    the consistency check or, for a frame it could not examine, the detector;
     ``on_frame`` is called as each frame is restored (before the chunk is written).
     """
     window = restore_window(store.info, start, stop, config, models or load_models(config), on_frame)
@@ -59,7 +60,8 @@ def restore_range(
         )
     )
     for frame_number, reason in window.reasons.items():
-        store.log_event("frame_flagged", frame=frame_number, reason=reason, by="consistency check")
+        by = "detector" if reason == NOT_EXAMINED else "consistency check"
+        store.log_event("frame_flagged", frame=frame_number, reason=reason, by=by)
 
 
 def pending_ranges(store: ProvenanceStore, chunk_frames: int) -> list[tuple[int, int]]:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from clips import audio_packets
 
+from restoration.core import NOT_EXAMINED
 from restoration.metrics import detection_scores
 from restoration.reel import probe, read_frames
 from restoration.store import STATUS, ProvenanceStore
@@ -60,7 +61,9 @@ def test_flagged_frames_carry_their_reasons(restored):
     assert set(np.unique(status)) <= {STATUS["done"], STATUS["flagged"]}
     flagged = [e for e in store.events() if e["kind"] == "frame_flagged"]
     assert sorted(e["frame"] for e in flagged) == np.flatnonzero(status == STATUS["flagged"]).tolist()
-    assert all(e["reason"] and e["by"] == "consistency check" for e in flagged)
+    assert all(e["reason"] and e["by"] == "consistency check" for e in flagged if e["reason"] != NOT_EXAMINED)
+    # The proposal-gated detector cannot examine a reel's first and last frame: flagged, never done.
+    assert {e["frame"]: e["by"] for e in flagged if e["reason"] == NOT_EXAMINED} == {0: "detector", len(status) - 1: "detector"}
 
 
 def test_only_masked_pixels_change_and_audio_rate_timecode_survive(restored):
