@@ -24,11 +24,11 @@ demo: venv
 	$(BIN)/restoration status out/demo/bbb_damaged.zarr
 
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # Everything but the end-to-end tests marked slow (the sample reel through Prefect, the browser).
 test-fast: venv
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "not slow"
 
 # What .ci/run and the pre-commit hooks check: lint, format, types.
 lint: venv

@@ -58,7 +58,8 @@ def test_the_resolved_compute_is_recorded():
 
 def test_default_precision_is_not_slower_than_float32_on_this_cpu():
     """The CI guard for emulated bf16: on an AVX2-only CPU it ran the detector 25x slower than
-    float32. Whatever CPU runs this, the default precision must cost at most 1.5x float32."""
+    float32. Whatever CPU runs this, the default precision must cost at most 3x float32 (a margin
+    for a machine busy with other tests, far below the 25x of emulation)."""
     model, scheduler = load_detector()
     torch.manual_seed(0)
     tiles = torch.rand(16, model.config.in_channels, 32, 32) * 2 - 1
@@ -67,11 +68,11 @@ def test_default_precision_is_not_slower_than_float32_on_this_cpu():
 
     def best_of(dtype: torch.dtype) -> float:
         times = []
-        for _ in range(3):
+        for _ in range(5):
             t0 = time.perf_counter()
             diffedit_map(model, scheduler, tiles, config, 0, dtype)
             times.append(time.perf_counter() - t0)
         return min(times)
 
     best_of(torch.float32)  # warm-up: first calls allocate and pick kernels
-    assert best_of(auto) <= 1.5 * best_of(torch.float32)
+    assert best_of(auto) <= 3 * best_of(torch.float32)

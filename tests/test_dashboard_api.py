@@ -34,9 +34,9 @@ def make_store(folder: Path, name: str = "reel", done: bool = True) -> Provenanc
     restored[2, 5:8, 10:13] = 7
     scores = np.zeros((T, len(SCORE_NAMES)), np.float32)
     scores[:, 0] = mask.mean(axis=(1, 2))
-    status = np.full(T, STATUS["done"], np.uint8)
-    status[5] = STATUS["pending"]
-    store.write(FrameResults(0, mask, frames, restored, scores, status))
+    status = np.full(T - 1, STATUS["done"], np.uint8)
+    # Frame 5 is still pending: a run has not written it yet.
+    store.write(FrameResults(0, mask[:-1], frames[:-1], restored[:-1], scores[:-1], status))
     store.set_status([3], "flagged")
     store.log_event("frame_flagged", user="checker", frame=3, reason="warping error 4.2x the ring's")
     return store
