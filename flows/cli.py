@@ -117,7 +117,7 @@ def restore(
     from restoration.outputs import ReelOutputs
 
     outputs = ReelOutputs.for_reel(out, reel)
-    if outputs.master.exists() and not overwrite:  # before the models and Prefect load (seconds)
+    if outputs.master.exists() and not overwrite and not _resumes(outputs, access_copy):  # before models and Prefect load
         raise OutputExistsError(f"{outputs.master}: output already exists; --overwrite replaces it, or choose another --out")
     from restoration.reel import probe as probe_reel
 
@@ -201,6 +201,14 @@ def restore(
         console.print(f"access: {result['access']}")
     if result["flagged"]:
         console.print(f"flagged for review: {len(result['flagged'])} frames ({_frames_text(result['flagged'])})")
+
+
+def _resumes(outputs, access_copy: bool) -> bool:
+    """The master there is this reel's, from a run stopped before every output was made."""
+    from restoration.output_marks import resumable
+    from restoration.store import ProvenanceStore
+
+    return outputs.store.is_dir() and resumable(ProvenanceStore(outputs.store, mode="r"), outputs, access_copy)
 
 
 def _remove_outputs(outputs) -> None:

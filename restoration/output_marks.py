@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from restoration.outputs import ReelOutputs
 from restoration.reel import sha256_file
 from restoration.store import ProvenanceStore
 
@@ -71,3 +72,14 @@ def is_current(store: ProvenanceStore, kind: str, path: Path, master: Path | Non
         return not any(e.get("kind") == "reprocessed" for e in later)
     master_now = output_record(store, "master", master, events) if master else None
     return master_now is not None and record.get("made_from") == master_now["sha256"]
+
+
+def resumable(store: ProvenanceStore, outputs: ReelOutputs, access_copy: bool = True) -> bool:
+    """An existing master is this store's own and its run stopped before every output was made
+    (so ``restore`` resumes instead of refusing the output). Light: no model, no Prefect."""
+    from restoration.runs import unfinished_run
+
+    if output_record(store, "master", outputs.master) is None:
+        return False
+    done = is_current(store, "master", outputs.master) and (not access_copy or is_current(store, "access", outputs.access, outputs.master))
+    return not done or unfinished_run(store.events()) is not None

@@ -17,18 +17,14 @@ import numpy as np
 from restoration.core import NOT_EXAMINED, Models, RestoreConfig, load_models, method_description, restore_window
 from restoration.encode import EncodeConfig, check_writable_folder, write_access_copy, write_master
 from restoration.errors import OutputExistsError, ReelError, StoreError
-from restoration.output_marks import is_current, output_record, record_output
+from restoration.output_marks import is_current, output_record, record_output, resumable
 from restoration.outputs import ReelOutputs
 from restoration.reel import ReelInfo, iter_frames, probe, read_frames
+from restoration.runs import chunk_ranges
 from restoration.store import STATUS, FrameResults, ProvenanceStore
 
 # OpenCV's DIS flow refuses frames under 12 px and crashes the process (SIGSEGV) on some under 16.
 MIN_FRAME_SIDE = 16
-
-
-def chunk_ranges(frame_count: int, chunk_frames: int) -> list[tuple[int, int]]:
-    """``[(start, stop), ...]`` covering ``[0, frame_count)`` in chunks of ``chunk_frames``."""
-    return [(a, min(a + chunk_frames, frame_count)) for a in range(0, frame_count, chunk_frames)]
 
 
 def restore_range(
@@ -89,21 +85,9 @@ def open_or_create_store(info: ReelInfo, out_dir: Path, config: RestoreConfig) -
         raise StoreError(
             f"{outputs.store}: store belongs to another file (SHA-256 {store.info.sha256[:12]}…, this reel {info.sha256[:12]}…)"
         )
-    if outputs.master.exists() and (store is None or not _resumable(store, outputs, config)):
+    if outputs.master.exists() and (store is None or not resumable(store, outputs, config.encode.access_copy)):
         raise OutputExistsError(f"{outputs.master}: output already exists; remove it or choose another --out")
     return store or ProvenanceStore.create(outputs.store, info), outputs
-
-
-def _resumable(store: ProvenanceStore, outputs: ReelOutputs, config: RestoreConfig) -> bool:
-    """An existing master is this store's own and its run stopped before every output was made."""
-    from restoration.runs import unfinished_run
-
-    if output_record(store, "master", outputs.master) is None:
-        return False
-    done = is_current(store, "master", outputs.master) and (
-        not config.encode.access_copy or is_current(store, "access", outputs.access, outputs.master)
-    )
-    return not done or unfinished_run(store.events()) is not None
 
 
 def encode_outputs(

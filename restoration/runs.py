@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from restoration.pipeline import chunk_ranges
 from restoration.store import ProvenanceStore
+
+
+def chunk_ranges(frame_count: int, chunk_frames: int) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]`` covering ``[0, frame_count)`` in chunks of ``chunk_frames``."""
+    return [(a, min(a + chunk_frames, frame_count)) for a in range(0, frame_count, chunk_frames)]
 
 
 def unfinished_run(events: list[dict]) -> dict | None:

@@ -14,8 +14,8 @@ import numpy as np
 
 from restoration.errors import ReelError
 from restoration.output_marks import recorded_path
-from restoration.pipeline import chunk_ranges
 from restoration.reel import iter_frames, probe, read_frames, sha256_file
+from restoration.runs import chunk_ranges
 from restoration.store import ProvenanceStore
 
 
