@@ -17,7 +17,9 @@ from restoration.store import STATUS, ProvenanceStore
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_reels"
 CLI = str(Path(sys.executable).with_name("restoration"))
 
-pytestmark = pytest.mark.slow
+# One restore of the 48-frame reel with both diffusion models on a 2-core CPU takes minutes; the
+# default 600 s leaves no margin on a busy machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 
 def md5s(frames):
