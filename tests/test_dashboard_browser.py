@@ -433,6 +433,8 @@ def test_mask_correction_paint_save_and_refill(server, page):
         expect(page.locator("#frame-number")).to_have_text(f"frame {frame}")
         page.keyboard.press("e")
         expect(page.locator("#mask-canvas")).to_be_visible()
+        # Paint only once the stored mask is drawn in (on a busy machine its image arrives late).
+        expect(page.locator("#mask-canvas")).to_have_attribute("data-ready", "1", timeout=60_000)
         expect(page.locator("#erase")).to_have_text("Painting (x)")
         page.select_option("#brush", "5")
         box = page.locator("#mask-canvas").bounding_box()

@@ -446,6 +446,7 @@ async function frameView(id, n) {
     ctx.clearRect(0, 0, info.width, info.height);
     ctx.drawImage(overlay, 0, 0);
     canvasReady = true;
+    canvas.dataset.ready = "1"; // the stored mask is in: strokes from here on are kept
   };
   const brush = h("select", { id: "brush", "aria-label": "brush size (pixels)" }, ...[1, 3, 5, 9, 15, 25].map((d) => h("option", { value: d }, `${d} px`)));
   brush.value = String(state.brush);
