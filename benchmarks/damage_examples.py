@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from restoration.damage import DAMAGE_CLASSES, LEVEL_COVERAGE, DamageConfig, coverage, simulate_damage
-from restoration.film_look import add_film_look
+from restoration.simulate.damage import DAMAGE_CLASSES, LEVEL_COVERAGE, DamageConfig, coverage, simulate_damage
+from restoration.simulate.film_look import add_film_look
 
 OUT = Path(__file__).parent.parent / "docs" / "damage_examples.png"
 

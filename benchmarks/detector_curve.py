@@ -4,7 +4,7 @@ Usage: ``python benchmarks/detector_curve.py --weights training/detector_v2/dete
 [--settings '{"strength": 0.1}'] [--frames 6] [--levels medium] [--label NAME]``
 
 Each clip of ``shared/data/clean_video`` (the last ``--frames`` frames, never trained on) is made
-film-like and damaged as the benchmark does (``restoration.benchmark``), and the detector runs
+film-like and damaged as the benchmark does (``restoration.evaluate.benchmark``), and the detector runs
 through the per-frame core exactly as ``restoration restore`` runs it, with ``--settings`` over the
 whole-frame DiffEdit defaults for a disagreement-trained model. Per clip and level: pixel
 precision / recall / F1, per-class and per-object recall, and the flagged fraction on the same
@@ -23,16 +23,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from restoration.benchmark import BenchConfig, load_clip, method_runners
-from restoration.compute import cpu_capability, set_threads
-from restoration.core import RestoreConfig, load_models
-from restoration.damage import DAMAGE_CLASSES, DamageConfig, simulate_damage
-from restoration.detect_diffedit import DiffEditConfig
-from restoration.metrics import detection_scores, object_recall
-from restoration.motion import compensate
-from restoration.reel import sha256_file
-from restoration.store import write_json_atomic
-from restoration.weights import load_unet
+from restoration.core.compute import cpu_capability, set_threads
+from restoration.core.restore import RestoreConfig, load_models
+from restoration.detect.diffedit import DiffEditConfig
+from restoration.evaluate.benchmark import BenchConfig, load_clip, method_runners
+from restoration.evaluate.metrics import detection_scores, object_recall
+from restoration.io.reel import sha256_file
+from restoration.models.weights import load_unet
+from restoration.motion.flow import compensate
+from restoration.simulate.damage import DAMAGE_CLASSES, DamageConfig, simulate_damage
+from restoration.store.provenance import write_json_atomic
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "detector-curve.json"

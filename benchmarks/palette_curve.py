@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from restoration.benchmark import BenchConfig, load_clip
-from restoration.core import RestoreConfig, fill, load_models
-from restoration.damage import DamageConfig, simulate_damage
-from restoration.inpaint_diffusion import PaletteConfig
-from restoration.metrics import consecutive_flows, grain_ratio, psnr, warping_error
-from restoration.motion import compensate
+from restoration.core.restore import RestoreConfig, fill, load_models
+from restoration.evaluate.benchmark import BenchConfig, load_clip
+from restoration.evaluate.metrics import consecutive_flows, grain_ratio, psnr, warping_error
+from restoration.inpaint.palette import PaletteConfig
+from restoration.motion.flow import compensate
+from restoration.simulate.damage import DamageConfig, simulate_damage
 
 HERE = Path(__file__).parent
 BASE = PaletteConfig(samples=4, agree_tol=0.0)  # k is set here: the "k 4" rows must not follow the default

@@ -25,12 +25,12 @@ import cv2
 import numpy as np
 import torch
 
-from restoration.benchmark import method_runners
-from restoration.core import Models, RestoreConfig, detect, fill, load_models, restore_frames
-from restoration.detect_spatial import detect_outliers
-from restoration.metrics import detection_scores, grain_ratio, psnr
-from restoration.motion import compensate
-from restoration.reel import probe, read_frames
+from restoration.core.restore import Models, RestoreConfig, detect, fill, load_models, restore_frames
+from restoration.detect.spatial import detect_outliers
+from restoration.evaluate.benchmark import method_runners
+from restoration.evaluate.metrics import detection_scores, grain_ratio, psnr
+from restoration.io.reel import probe, read_frames
+from restoration.motion.flow import compensate
 
 HERE = Path(__file__).parent
 PAIRS = {"cinestill50d_half_1": "thresholded_cinestill50d_1.jpg", "cinestill800t_half_1": "thresholded_cinestill800_half_1.jpg"}

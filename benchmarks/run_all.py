@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 from rich.progress import Progress
 
-from restoration.benchmark import BenchConfig, available_methods, load_clip, run_benchmark, run_false_alarms
-from restoration.store import write_json_atomic
+from restoration.evaluate.benchmark import BenchConfig, available_methods, load_clip, run_benchmark, run_false_alarms
+from restoration.store.provenance import write_json_atomic
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"

@@ -7,7 +7,7 @@ here to add the section to RESULTS.md.
 As ``speed.py`` does: the clip is resized to each size, made gray and film-like, damaged at the medium
 level (procedural shapes, seed 0); the inner frames are timed. Per frame: spike proposals and DiffEdit
 on the tiles around them, then the Palette fill with neighbours that leave out their own damage,
-exactly as ``restoration restore`` runs them (:mod:`restoration.core`). Motion (DIS flow on the CPU) is timed on its own. One
+exactly as ``restoration restore`` runs them (:mod:`restoration.core.restore`). Motion (DIS flow on the CPU) is timed on its own. One
 frame first warms the device up (kernels, allocator) and is not counted.
 
 Check of the device path: one frame of the first size is also restored on the CPU with the same seed (the
@@ -30,13 +30,13 @@ import cv2
 import numpy as np
 import torch
 
-from restoration.core import Models, RestoreConfig, detect_frame, fill_frame, load_models
-from restoration.damage import DamageConfig, simulate_damage
-from restoration.film_look import add_film_look, to_gray
-from restoration.metrics import psnr
-from restoration.motion import compensate
-from restoration.reel import probe, read_frames, sha256_file
-from restoration.weights import shipped
+from restoration.core.restore import Models, RestoreConfig, detect_frame, fill_frame, load_models
+from restoration.evaluate.metrics import psnr
+from restoration.io.reel import probe, read_frames, sha256_file
+from restoration.models.weights import shipped
+from restoration.motion.flow import compensate
+from restoration.simulate.damage import DamageConfig, simulate_damage
+from restoration.simulate.film_look import add_film_look, to_gray
 
 HERE = Path(__file__).parent
 SIZES = ("720x576", "2048x1556")
@@ -178,7 +178,7 @@ def main() -> None:
     if not args.tables_only:
         result = measure(args)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        # restoration.store.write_json_atomic would import zarr, which the bare machine lacks.
+        # restoration.store.provenance.write_json_atomic would import zarr, which the bare machine lacks.
         tmp = args.out.with_suffix(".tmp")
         tmp.write_text(json.dumps(result, indent=1))
         tmp.replace(args.out)

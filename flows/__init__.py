@@ -1,7 +1,7 @@
 """Prefect flows that orchestrate the ``restoration`` library (thin: every step is a library call).
 
-Flows: ``flows.reel.restore_reel`` (one reel, one task per chunk, resumable), ``flows.inbox.restore_inbox``
-(scheduled: every new reel in a folder, once), ``flows.reprocess.reprocess_flagged`` (frames sent back),
+Flows: ``flows.restore_reel.restore_reel`` (one reel, one task per chunk, resumable), ``flows.inbox.restore_inbox``
+(scheduled: every new reel in a folder, once), ``flows.reprocess_flagged.reprocess_flagged`` (frames sent back),
 ``flows.finetune.finetune`` (adapt the models to a collection). ``flows.cli`` is the ``restoration``
 command. Big arrays never pass through Prefect: tasks get a store path and a frame range.
 """

@@ -23,7 +23,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 import flows  # noqa: E402,F401
-from restoration.cli import (  # noqa: E402
+from restoration.commands import (  # noqa: E402
     DEVICE_HELP,
     PRECISION_HELP,
     THREADS_HELP,
@@ -33,15 +33,15 @@ from restoration.cli import (  # noqa: E402
     progress_display,
     use_threads,
 )
+from restoration.core.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER  # noqa: E402
 from restoration.errors import RestorationError  # noqa: E402
-from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER  # noqa: E402
 
 __all__ = ["app"]
 
 
 @contextmanager
 def _hooks(**callbacks):
-    from flows.reel import HOOKS
+    from flows.restore_reel import HOOKS
 
     saved = dict(vars(HOOKS))
     for name, fn in callbacks.items():
@@ -114,12 +114,12 @@ def restore(
     SIGTERM, a crash) resumes.
     """
     from restoration.errors import OutputExistsError
-    from restoration.outputs import ReelOutputs
+    from restoration.io.outputs import ReelOutputs
 
     outputs = ReelOutputs.for_reel(out, reel)
     if outputs.master.exists() and not overwrite and not _resumes(outputs, access_copy):  # before models and Prefect load
         raise OutputExistsError(f"{outputs.master}: output already exists; --overwrite replaces it, or choose another --out")
-    from restoration.reel import probe as probe_reel
+    from restoration.io.reel import probe as probe_reel
 
     info = probe_reel(reel)
     dask_address, dask_workers = None, 0
@@ -147,9 +147,9 @@ def restore(
         config = build_config(**params)
     except ValueError as err:
         raise RestorationError(f"settings: {err}") from None
-    from flows.reel import cached_models, restore_reel
-    from restoration.lock import RunLock
-    from restoration.pipeline import open_or_create_store
+    from flows.restore_reel import cached_models, restore_reel
+    from restoration.pipeline.chunks import open_or_create_store
+    from restoration.store.lock import RunLock
 
     if overwrite and outputs.master.exists():
         _remove_outputs(outputs)
@@ -205,8 +205,8 @@ def restore(
 
 def _resumes(outputs, access_copy: bool) -> bool:
     """The master there is this reel's, from a run stopped before every output was made."""
-    from restoration.output_marks import resumable
-    from restoration.store import ProvenanceStore
+    from restoration.store.output_marks import resumable
+    from restoration.store.provenance import ProvenanceStore
 
     return outputs.store.is_dir() and resumable(ProvenanceStore(outputs.store, mode="r"), outputs, access_copy)
 
@@ -215,7 +215,7 @@ def _remove_outputs(outputs) -> None:
     """Delete a finished restoration's master, access copy and store (``restore --overwrite``)."""
     import shutil
 
-    from restoration.lock import RunLock
+    from restoration.store.lock import RunLock
 
     if outputs.store.exists():
         RunLock(outputs.store).check()  # never under a running reprocess
@@ -237,8 +237,8 @@ def _run_interruptible(call, store_path: Path, bar):
     import signal
     import threading
 
-    from flows.reel import release_locks
-    from restoration.store import ProvenanceStore
+    from flows.restore_reel import release_locks
+    from restoration.store.provenance import ProvenanceStore
 
     def stop(signum, _frame):
         bar.stop()
@@ -314,8 +314,8 @@ def reprocess(
     as_json: bool = typer.Option(False, "--json", help="Print the result (frames, seed, still flagged, master) as JSON on stdout."),
 ):
     """Restore flagged (or chosen) frames again with a new seed or settings, and re-encode the master."""
-    from restoration.reprocess import frames_to_reprocess, reprocess_config
-    from restoration.store import ProvenanceStore
+    from restoration.pipeline.reprocess import frames_to_reprocess, reprocess_config
+    from restoration.store.provenance import ProvenanceStore
 
     # Everything that can be refused is refused here, before Prefect starts.
     s = ProvenanceStore(store)
@@ -331,7 +331,7 @@ def reprocess(
         reprocess_config(s, seed, overrides)
     except ValueError as err:
         raise RestorationError(f"settings: {err}") from None
-    from flows.reprocess import reprocess_flagged
+    from flows.reprocess_flagged import reprocess_flagged
 
     with progress_display() as bar:
         encoding = bar.add_task("re-encoding master", total=s.frame_count)

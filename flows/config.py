@@ -6,10 +6,10 @@ import re
 from dataclasses import asdict
 from pathlib import Path
 
-from restoration.core import RestoreConfig
-from restoration.encode import EncodeConfig
-from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
-from restoration.reprocess import config_from_dict, merge_settings
+from restoration.core.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
+from restoration.core.restore import RestoreConfig
+from restoration.io.encode import EncodeConfig
+from restoration.pipeline.reprocess import config_from_dict, merge_settings
 
 
 def build_config(

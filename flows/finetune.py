@@ -1,7 +1,7 @@
 """The ``finetune`` flow: adapt the inpainter (and the detector) to a collection, register the weights.
 
-Training is the library's (``restoration.train_inpainter`` / ``restoration.train_detector`` /
-``restoration.finetune_latent``, imported inside the tasks: they pull in the training stack only
+Training is the library's (``restoration.train.inpainter`` / ``restoration.train.detector`` /
+``restoration.train.latent``, imported inside the tasks: they pull in the training stack only
 where training runs). Each trained file (a folder for the ``latent`` kind, a Stable Diffusion model)
 is registered in ``models_dir`` (``registry.json``: name, path, SHA-256, base weights, data, time).
 """
@@ -17,8 +17,8 @@ from prefect.cache_policies import NO_CACHE
 
 import flows  # noqa: F401 - offline Prefect defaults
 from flows.config import artifact_key
-from restoration.registry import register_weights
-from restoration.reprocess import config_from_dict, merge_settings
+from restoration.models.registry import register_weights
+from restoration.pipeline.reprocess import config_from_dict, merge_settings
 
 KINDS = ("inpainter", "detector", "latent")
 
@@ -28,7 +28,7 @@ def _base_weights(kind: str, init: str | None) -> str | None:
         return init
     if kind == "latent":
         raise ValueError("the latent kind fine-tunes a local Stable Diffusion folder: give latent_init")
-    from restoration.weights import shipped
+    from restoration.models.weights import shipped
 
     path = shipped(kind)
     return str(path) if path.is_file() else None
@@ -38,14 +38,14 @@ def _base_weights(kind: str, init: str | None) -> str | None:
 def train_task(kind: str, overrides: dict) -> dict:
     """Train one model with the library's trainer; returns the weights path and the settings used."""
     if kind == "inpainter":
-        from restoration.train_inpainter import TrainInpainterConfig as Config
-        from restoration.train_inpainter import train
+        from restoration.train.inpainter import TrainInpainterConfig as Config
+        from restoration.train.inpainter import train
     elif kind == "detector":
-        from restoration.train_detector import TrainDetectorConfig as Config
-        from restoration.train_detector import train
+        from restoration.train.detector import TrainDetectorConfig as Config
+        from restoration.train.detector import train
     elif kind == "latent":
-        from restoration.finetune_latent import TrainLatentConfig as Config
-        from restoration.finetune_latent import train
+        from restoration.train.latent import TrainLatentConfig as Config
+        from restoration.train.latent import train
     else:
         raise ValueError(f"unknown model kind {kind!r}; choose from {KINDS}")
     config = config_from_dict(Config, merge_settings(asdict(Config()), overrides))

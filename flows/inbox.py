@@ -21,12 +21,12 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 import flows  # noqa: F401 - offline Prefect defaults
-from flows.reel import restore_reel
+from flows.restore_reel import restore_reel
+from restoration.core.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
 from restoration.errors import RestorationError
-from restoration.lock import ReelLockedError, RunLock
-from restoration.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
-from restoration.reel import IMAGE_SUFFIXES, probe, sha256_file
-from restoration.store import write_json_atomic
+from restoration.io.reel import IMAGE_SUFFIXES, probe, sha256_file
+from restoration.store.lock import ReelLockedError, RunLock
+from restoration.store.provenance import write_json_atomic
 
 LEDGER = "inbox-ledger.json"
 VIDEO_SUFFIXES = (".mkv", ".mov", ".mp4", ".mxf", ".avi", ".m4v")

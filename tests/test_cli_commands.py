@@ -95,8 +95,8 @@ def test_dashboard_user_add_list_remove(tmp_path):
 
 
 def test_status_json(tmp_path):
-    from restoration.reel import probe
-    from restoration.store import ProvenanceStore
+    from restoration.io.reel import probe
+    from restoration.store.provenance import ProvenanceStore
 
     reel = write_clip(tmp_path / "reel.mkv", random_frames(5, 16, 16, 1, np.uint8), "gray", audio=False)
     ProvenanceStore.create(tmp_path / "reel.zarr", probe(reel))

@@ -5,10 +5,10 @@ import time
 import pytest
 import torch
 
-from restoration import compute
-from restoration.compute import Compute, native_bf16, resolve_device, resolve_dtype
-from restoration.core import RestoreConfig, load_models, method_description
-from restoration.detect_diffedit import DiffEditConfig, diffedit_map, load_detector
+from restoration.core import compute
+from restoration.core.compute import Compute, native_bf16, resolve_device, resolve_dtype
+from restoration.core.restore import RestoreConfig, load_models, method_description
+from restoration.detect.diffedit import DiffEditConfig, diffedit_map, load_detector
 from restoration.errors import RestorationError
 
 

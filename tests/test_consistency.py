@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from restoration.consistency import ConsistencyConfig, check_frame
+from restoration.check.consistency import ConsistencyConfig, check_frame
 
 
 def _static(seed=0):

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from restoration.benchmark import method_runners
-from restoration.core import Models, RestoreConfig, detect, fill, restore_frames
-from restoration.detect_diffedit import DiffEditConfig
-from restoration.detector_model import build_detector, make_scheduler, tiny_detector_config
-from restoration.inpaint_diffusion import PaletteConfig
-from restoration.inpaint_diffusion import make_scheduler as palette_scheduler
-from restoration.inpainter_model import build_inpainter, tiny_inpainter_config
-from restoration.methods import DETECTORS, INPAINTERS, LATENT_METHODS
-from restoration.motion import compensate
+from restoration.core.methods import DETECTORS, INPAINTERS, LATENT_METHODS
+from restoration.core.restore import Models, RestoreConfig, detect, fill, restore_frames
+from restoration.detect.diffedit import DiffEditConfig
+from restoration.evaluate.benchmark import method_runners
+from restoration.inpaint.palette import PaletteConfig
+from restoration.inpaint.palette import make_scheduler as palette_scheduler
+from restoration.models.detector import build_detector, make_scheduler, tiny_detector_config
+from restoration.models.inpainter import build_inpainter, tiny_inpainter_config
+from restoration.motion.flow import compensate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 

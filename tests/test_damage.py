@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from restoration.damage import (
+from restoration.simulate.damage import (
     COVERAGE_TOLERANCE,
     DAMAGE_CLASSES,
     LEVEL_COVERAGE,
@@ -11,7 +11,7 @@ from restoration.damage import (
     coverage,
     simulate_damage,
 )
-from restoration.film_look import add_film_look, to_gray
+from restoration.simulate.film_look import add_film_look, to_gray
 
 LINE = DAMAGE_CLASSES.index("line_scratch") + 1
 

@@ -12,9 +12,9 @@ from flows.dashboard import add_user, create_app, remove_user
 from flows.dashboard.app import Reprocessor, call_arguments, find_stores
 from flows.dashboard.auth import hash_password, load_users, verify_password
 from flows.dashboard.images import render, to_8bit
-from restoration.lock import RunLock
-from restoration.reel import probe, read_frames
-from restoration.store import SCORE_NAMES, STATUS, FrameResults, ProvenanceStore
+from restoration.io.reel import probe, read_frames
+from restoration.store.lock import RunLock
+from restoration.store.provenance import SCORE_NAMES, STATUS, FrameResults, ProvenanceStore
 from tests.clips import random_frames, write_clip
 
 ORIGIN = {"Origin": "http://testserver"}
@@ -355,7 +355,7 @@ def test_frame_has_timecode_and_flagged_neighbours_and_the_check_is_named(site):
 def test_timecode_non_drop_and_drop_frame():
     from fractions import Fraction
 
-    from restoration.timecode import frame_timecode
+    from restoration.io.timecode import frame_timecode
 
     assert frame_timecode("01:00:00:00", Fraction(24000, 1001), 24) == "01:00:01:00"
     assert frame_timecode(None, Fraction(25), 25 * 3600 * 24 + 3) == "00:00:00:03"  # wraps at 24 h
@@ -411,7 +411,7 @@ def test_audit_export_csv_and_premis_json(site):
 def test_mask_correction_api_keeps_both_masks_and_sends_the_frame_back(site):
     import base64
 
-    from restoration.operator_masks import DETECTED_DIR, OPERATOR_DIR, detected_mask, operator_mask
+    from restoration.pipeline.operator_masks import DETECTED_DIR, OPERATOR_DIR, detected_mask, operator_mask
 
     client, csrf = signed_in(site)
     store = ProvenanceStore(site["store"].path)

@@ -24,7 +24,7 @@ if not CHROMIUM.exists():
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 from flows.dashboard import add_user, create_app  # noqa: E402
-from restoration.store import STATUS, ProvenanceStore  # noqa: E402
+from restoration.store.provenance import STATUS, ProvenanceStore  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_reels" / "bbb_damaged.mkv"
 CHROMIUM_ARGS = [
@@ -43,9 +43,9 @@ SHOTS = os.environ.get("DASHBOARD_SCREENSHOTS")
 def make_reel_store(root: Path, work: Path) -> ProvenanceStore:
     """The sample reel (or a small synthetic one) restored with the classical methods, no access copy,
     and two frames flagged by "the check" with reasons, as a run with the diffusion models leaves it."""
-    from restoration.core import RestoreConfig
-    from restoration.pipeline import restore_reel
-    from restoration.reel import probe
+    from restoration.core.restore import RestoreConfig
+    from restoration.io.reel import probe
+    from restoration.pipeline.chunks import restore_reel
 
     if SAMPLE.exists():
         reel = SAMPLE
@@ -281,7 +281,7 @@ def test_review_tools(server, page):
     expect(page.locator("#frame-number")).to_have_text(f"frame {first}")
 
     # Timecode per frame, and the automatic check named as such.
-    from restoration.timecode import frame_timecode
+    from restoration.io.timecode import frame_timecode
 
     expect(page.locator("#timecode")).to_have_text(frame_timecode(info.timecode, info.fps, first))
     expect(page.locator("#frame-reasons")).to_contain_text("consistency check (automatic)")
@@ -412,8 +412,8 @@ def test_range_and_whole_reel_approval_and_audit_export(server, page):
 def test_mask_correction_paint_save_and_refill(server, page):
     """Paint a stroke the detector missed, save: the frame is refilled from the operator's mask through
     the reprocess path (here the local flow), pixels change under the stroke and nowhere else."""
-    from restoration.operator_masks import DETECTED_DIR, OPERATOR_DIR, read_mask_png
-    from restoration.reel import read_frames
+    from restoration.io.reel import read_frames
+    from restoration.pipeline.operator_masks import DETECTED_DIR, OPERATOR_DIR, read_mask_png
 
     wait_for_no_run(server["store"].path)
     store = ProvenanceStore(server["store"].path)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from restoration.detect_diffedit import (
+from restoration.detect.diffedit import (
     DiffEditConfig,
     detect_damage,
     diffedit_map,
@@ -17,8 +17,8 @@ from restoration.detect_diffedit import (
     tile_scores,
     whole_frame_origins,
 )
-from restoration.detector_model import CHANNELS, LABELS, build_detector, make_scheduler, tiny_detector_config
-from restoration.weights import shipped
+from restoration.models.detector import CHANNELS, LABELS, build_detector, make_scheduler, tiny_detector_config
+from restoration.models.weights import shipped
 
 CFG = DiffEditConfig(tile=16, margin=3, n_draws=2, batch=8, floor=0.0)
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from restoration.detect_temporal import SpikeDetectorConfig, detect_spikes
-from restoration.motion import compensate
+from restoration.detect.temporal import SpikeDetectorConfig, detect_spikes
+from restoration.motion.flow import compensate
 
 H, W = 64, 80
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from clips import audio_packets
 
-from restoration.core import NOT_EXAMINED
-from restoration.metrics import detection_scores
-from restoration.reel import probe, read_frames
-from restoration.store import STATUS, ProvenanceStore
+from restoration.core.restore import NOT_EXAMINED
+from restoration.evaluate.metrics import detection_scores
+from restoration.io.reel import probe, read_frames
+from restoration.store.provenance import STATUS, ProvenanceStore
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_reels"
 CLI = str(Path(sys.executable).with_name("restoration"))

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from clips import damaged_frames, write_clip
 
-from restoration.reel import probe, read_frames
-from restoration.store import ARRAYS, STATUS, ProvenanceStore
-from restoration.verify import master_problems
+from restoration.io.reel import probe, read_frames
+from restoration.store.provenance import ARRAYS, STATUS, ProvenanceStore
+from restoration.store.verify import master_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,10 +28,10 @@ from pathlib import Path
 
 import zarr
 
-import restoration.pipeline as pipeline
-from restoration.core import RestoreConfig
-from restoration.pipeline import restore_reel
-from restoration.reel import probe
+import restoration.pipeline.chunks as pipeline
+from restoration.core.restore import RestoreConfig
+from restoration.pipeline.chunks import restore_reel
+from restoration.io.reel import probe
 
 reel, out, point = sys.argv[1:4]
 kind, _, arg = point.partition(":")
@@ -172,14 +172,14 @@ def test_a_full_disk_during_the_encode_leaves_no_master_and_resumes(reference, t
 @pytest.fixture
 def restored(tmp_path):
     """A reel restored in-process with the classical pair, chunks of 4, no access copy."""
-    from restoration.core import RestoreConfig
-    from restoration.pipeline import restore_reel
+    from restoration.core.restore import RestoreConfig
+    from restoration.pipeline.chunks import restore_reel
 
     reel = write_clip(tmp_path / "reel.mkv", damaged_frames(), "gray")
     config = RestoreConfig(detector="temporal", inpainter="temporal_median", chunk_frames=4)
     from dataclasses import replace
 
-    from restoration.encode import EncodeConfig
+    from restoration.io.encode import EncodeConfig
 
     outputs = restore_reel(probe(reel), tmp_path / "out", replace(config, encode=EncodeConfig(access_copy=False)))
     return ProvenanceStore(outputs.store)
@@ -188,8 +188,8 @@ def restored(tmp_path):
 def test_an_operator_decision_made_during_a_reprocessing_stands(restored):
     """The operator approves frame 7 while a reprocessing (holding no lock: the library call) is
     restoring frames 3 and 7; frame 7 keeps the approval instead of being reset."""
-    from restoration.reprocess import reprocess_frames
-    from restoration.store import STATUS
+    from restoration.pipeline.reprocess import reprocess_frames
+    from restoration.store.provenance import STATUS
 
     restored.set_status([3, 7], "reprocess")
     results = reprocess_frames(restored, [3, 7], on_frame=lambda f, record: f == 3 and restored.set_status([7], "approved"))
@@ -202,7 +202,7 @@ def test_an_operator_decision_made_during_a_reprocessing_stands(restored):
 
 def test_a_reprocessing_killed_mid_write_is_finished_by_the_next(restored):
     """A frame whose rewrite was cut short (fixity cleared, status already done) is picked up again."""
-    from restoration.reprocess import frames_to_reprocess
+    from restoration.pipeline.reprocess import frames_to_reprocess
 
     restored.group["fixity"][5] = -1
     # The reel's two end frames are flagged (the spike detector cannot examine them): redone too.
@@ -215,9 +215,9 @@ def test_a_reprocessing_killed_mid_write_is_finished_by_the_next(restored):
 def test_reprocessing_the_frames_named_by_the_check_repairs_the_store(restored):
     """A lost mask chunk blocks every other use of the store; reprocessing that frame rebuilds it
     from the source, and the re-encoded master is source ⊕ diff again."""
-    from restoration.core import RestoreConfig
+    from restoration.core.restore import RestoreConfig
     from restoration.errors import StoreError
-    from restoration.reprocess import reencode_outputs, reprocess_frames
+    from restoration.pipeline.reprocess import reencode_outputs, reprocess_frames
 
     frame = int(np.flatnonzero(restored.scores()[:, 0] > 0)[0])
     restored.chunk_file("mask", frame).unlink()

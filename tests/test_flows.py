@@ -14,9 +14,9 @@ import yaml
 from clips import damaged_frames, random_frames, write_clip
 
 import flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
-from restoration.lock import ReelLockedError, RunLock
-from restoration.reel import probe, read_frames
-from restoration.store import STATUS, ProvenanceStore
+from restoration.io.reel import probe, read_frames
+from restoration.store.lock import ReelLockedError, RunLock
+from restoration.store.provenance import STATUS, ProvenanceStore
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSICAL = {"detector": "temporal", "inpainter": "temporal_median"}
@@ -37,7 +37,7 @@ def clip(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def restored(harness, clip, tmp_path_factory):
-    from flows.reel import restore_reel
+    from flows.restore_reel import restore_reel
 
     out = tmp_path_factory.mktemp("restored")
     result = restore_reel(str(clip), str(out), chunk_frames=4, access_copy=False, **CLASSICAL)
@@ -86,9 +86,9 @@ def test_artifact_keys_of_two_reels_of_one_name_differ(tmp_path):
 
 def test_interrupted_run_resumes_and_says_so(harness, restored, clip, tmp_path):
     """A run that died after its first chunk (simulated: a run_started with no run_finished) resumes."""
-    from flows.reel import restore_reel
-    from restoration.core import RestoreConfig
-    from restoration.pipeline import open_or_create_store, restore_range
+    from flows.restore_reel import restore_reel
+    from restoration.core.restore import RestoreConfig
+    from restoration.pipeline.chunks import open_or_create_store, restore_range
 
     config = RestoreConfig(chunk_frames=4, **CLASSICAL)
     store, _ = open_or_create_store(probe(clip), tmp_path, config)
@@ -107,9 +107,9 @@ def test_interrupted_run_resumes_and_says_so(harness, restored, clip, tmp_path):
 
 
 def test_a_running_restore_refuses_a_second_and_a_stale_lock_is_recovered(harness, clip, tmp_path):
-    from flows.reel import restore_reel
-    from restoration.core import RestoreConfig
-    from restoration.pipeline import open_or_create_store
+    from flows.restore_reel import restore_reel
+    from restoration.core.restore import RestoreConfig
+    from restoration.pipeline.chunks import open_or_create_store
 
     store, _ = open_or_create_store(probe(clip), tmp_path, RestoreConfig(**CLASSICAL))
     with RunLock(store.path, "restore"):  # this (live) process holds it
@@ -155,7 +155,7 @@ def test_lock_states(tmp_path):
 
 
 def test_reprocess_flagged_rewrites_frames_and_replaces_master(harness, restored, clip, tmp_path):
-    from flows.reprocess import reprocess_flagged
+    from flows.reprocess_flagged import reprocess_flagged
 
     out = tmp_path / "out"
     shutil.copytree(restored[0], out)
@@ -211,8 +211,8 @@ def test_inbox_restores_each_new_reel_once_and_records_failures(harness, clip, t
 
 
 def test_finetune_registers_weights_with_their_digest(harness, clip, tmp_path, monkeypatch):
-    from restoration.reel import sha256_file
-    from restoration.registry import register_weights, registered
+    from restoration.io.reel import sha256_file
+    from restoration.models.registry import register_weights, registered
 
     fake = tmp_path / "w.safetensors"
     fake.write_bytes(b"weights")
@@ -222,8 +222,8 @@ def test_finetune_registers_weights_with_their_digest(harness, clip, tmp_path, m
 
     # The flow's wiring with the trainers replaced by stand-ins (real training is too slow for CI);
     # the stand-ins check the settings the flow builds from its parameters.
-    import restoration.train_detector as train_detector
-    import restoration.train_inpainter as train_inpainter
+    import restoration.train.detector as train_detector
+    import restoration.train.inpainter as train_inpainter
     from flows.finetune import finetune
 
     seen = {}
@@ -289,5 +289,5 @@ def test_pull_step_finds_the_app_dir_or_says_what_to_set(tmp_path, monkeypatch):
     monkeypatch.delenv("RESTORATION_APP_DIR", raising=False)
     assert enter_app_dir() == {"directory": str(ROOT)} and Path.cwd() == ROOT  # the installed package's folder
     monkeypatch.setenv("RESTORATION_APP_DIR", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="holds no flows/reel.py: set RESTORATION_APP_DIR on the worker"):
+    with pytest.raises(FileNotFoundError, match="holds no flows/restore_reel.py: set RESTORATION_APP_DIR on the worker"):
         enter_app_dir()

@@ -18,8 +18,8 @@ import pytest
 from clips import write_clip
 from test_flows import CLASSICAL, damaged_frames
 
-from restoration.reel import probe, read_frames
-from restoration.store import STATUS, ProvenanceStore
+from restoration.io.reel import probe, read_frames
+from restoration.store.provenance import STATUS, ProvenanceStore
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -102,9 +102,9 @@ def same_restoration(out_a: Path, out_b: Path, stem: str) -> None:
 
 def library_run(reel: Path, out: Path, chunk_frames: int) -> None:
     """The reference: the library's own sequential restore, no Prefect."""
-    from restoration.core import RestoreConfig
-    from restoration.encode import EncodeConfig
-    from restoration.pipeline import restore_reel
+    from restoration.core.restore import RestoreConfig
+    from restoration.io.encode import EncodeConfig
+    from restoration.pipeline.chunks import restore_reel
 
     restore_reel(probe(reel), out, RestoreConfig(chunk_frames=chunk_frames, encode=EncodeConfig(access_copy=False), **CLASSICAL))
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from restoration.inpaint_classical import inpaint_telea, inpaint_temporal_median
+from restoration.inpaint.classical import inpaint_telea, inpaint_temporal_median
 
 H, W = 24, 32
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from restoration.inpaint_diffusion import (
+from restoration.inpaint.palette import (
     PaletteConfig,
     _tiles_for,
     baseline_fill,
@@ -13,8 +13,8 @@ from restoration.inpaint_diffusion import (
     load_inpainter,
     make_scheduler,
 )
-from restoration.inpainter_model import build_inpainter, tiny_inpainter_config
-from restoration.weights import shipped
+from restoration.models.inpainter import build_inpainter, tiny_inpainter_config
+from restoration.models.weights import shipped
 
 CFG = PaletteConfig(steps=3, tile=16, context=4, samples=2)
 

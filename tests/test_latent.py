@@ -18,10 +18,10 @@ import torch
 from clips import random_frames, write_clip
 from latent_tiny import make_tiny_folder
 
-from restoration.detect_latent import detect_latent
+from restoration.detect.latent import detect_latent
 from restoration.errors import RestorationError
-from restoration.inpaint_latent import crop_windows, inpaint_latent, repaint_plan, ring_offset
-from restoration.latent import LatentConfig, check_folder, latent_mask, load_latent
+from restoration.inpaint.latent import crop_windows, inpaint_latent, repaint_plan, ring_offset
+from restoration.models.latent import LatentConfig, check_folder, latent_mask, load_latent
 
 FAST = dict(steps=3, detect_draws=2)
 
@@ -207,7 +207,7 @@ def test_folder_errors_are_one_clear_message(folders, tmp_path):
 
 
 def test_restore_config_needs_the_folder_for_latent_methods():
-    from restoration.core import RestoreConfig
+    from restoration.core.restore import RestoreConfig
 
     with pytest.raises(ValueError, match="need a local Stable Diffusion folder"):
         RestoreConfig(detector="temporal", inpainter="sd-inpaint")
@@ -216,7 +216,7 @@ def test_restore_config_needs_the_folder_for_latent_methods():
 
 
 def test_pipeline_runs_both_latent_methods_and_records_the_folder(folders, tmp_path):
-    from restoration.core import RestoreConfig, load_models, method_description, restore_frames
+    from restoration.core.restore import RestoreConfig, load_models, method_description, restore_frames
 
     frames = random_frames(3, 40, 56, 1, np.uint8)
     frames[1, 10:13, 10:13] = 255
@@ -242,7 +242,7 @@ def test_pipeline_runs_both_latent_methods_and_records_the_folder(folders, tmp_p
 
 @pytest.mark.slow
 def test_restore_command_with_sd_inpaint(folders, tmp_path):
-    from restoration.store import ProvenanceStore
+    from restoration.store.provenance import ProvenanceStore
 
     frames = random_frames(6, 40, 56, 1, np.uint8)
     for t in range(6):
@@ -264,7 +264,7 @@ def test_restore_command_with_sd_inpaint(folders, tmp_path):
     out = tmp_path / "out"
     run = subprocess.run(base + ["--out", str(out), "--weights", str(folders["inpaint"])], capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr
-    from restoration.reel import probe, read_frames
+    from restoration.io.reel import probe, read_frames
 
     master = read_frames(probe(out / "reel.master.mkv"))
     store = ProvenanceStore(out / "reel.zarr")
@@ -284,7 +284,7 @@ def test_restore_command_with_sd_inpaint(folders, tmp_path):
 def test_finetune_changes_the_unet_and_writes_a_folder_that_loads(folders, tmp_path, name, lora_rank):
     from safetensors.torch import load_file
 
-    from restoration.finetune_latent import TrainLatentConfig, train
+    from restoration.train.latent import TrainLatentConfig, train
 
     reel = write_clip(tmp_path / "clean.mkv", random_frames(4, 40, 56, 1, np.uint8), "gray", audio=False)
     config = TrainLatentConfig(
@@ -329,7 +329,7 @@ def test_finetune_flow_registers_a_latent_folder(folders, tmp_path):
 
     import flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
     from flows.finetune import finetune
-    from restoration.registry import registered, sha256_tree
+    from restoration.models.registry import registered, sha256_tree
 
     reel = write_clip(tmp_path / "clean.mkv", random_frames(4, 40, 56, 1, np.uint8), "gray", audio=False)
     with prefect_test_harness(server_startup_timeout=None):
@@ -372,8 +372,8 @@ def test_fp16_variant_files_load(folders, tmp_path):
 def test_latent_settings_survive_the_store_round_trip(folders):
     from dataclasses import asdict
 
-    from restoration.core import RestoreConfig
-    from restoration.reprocess import config_from_dict
+    from restoration.core.restore import RestoreConfig
+    from restoration.pipeline.reprocess import config_from_dict
 
     config = RestoreConfig(
         inpainter="sd-inpaint",
@@ -387,7 +387,7 @@ def test_latent_settings_survive_the_store_round_trip(folders):
 def test_finetune_resumes_from_its_checkpoint(folders, tmp_path):
     from dataclasses import replace
 
-    from restoration.finetune_latent import TrainLatentConfig, train
+    from restoration.train.latent import TrainLatentConfig, train
 
     reel = write_clip(tmp_path / "clean.mkv", random_frames(4, 40, 56, 1, np.uint8), "gray", audio=False)
     config = TrainLatentConfig(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from restoration.metrics import changed_outside, detection_scores, grain_ratio, psnr, ssim_in_mask, warping_error
+from restoration.evaluate.metrics import changed_outside, detection_scores, grain_ratio, psnr, ssim_in_mask, warping_error
 
 
 def test_detection_scores_hand_values():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from restoration.motion import (
+from restoration.motion.flow import (
     MotionConfig,
     compensate,
     estimate_flow,
@@ -108,7 +108,7 @@ def test_a_neighbours_own_damage_is_invalid():
 
 
 def test_a_second_call_reuses_the_cached_motion(monkeypatch):
-    import restoration.motion as motion
+    import restoration.motion.flow as motion
 
     tex = texture()
     frames = np.stack([crop(tex, 2 * t, t) for t in range(3)])
@@ -149,7 +149,7 @@ def test_duplicates_are_skipped_when_possible():
 
 
 def test_flat_regions_trust_flat_film_but_not_edges():
-    from restoration.motion import flat_regions
+    from restoration.motion.flow import flat_regions
 
     luma = np.full((40, 40), 100, np.uint8)
     luma[:, 20:] = 160

@@ -14,12 +14,12 @@ import pytest
 from clips import write_clip
 from test_flows import damaged_frames
 
-from restoration.core import RestoreConfig
-from restoration.operator_masks import detected_mask, operator_mask, save_operator_mask
-from restoration.pipeline import restore_reel
-from restoration.reel import probe, read_frames
-from restoration.reprocess import reprocess_frames
-from restoration.store import STATUS, ProvenanceStore
+from restoration.core.restore import RestoreConfig
+from restoration.io.reel import probe, read_frames
+from restoration.pipeline.chunks import restore_reel
+from restoration.pipeline.operator_masks import detected_mask, operator_mask, save_operator_mask
+from restoration.pipeline.reprocess import reprocess_frames
+from restoration.store.provenance import STATUS, ProvenanceStore
 
 CLI = [str(Path(sys.executable).with_name("restoration"))]
 CONFIG = RestoreConfig(detector="temporal", inpainter="temporal_median", chunk_frames=4)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from restoration.store import ProvenanceStore
+from restoration.store.provenance import ProvenanceStore
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from restoration.core import NOT_EXAMINED, Models, RestoreConfig, fill_frame, restore_frames
+from restoration.core.restore import NOT_EXAMINED, Models, RestoreConfig, fill_frame, restore_frames
 
 CLASSICAL = {"detector": "temporal", "inpainter": "temporal_median"}
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from clips import audio_packets, random_frames, write_clip
 
-from restoration.encode import write_master
 from restoration.errors import OutputExistsError, ReelError
-from restoration.reel import probe, read_frames
+from restoration.io.encode import write_master
+from restoration.io.reel import probe, read_frames
 
 CASES = [("gray", 1, np.uint8), ("rgb24", 3, np.uint8), ("rgb48le", 3, np.uint16)]
 

@@ -5,8 +5,8 @@ import pytest
 from clips import random_frames, write_clip
 
 from restoration.errors import StoreError
-from restoration.reel import probe
-from restoration.store import STATUS, FrameResults, ProvenanceStore
+from restoration.io.reel import probe
+from restoration.store.provenance import STATUS, FrameResults, ProvenanceStore
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_create_records_source_and_starts_pending(tmp_path, reel):
 
 
 def test_apply_then_revert_is_bit_exact(tmp_path, reel):
-    from restoration.reel import read_frames
+    from restoration.io.reel import read_frames
 
     source = read_frames(reel)
     store = ProvenanceStore.create(tmp_path / "r.zarr", reel)
@@ -77,7 +77,7 @@ def test_not_a_store_is_refused(tmp_path):
 @pytest.fixture
 def written(tmp_path, reel):
     """A store with frames 0..5 written (frames 1 and 4 damaged: the rest have an empty mask)."""
-    from restoration.reel import read_frames
+    from restoration.io.reel import read_frames
 
     source = read_frames(reel)
     store = ProvenanceStore.create(tmp_path / "r.zarr", reel)
@@ -193,7 +193,7 @@ def test_a_write_cut_short_leaves_its_frames_to_do_not_finished(written):
 
 
 def test_an_operator_action_waits_for_no_run_it_is_refused_while_one_holds_the_store(written):
-    from restoration.lock import ReelLockedError, RunLock
+    from restoration.store.lock import ReelLockedError, RunLock
 
     store, _ = written
     with RunLock(store.path, "reprocess"), pytest.raises(ReelLockedError, match="already being processed"):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from clips import random_frames, write_clip
 
-from restoration.train_detector import main as train_detector
-from restoration.train_inpainter import main as train_inpainter
-from restoration.weights import load_unet, shipped
+from restoration.models.weights import load_unet, shipped
+from restoration.train.detector import main as train_detector
+from restoration.train.inpainter import main as train_inpainter
 
 
 @pytest.fixture(scope="module")

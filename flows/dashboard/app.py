@@ -50,9 +50,9 @@ from flows.dashboard.audit import audit_csv, audit_premis
 from flows.dashboard.auth import Authenticator, Session
 from flows.dashboard.images import KINDS, FrameCache, frame_png
 from restoration.errors import ReelError, RestorationError, StoreError
-from restoration.lock import ReelLockedError
-from restoration.store import SCORE_NAMES, STATUS, STATUS_NAMES, ProvenanceStore
-from restoration.timecode import frame_timecode
+from restoration.io.timecode import frame_timecode
+from restoration.store.lock import ReelLockedError
+from restoration.store.provenance import SCORE_NAMES, STATUS, STATUS_NAMES, ProvenanceStore
 
 log = logging.getLogger(__name__)
 
@@ -279,8 +279,8 @@ class ReelReader:
 def _unfinished_run(events: list[dict]) -> dict | None:
     """The last ``run_started`` event with no ``run_finished`` / ``run_failed`` after it, or None.
 
-    The same rule as ``restoration.runs.unfinished_run`` (a closing event with a ``run_id`` closes
-    the run of that id), kept here because importing ``restoration.runs`` imports torch.
+    The same rule as ``restoration.store.runs.unfinished_run`` (a closing event with a ``run_id`` closes
+    the run of that id), kept here because importing ``restoration.store.runs`` imports torch.
     """
     open_runs: list[dict] = []
     for event in events:
@@ -346,8 +346,8 @@ def _floats(a: np.ndarray) -> list[float | None]:
 
 def find_local_reprocess():
     """The ``reprocess_flagged`` flow from ``flows`` if someone has written it, else the library's
-    ``restoration.reprocess.reprocess_frames``, else None. Imported lazily: importing Prefect is slow."""
-    for module in ("flows.reprocess", "flows.reel", "flows.flows", "flows"):
+    ``restoration.pipeline.reprocess.reprocess_frames``, else None. Imported lazily: importing Prefect is slow."""
+    for module in ("flows.reprocess_flagged", "flows.restore_reel", "flows.flows", "flows"):
         try:
             mod = importlib.import_module(module)
         except ImportError:
@@ -356,18 +356,18 @@ def find_local_reprocess():
         if fn is not None:
             return fn
     try:
-        mod = importlib.import_module("restoration.reprocess")
+        mod = importlib.import_module("restoration.pipeline.reprocess")
     except ImportError:
         return None
     return library_reprocess if hasattr(mod, "reprocess_frames") else None
 
 
 def library_reprocess(store_path: str, frames: list[int], user: str) -> None:
-    """Without the flow: ``restoration.reprocess.reprocess_frames`` with the store's next settings
+    """Without the flow: ``restoration.pipeline.reprocess.reprocess_frames`` with the store's next settings
     (its latest configuration, a fresh seed), then re-encode the outputs beside the store if the
     master is there (``reencode_outputs``)."""
-    from restoration.outputs import ReelOutputs
-    from restoration.reprocess import next_config, reencode_outputs, reprocess_frames
+    from restoration.io.outputs import ReelOutputs
+    from restoration.pipeline.reprocess import next_config, reencode_outputs, reprocess_frames
 
     store = ProvenanceStore(store_path)
     config = next_config(store)
@@ -449,7 +449,7 @@ class Reprocessor:
         if backend == "local":
             fn = find_local_reprocess()
             if fn is None:
-                raise RuntimeError("no reprocess_flagged flow or restoration.reprocess.reprocess_frames to run")
+                raise RuntimeError("no reprocess_flagged flow or restoration.pipeline.reprocess.reprocess_frames to run")
             try:
                 kwargs = call_arguments(fn, store.path, frames, user)
             except TypeError:
@@ -737,7 +737,7 @@ def create_app(
         """The operator's corrected mask of frame ``n`` (PNG, alpha > 0 or non-zero = damage): kept
         beside the detected one with a ``mask_corrected`` event, then the frame is sent for
         reprocessing, which fills it from this mask."""
-        from restoration.operator_masks import mask_from_image, save_operator_mask
+        from restoration.pipeline.operator_masks import mask_from_image, save_operator_mask
 
         with readable_store(rid):
             store = open_store(rid, mode="r+")

@@ -13,7 +13,7 @@ import csv
 import io
 import json
 
-from restoration.reel import ReelInfo
+from restoration.io.reel import ReelInfo
 
 CSV_COLUMNS = ("time", "kind", "user", "by", "frames", "reason", "note", "details")
 _SHOWN = {"time", "kind", "user", "by", "frame", "frames", "reason", "note"}

@@ -15,8 +15,8 @@ from collections import OrderedDict
 import cv2
 import numpy as np
 
-from restoration.reel import read_frames
-from restoration.store import ProvenanceStore
+from restoration.io.reel import read_frames
+from restoration.store.provenance import ProvenanceStore
 
 KINDS = ("before", "after", "mask", "overlay")
 MASK_COLOUR = (255, 40, 40)  # RGB

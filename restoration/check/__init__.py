@@ -1,0 +1,1 @@
+"""Checks on a restored frame: temporal consistency scores and flags."""

@@ -1,0 +1,438 @@
+"""DiffEdit damage detection with the trained "damaged film photo" model, fused with spike proposals.
+
+DiffEdit (Couairon et al. 2022; diffusers' mask step): noise a patch to strength ``r``, ask the
+class-conditional model for its noise estimate under "damaged" and under "clean", and average
+``|eps(x_t, damaged) - eps(x_t, clean)|`` over ``n`` noise draws. Where the patch looks like damage
+the two estimates disagree (under "clean" the model explains the speck away as noise).
+
+Differences from diffusers' normalisation (``M = clamp(M, 0, 3 mean) / (3 mean); mask = M > 0.5``):
+a per-patch normalisation turns any clean patch into a "mask" too, so a pixel must also exceed an
+absolute ``floor`` (in noise units, calibrated on clean grain/flicker patches): the effective
+threshold per tile is ``max(threshold * clamp * mean(M), floor)``.
+
+Cost grows with the damaged area, not the frame: by default DiffEdit runs only on tiles around the
+cheap spike detector's proposals (:func:`restoration.detect.temporal.detect_spikes`), all tiles in
+one batched network call per draw (chunked by ``DiffEditConfig.batch``) with both conditions in the
+same batch. ``thorough`` mode runs every tile of the frame (persistent damage, such as a line
+scratch, has no temporal spike) and adds DiffEdit-only detections above a stronger ``strong``
+level. See :func:`detect_damage` for the fusion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import DDPMScheduler, UNet2DModel
+from scipy import ndimage as ndi
+
+from restoration.models.detector import LABELS, make_scheduler
+from restoration.motion.flow import luma_float, validate_frame
+
+_SQUARE = np.ones((3, 3), bool)
+FUSIONS = ("verify", "grow", "intersect", "diffedit")
+
+
+@dataclass(frozen=True)
+class DiffEditConfig:
+    """Settings for :func:`diffedit_map` and :func:`detect_damage`.
+
+    strength: noise level r in (0, 1]: timestep ``round(r * T)`` of the T-step training schedule.
+    n_draws: independent noise draws averaged.
+    clamp, threshold: diffusers' normalisation: a pixel is damage above ``threshold * clamp *
+        mean(M)`` of its tile ...
+    floor: ... and above this absolute level of ``M`` (noise units), so clean tiles give nothing.
+    tile: tile side in pixels (the model's training patch size is best).
+    margin: a proposal is kept at least this far from its tile's edge (context for the model).
+    fusion: "intersect" = DiffEdit mask inside the proposals dilated by ``proposal_dilate``;
+        "verify" = proposal components DiffEdit confirms (any DiffEdit pixel within their
+        dilation), each with the DiffEdit pixels around it; "grow" = every proposal, grown by the
+        DiffEdit pixels within ``proposal_dilate`` of it; "diffedit" = the DiffEdit mask alone.
+    proposal_dilate: pixels the proposals grow by before fusing.
+    thorough: run every tile of the frame; DiffEdit-only components whose peak ``M`` exceeds
+        ``strong`` (and at least ``min_area`` px) are added to the fused mask.
+    strong: absolute level for DiffEdit-only detections in thorough mode.
+    min_area: DiffEdit components smaller than this are dropped (grain).
+    close: binary closing iterations (3x3) of the DiffEdit mask; dilate: final dilation in px.
+    batch: tiles per network call (each call holds 2 * batch items: both conditions).
+    whole_frame: examine every pixel (detector v2): the frame is cut into ``tile`` squares that
+        overlap by ``2 * margin`` and each tile keeps only its inner part (the whole frame in a few
+        large tiles costs less per pixel than many small overlapping ones; the U-Net is fully
+        convolutional). Proposals are evidence, not the gate: inside them the level is
+        ``proposal_relief`` times the usual one. ``fusion``, ``thorough`` and ``strong`` are unused.
+    picture_threshold: > 0 = the absolute rule of a model trained with the "disagreement" objective
+        (:mod:`restoration.train.detector`): there ``eps(damaged) - eps(clean) = sqrt(a / (1 - a))
+        (clean - damaged)``, so ``M sqrt((1 - a) / a) / 2`` estimates ``|damaged - clean|`` in
+        fractions of the range, and a pixel is damage where it exceeds this fraction. 0 = the
+        relative rule above (``threshold``, ``clamp``, ``floor``).
+    proposal_relief: with ``whole_frame``, the level inside the spike proposals, relative to the
+        level elsewhere (1 = proposals change nothing).
+    """
+
+    strength: float = 0.06
+    n_draws: int = 4
+    clamp: float = 3.0
+    threshold: float = 0.5
+    floor: float = 0.45
+    tile: int = 32
+    margin: int = 6
+    fusion: str = "grow"
+    proposal_dilate: int = 4
+    thorough: bool = False
+    strong: float = 0.6
+    min_area: int = 2
+    close: int = 1
+    dilate: int = 0
+    batch: int = 64
+    whole_frame: bool = False
+    picture_threshold: float = 0.0
+    proposal_relief: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.strength <= 1:
+            raise ValueError(f"strength must be in (0, 1], got {self.strength}")
+        if self.n_draws < 1 or self.tile < 8 or self.batch < 1:
+            raise ValueError(f"n_draws >= 1, tile >= 8 and batch >= 1 required, got {self.n_draws}, {self.tile}, {self.batch}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if 2 * self.margin >= self.tile:
+            raise ValueError(f"margin {self.margin} too large for tile {self.tile}")
+        if self.picture_threshold < 0 or not 0 < self.proposal_relief <= 1:
+            raise ValueError(
+                f"picture_threshold >= 0 and proposal_relief in (0, 1] required, got {self.picture_threshold}, {self.proposal_relief}"
+            )
+        if self.whole_frame and self.tile % 4:
+            raise ValueError(f"whole_frame tiles must be a multiple of 4 (the U-Net halves them twice), got {self.tile}")
+
+
+def load_detector(path: str | Path | None = None) -> tuple[UNet2DModel, DDPMScheduler]:
+    """Load detector weights (default: the shipped ``restoration/weights/detector.safetensors``).
+
+    Returns ``(model in eval mode on CPU, scheduler)``; the scheduler config stored with the weights
+    is used (only its ``alphas_cumprod`` matter here).
+    """
+    from restoration.models.weights import load_unet, shipped
+
+    model, facts = load_unet(shipped("detector") if path is None else path)
+    return model, make_scheduler(facts.get("scheduler"))
+
+
+def _generator(generator: torch.Generator | int | None) -> torch.Generator:
+    if isinstance(generator, torch.Generator):
+        return generator
+    return torch.Generator().manual_seed(0 if generator is None else int(generator))
+
+
+def _timestep(scheduler: DDPMScheduler, config: DiffEditConfig) -> int:
+    steps = scheduler.config.num_train_timesteps
+    return min(max(int(round(config.strength * steps)), 0), steps - 1)
+
+
+@torch.no_grad()
+def diffedit_map(
+    model: UNet2DModel,
+    scheduler: DDPMScheduler,
+    patches: torch.Tensor,
+    config: DiffEditConfig = DiffEditConfig(),
+    generator: torch.Generator | int | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> np.ndarray:
+    """Raw DiffEdit map ``M`` of a stack of patches.
+
+    patches: float tensor ``(N, Cin, h, w)``, channels as
+        :data:`restoration.models.detector.CHANNELS`: channel 0 the clean-looking patch x0 in
+        [-1, 1] (2 * luma - 1), then (when the model takes them) the warped neighbours in [-1, 1]
+        (0 where invalid) and their 0/1 validity. ``Cin`` must equal the model's ``in_channels``.
+    Returns float32 numpy ``(N, h, w)``: ``mean over draws of |eps(x_t, damaged) - eps(x_t, clean)|``
+    in noise units (not normalised: see :func:`mask_from_map`). Each draw is one network call per
+    chunk of ``config.batch`` patches, with both conditions in that same batch. The network runs on
+    the model's device; the noise is drawn on the CPU, so a seed gives the same draws on every device.
+    ``dtype``: the network's precision (bfloat16 = autocast; see :mod:`restoration.core.compute`).
+    """
+    if patches.ndim != 4 or patches.shape[1] != model.config.in_channels:
+        raise ValueError(f"patches must be (N, {model.config.in_channels}, h, w), got {tuple(patches.shape)}")
+    gen = _generator(generator)
+    device = model.device
+    n, _, h, w = patches.shape
+    patches = patches.float()
+    t = _timestep(scheduler, config)
+    ab = scheduler.alphas_cumprod[t].float()
+    total = torch.zeros(n, h, w)
+    for _ in range(config.n_draws):
+        noise = torch.randn((n, 1, h, w), generator=gen)
+        x_t = ab.sqrt() * patches[:, :1] + (1 - ab).sqrt() * noise
+        for a in range(0, n, config.batch):
+            b = min(a + config.batch, n)
+            inp = torch.cat([x_t[a:b], patches[a:b, 1:]], 1).to(device)
+            k = b - a
+            labels = torch.tensor([LABELS["damaged"]] * k + [LABELS["clean"]] * k, device=device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+                eps = model(torch.cat([inp, inp]), torch.full((2 * k,), t, device=device), class_labels=labels).sample.float()
+            total[a:b] += (eps[:k] - eps[k:]).abs().mean(1).cpu()
+    return (total / config.n_draws).numpy()
+
+
+def mask_from_map(raw: np.ndarray, config: DiffEditConfig = DiffEditConfig()) -> np.ndarray:
+    """Per-tile score ``(N, h, w)`` float32: ``M / max(threshold * clamp * mean(M), floor)``;
+    a pixel is damage where the score exceeds 1 (diffusers' rule, with an absolute floor)."""
+    level = np.maximum(config.threshold * config.clamp * raw.mean(axis=(1, 2)), config.floor)
+    return (raw / level[:, None, None]).astype(np.float32)
+
+
+def _tile_origins(extent: tuple[int, int], proposals: np.ndarray | None, config: DiffEditConfig) -> list[tuple[int, int]]:
+    """Top-left corners of the tiles (frame of ``extent`` >= tile), around proposal components or,
+    with ``proposals=None``, over the whole frame (overlapping by a quarter tile)."""
+    H, W = extent
+    P, m = config.tile, config.margin
+    if proposals is None:
+        stride = P - P // 4
+        ys = sorted({min(y, H - P) for y in range(0, H, stride)})
+        xs = sorted({min(x, W - P) for x in range(0, W, stride)})
+        return [(y, x) for y in ys for x in xs]
+    origins: set[tuple[int, int]] = set()
+    labels, k = ndi.label(proposals, structure=_SQUARE)
+    inner = P - 2 * m
+    for sl in ndi.find_objects(labels):
+        (y0, y1), (x0, x1) = (sl[0].start, sl[0].stop), (sl[1].start, sl[1].stop)
+        # Centre one tile on a small component; cover a large one with a grid of tiles.
+        ys = [(y0 + y1) // 2 - P // 2] if y1 - y0 <= inner else list(range(y0 - m, y1 - m, inner))
+        xs = [(x0 + x1) // 2 - P // 2] if x1 - x0 <= inner else list(range(x0 - m, x1 - m, inner))
+        for y in ys:
+            for x in xs:
+                origins.add((min(max(y, 0), H - P), min(max(x, 0), W - P)))
+    return sorted(origins)
+
+
+def _nearest_pair(neighbours: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    if len(neighbours) in (0, 2):
+        return list(neighbours)
+    if len(neighbours) % 2:
+        raise ValueError(f"neighbours must come in (previous..., next...) pairs from motion.compensate, got {len(neighbours)}")
+    mid = len(neighbours) // 2
+    return list(neighbours[mid - 1 : mid + 1])  # offsets (-2, -1, 1, 2): the nearest two
+
+
+def _model_stack(frame: np.ndarray, neighbours: Sequence[tuple[np.ndarray, np.ndarray]], in_channels: int) -> np.ndarray:
+    """Full-frame model channels float32 ``(Cin, H, W)`` (see detector_model.CHANNELS)."""
+    H, W = frame.shape[:2]
+    peak = float(np.iinfo(frame.dtype).max)
+    chans = [2 * luma_float(frame, peak) - 1]
+    if in_channels > 1:
+        pair = neighbours if len(neighbours) == 2 else [(np.zeros(frame.shape, np.float32), np.zeros((H, W), bool))] * 2
+        for warped, valid in pair:
+            v = valid.astype(np.float32)
+            chans += [(2 * luma_float(warped, peak) - 1) * v, v]
+    return np.stack(chans).astype(np.float32)
+
+
+def _tiles(stack: np.ndarray, proposals: np.ndarray | None, config: DiffEditConfig) -> tuple[list[tuple[int, int]], torch.Tensor]:
+    """Tile origins (in the frame, padded to at least one tile) and the tiles ``(N, Cin, P, P)``.
+
+    A frame smaller than a tile is reflected out to one tile (validity reflected too)."""
+    P = config.tile
+    H, W = stack.shape[1:]
+    ph, pw = max(P - H, 0), max(P - W, 0)
+    if ph or pw:
+        stack = np.pad(stack, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(H, W) > 1 else "edge")
+        if proposals is not None:
+            proposals = np.pad(proposals, ((0, ph), (0, pw)))
+    origins = _tile_origins(stack.shape[1:], proposals, config)
+    if not origins:
+        return [], torch.zeros((0, stack.shape[0], P, P))
+    return origins, torch.from_numpy(np.stack([stack[:, y : y + P, x : x + P] for y, x in origins]))
+
+
+def _tidy(diff: np.ndarray, config: DiffEditConfig) -> np.ndarray:
+    """Close small gaps (``close``) and drop components under ``min_area`` px (grain)."""
+    if config.close > 0 and diff.any():
+        diff = ndi.binary_closing(diff, structure=_SQUARE, iterations=config.close, border_value=0) | diff
+    if config.min_area > 1 and diff.any():
+        labels, k = ndi.label(diff, structure=_SQUARE)
+        keep = np.bincount(labels.ravel(), minlength=k + 1) >= config.min_area
+        keep[0] = False
+        diff = keep[labels]
+    return diff
+
+
+def tile_scores(raw: np.ndarray, scheduler: DDPMScheduler, config: DiffEditConfig) -> np.ndarray:
+    """Per-tile scores ``(N, h, w)`` float32 from raw maps: damage where > 1. The picture rule
+    (``picture_threshold`` > 0) or the relative one (:func:`mask_from_map`)."""
+    if config.picture_threshold <= 0:
+        return mask_from_map(raw, config)
+    a = float(scheduler.alphas_cumprod[_timestep(scheduler, config)])
+    return (raw * (np.sqrt((1 - a) / a) / 2 / config.picture_threshold)).astype(np.float32)
+
+
+def whole_frame_score(
+    stack: np.ndarray,
+    model: UNet2DModel,
+    scheduler: DDPMScheduler,
+    config: DiffEditConfig,
+    generator: torch.Generator | int | None,
+    dtype: torch.dtype = torch.float32,
+) -> np.ndarray:
+    """The score of every pixel of a frame (:func:`tile_scores`), float32 ``(H, W)``.
+
+    stack: the model's channels ``(Cin, H, W)``; a frame smaller than a tile is reflected out to
+    one tile. Tiles from :func:`whole_frame_origins`, all through :func:`diffedit_map` (chunks of
+    ``config.batch`` tiles, both conditions in each call); each pixel's score comes from the one
+    tile that owns it.
+    """
+    P, H, W = config.tile, *stack.shape[1:]
+    ph, pw = max(P - H, 0), max(P - W, 0)
+    if ph or pw:
+        stack = np.pad(stack, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(H, W) > 1 else "edge")
+    tiles = whole_frame_origins(stack.shape[1:], P, config.margin)
+    batch = torch.from_numpy(np.stack([stack[:, y : y + P, x : x + P] for y, x, *_ in tiles]))
+    scores = tile_scores(diffedit_map(model, scheduler, batch, config, generator, dtype), scheduler, config)
+    out = np.zeros(stack.shape[1:], np.float32)
+    for (y, x, oy0, oy1, ox0, ox1), sc in zip(tiles, scores):
+        out[y + oy0 : y + oy1, x + ox0 : x + ox1] = sc[oy0:oy1, ox0:ox1]
+    return out[:H, :W]
+
+
+def fuse_tiles(
+    origins: Sequence[tuple[int, int]], raw: np.ndarray, proposals: np.ndarray, config: DiffEditConfig = DiffEditConfig()
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frame mask from per-tile raw DiffEdit maps, fused with the proposals.
+
+    origins: tile corners (from the tiling); raw: ``(N, P, P)`` from :func:`diffedit_map`;
+    proposals: bool ``(H, W)``. Returns ``(mask bool (H, W), score float32 (H, W))``, score = the
+    maximum over overlapping tiles of :func:`mask_from_map` (0 where no tile ran).
+    Split from :func:`detect_damage` so that fusion settings can be swept on cached maps.
+    """
+    H, W = proposals.shape
+    P = config.tile
+    Hp, Wp = max(H, P), max(W, P)
+    score = np.zeros((Hp, Wp), np.float32)
+    raw_full = np.zeros((Hp, Wp), np.float32)
+    if len(origins):
+        sc = mask_from_map(raw, config)
+        for (y, x), s, r in zip(origins, sc, raw):
+            np.maximum(score[y : y + P, x : x + P], s, out=score[y : y + P, x : x + P])
+            np.maximum(raw_full[y : y + P, x : x + P], r, out=raw_full[y : y + P, x : x + P])
+    score, raw_full, prop = score[:H, :W], raw_full[:H, :W], proposals
+
+    diff = _tidy(score > 1.0, config)
+
+    near = ndi.binary_dilation(prop, structure=_SQUARE, iterations=config.proposal_dilate) if config.proposal_dilate > 0 else prop
+    if config.fusion == "diffedit":
+        fused = diff.copy()
+    elif config.fusion == "intersect":
+        fused = diff & near
+    elif config.fusion == "grow":
+        fused = prop | (diff & near)
+    else:
+        labels, k = ndi.label(near, structure=_SQUARE)
+        confirmed = np.zeros(k + 1, bool)
+        confirmed[np.unique(labels[diff & near])] = True
+        confirmed[0] = False
+        region = confirmed[labels]
+        fused = (prop & region) | (diff & region)
+    if config.thorough and diff.any():
+        labels, k = ndi.label(diff & ~near, structure=_SQUARE)
+        if k:
+            peaks = ndi.maximum(raw_full, labels, index=np.arange(1, k + 1))
+            strong = np.concatenate([[False], np.asarray(peaks) > config.strong])
+            fused |= strong[labels]
+    if config.dilate > 0 and fused.any():
+        fused = ndi.binary_dilation(fused, structure=_SQUARE, iterations=config.dilate)
+    return fused, score
+
+
+def whole_frame_origins(extent: tuple[int, int], tile: int, margin: int) -> list[tuple[int, int, int, int, int, int]]:
+    """Tiles covering a frame of ``extent`` (each side >= ``tile``), every pixel owned by one tile.
+
+    Returns ``(y, x, oy0, oy1, ox0, ox1)`` per tile: its corner, and the rows / columns of the tile
+    it owns (the tile minus ``margin`` on each inner side; the frame's own border is owned by the
+    tile touching it). Tiles step by ``tile - 2 margin``; the last row and column are shifted back
+    inside the frame.
+    """
+    H, W = extent
+    step = tile - 2 * margin
+
+    def starts(n: int) -> list[int]:
+        out = list(range(0, max(n - tile, 0) + 1, step))
+        if out[-1] + tile < n:
+            out.append(n - tile)
+        return out
+
+    def owned(starts_: list[int], n: int) -> list[tuple[int, int]]:
+        spans, lo = [], 0
+        for k, a in enumerate(starts_):
+            hi = n if k == len(starts_) - 1 else a + tile - margin
+            spans.append((lo - a, hi - a))
+            lo = hi
+        return spans
+
+    ys, xs = starts(H), starts(W)
+    return [(y, x, *oy, *ox) for y, oy in zip(ys, owned(ys, H)) for x, ox in zip(xs, owned(xs, W))]
+
+
+def detect_damage(
+    frame: np.ndarray,
+    neighbours: Sequence[tuple[np.ndarray, np.ndarray]],
+    model: UNet2DModel,
+    scheduler: DDPMScheduler,
+    config: DiffEditConfig = DiffEditConfig(),
+    generator: torch.Generator | int | None = 0,
+    proposals: np.ndarray | None = None,
+    return_score: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Damage mask of ``frame`` from DiffEdit on tiles, fused with temporal proposals.
+
+    frame: ``(H, W, C)`` uint8/uint16, C in {1, 3} (colour is reduced to BT.709 luma).
+    neighbours: ``(warped, valid)`` pairs from :func:`restoration.motion.flow.compensate` (offsets
+        ``(-1, 1)``, or ``(-2, -1, 1, 2)`` of which the nearest two are used); warped float32
+        ``(H, W, C)`` native units, valid bool ``(H, W)``. An empty list = no temporal context.
+    model, scheduler: from :func:`load_detector`.
+    generator: a ``torch.Generator`` or an int seed (same seed, same mask).
+    proposals: bool ``(H, W)`` candidate regions; None = computed here with
+        :func:`restoration.detect.temporal.detect_spikes` (default settings; empty without two
+        neighbours). An empty mask means nothing to check: the result is empty unless ``thorough``.
+    return_score: also return the DiffEdit score map float32 ``(H, W)`` (0 where no tile ran;
+        > 1 = DiffEdit says damage).
+    dtype: the network's precision (see :func:`diffedit_map`).
+    Returns bool ``(H, W)``, True = damage.
+
+    Fusion (``config.fusion``): "verify" keeps a proposal component when DiffEdit flags a pixel
+    within ``proposal_dilate`` of it, and adds DiffEdit's pixels there (the speck's full extent);
+    "intersect" = DiffEdit mask inside the dilated proposals; "diffedit" = the DiffEdit mask on the
+    tiles. In ``thorough`` mode DiffEdit-only components peaking above ``strong`` are added.
+    With ``whole_frame`` every pixel is scored (:func:`whole_frame_score`) and the proposals only
+    lower the level inside them (``proposal_relief``); a frame without neighbours (a reel's only
+    frame, a still, both sides across cuts) is examined from its own picture.
+    """
+    validate_frame(frame)
+    H, W = frame.shape[:2]
+    neighbours = _nearest_pair(neighbours)
+    for warped, valid in neighbours:
+        if warped.shape != frame.shape or valid.shape != (H, W) or valid.dtype != bool:
+            raise ValueError(f"neighbour shapes {warped.shape}, {valid.shape} do not match frame {frame.shape}")
+    if proposals is None:
+        if len(neighbours) == 2:
+            from restoration.detect.temporal import detect_spikes
+
+            proposals = detect_spikes(frame, neighbours)
+        else:
+            proposals = np.zeros((H, W), bool)
+    if proposals.shape != (H, W) or proposals.dtype != bool:
+        raise ValueError(f"proposals must be bool {(H, W)}, got {proposals.dtype} {proposals.shape}")
+
+    stack = _model_stack(frame, neighbours, model.config.in_channels)
+    if config.whole_frame:
+        score = whole_frame_score(stack, model, scheduler, config, generator, dtype)
+        found = _tidy(score > np.where(proposals, config.proposal_relief, 1.0), config)
+        if config.dilate > 0 and found.any():
+            found = ndi.binary_dilation(found, structure=_SQUARE, iterations=config.dilate)
+        return (found, score) if return_score else found
+    origins, tiles = _tiles(stack, None if config.thorough else proposals, config)
+    raw = (
+        diffedit_map(model, scheduler, tiles, config, generator, dtype) if origins else np.zeros((0, config.tile, config.tile), np.float32)
+    )
+    fused, score = fuse_tiles(origins, raw, proposals, config)
+    return (fused, score) if return_score else fused

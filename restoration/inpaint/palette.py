@@ -1,0 +1,441 @@
+"""Palette-style diffusion inpainting of damage masks, on tiles around each mask component.
+
+How a frame is filled (:func:`inpaint_palette`):
+
+1. The mask is cut into tiles (:func:`_tiles_for`): one ``config.tile`` square centred on each
+   isolated speck with at least ``config.context`` known pixels around it, and a grid of larger
+   tiles over a long scratch or a dense cluster; shifted inside the frame at borders. Tiles of all
+   frames (with :func:`inpaint_palette_many`) and all colour channels are batched together; each
+   colour channel is a separate single-channel batch item (the model is gray / luma).
+2. Per tile: the *baseline* (cheap first, DESIGN) is the frame outside the holes and, inside, the
+   mean of the valid motion-compensated neighbours (a neighbour's own damage is not valid), or the
+   spatial (Telea) fill where neither is (:func:`baseline_fill`). The model denoises the residual
+   ``x0 = 2 (clean - baseline)`` from pure noise with DDIM, conditioned on the masked tile, the
+   mask and the warped neighbours with their validity; at every step the known pixels (residual
+   exactly 0) are re-imposed noised to the current t (RePaint). Optional RePaint resampling
+   (``repaint_jump``, ``repaint_resample``).
+3. ``samples`` = k independent draws per tile; the fill is their mean (``combine="mean"``) or the
+   first draw (``combine="first"``); ``spread`` is the per-pixel std over the k draws.
+4. Only the masked pixels each tile owns are written back, rounded and clipped to the source dtype;
+   every other pixel is bit-exact.
+
+The sampling loop is written out step by step (as diffusers' ``pipeline_ddpm.py`` does) with
+``DDIMScheduler(timestep_spacing="trailing")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from diffusers import DDIMScheduler, UNet2DModel
+from scipy import ndimage as ndi
+
+from restoration.motion.flow import validate_frame
+
+# Scheduler shared by training and sampling; stored in the weights' facts so both always agree.
+SCHEDULER_CONFIG = {
+    "num_train_timesteps": 1000,
+    "beta_schedule": "squaredcos_cap_v2",
+    "prediction_type": "epsilon",
+    # The residual x0 lies in [-2, 2]; with the cosine schedule alpha_bar(999) is ~0, so an
+    # unclipped x0 estimate at the first steps explodes (eps error / sqrt(alpha_bar)).
+    "clip_sample": True,
+    "clip_sample_range": 2.0,
+    "set_alpha_to_one": True,
+    "timestep_spacing": "trailing",
+}
+
+
+@dataclass(frozen=True)
+class PaletteConfig:
+    """Settings for :func:`inpaint_palette`.
+
+    steps: DDIM steps (network evaluations per draw without resampling). The defaults (5 steps,
+        k = 2, cheap path 0.02) come from the quality-against-cost table in benchmarks/RESULTS.md:
+        2 -> 5 -> 10 -> 20 steps (k = 4) add 0.31, 0.03, 0.21 dB for 2x the cost each; k = 2 is the
+        fewest draws that still give a spread (the uncertainty the consistency check reads), 0.24 dB
+        below k = 4 at half the cost; the cheap path at 0.02 saves 7 % for 0.04 dB.
+    tile: side in pixels of the tile around an isolated speck (the model's training patch); larger
+        damage is covered by a grid of tiles twice this side (see :func:`_tiles_for`).
+    context: known pixels kept around the hole pixels a tile fills, at least.
+    samples: k draws per tile (fill = combine of them, spread = their std).
+    eta: DDIM eta (0 = deterministic given the initial noise).
+    repaint_jump, repaint_resample: RePaint resampling; every ``repaint_jump`` steps go back up that
+        many steps and redo them, ``repaint_resample - 1`` extra times (0 / 1 = off). Network
+        evaluations per draw: ``steps + (resample - 1) * jump * (steps // jump - 1)``.
+    combine: "mean" (average of the k draws: lowest error) or "first" (one draw: full grain).
+    max_batch: batch items per network call (memory bound).
+    agree_tol: cheap first: a tile whose hole pixels all have both neighbours valid and agreeing
+        within this fraction of the range is filled with the baseline without the model (0 = always
+        run the model).
+    """
+
+    steps: int = 5
+    tile: int = 32
+    context: int = 8
+    samples: int = 2
+    eta: float = 0.0
+    repaint_jump: int = 0
+    repaint_resample: int = 1
+    combine: str = "mean"
+    max_batch: int = 256
+    agree_tol: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.tile < 8 or self.context < 0 or self.samples < 1 or self.max_batch < 1:
+            raise ValueError(f"invalid PaletteConfig {self}")
+        if self.tile % 4 or 2 * self.context >= self.tile:
+            # The U-Net halves the tile twice; a cell must be left once the context is taken off.
+            raise ValueError(f"tile must be a multiple of 4 larger than 2 * context, got tile {self.tile}, context {self.context}")
+        if self.combine not in ("mean", "first"):
+            raise ValueError(f"combine must be 'mean' or 'first', got {self.combine!r}")
+        if self.repaint_jump < 0 or self.repaint_resample < 1:
+            raise ValueError("repaint_jump must be >= 0 and repaint_resample >= 1")
+
+    def evaluations(self) -> int:
+        """Network evaluations per draw and tile."""
+        if self.repaint_jump <= 0 or self.repaint_resample <= 1:
+            return self.steps
+        return self.steps + (self.repaint_resample - 1) * self.repaint_jump * (self.steps // self.repaint_jump - 1)
+
+
+def make_scheduler() -> DDIMScheduler:
+    """The DDIM scheduler the inpainter is trained and sampled with."""
+    return DDIMScheduler(**SCHEDULER_CONFIG)
+
+
+def load_inpainter(path: str | Path | None = None) -> tuple[UNet2DModel, DDIMScheduler]:
+    """Load inpainter weights (default: the shipped ``restoration/weights/inpainter.safetensors``).
+
+    Returns ``(model in eval mode on CPU, DDIMScheduler)``; the scheduler config stored with the
+    weights is used, with ``timestep_spacing="trailing"``.
+    """
+    from restoration.models.weights import load_unet, shipped
+
+    model, facts = load_unet(shipped("inpainter") if path is None else path)
+    cfg = dict(SCHEDULER_CONFIG)
+    cfg.update(facts.get("scheduler", {}))
+    cfg["timestep_spacing"] = "trailing"
+    return model, DDIMScheduler(**cfg)
+
+
+# --------------------------------------------------------------------------- conditioning
+
+
+def baseline_fill(
+    known: np.ndarray,
+    mask: np.ndarray,
+    prev: np.ndarray,
+    prev_valid: np.ndarray,
+    nxt: np.ndarray,
+    next_valid: np.ndarray,
+) -> np.ndarray:
+    """Cheap estimate of a tile: known pixels as they are, holes from the neighbours or Telea.
+
+    All float32 ``(P, P)`` in [0, 1] (one channel), masks bool ``(P, P)``. Inside ``mask``: the mean
+    of the valid warped neighbours, the spatial (Telea, radius 3) fill where neither is valid.
+    The validity must already exclude the neighbours' own damage (``compensate(..., damage=)``):
+    a line scratch persists across frames, and copying it from the neighbours cost 10 dB in the
+    mask (benchmarks/RESULTS.md). Returns float32 ``(P, P)``.
+    """
+    out = known.astype(np.float32, copy=True)
+    if not mask.any():
+        return out
+    n = prev_valid.astype(np.float32) + next_valid.astype(np.float32)
+    temporal = (prev * prev_valid + nxt * next_valid) / np.maximum(n, 1)
+    out[mask] = temporal[mask]
+    alone = mask & (n == 0)
+    if alone.any():
+        # OpenCV's Telea mishandles float32 in [0, 1] (a flat 0.8 fills as 0.45): go through uint16.
+        u16 = np.clip(np.rint(known * 65535), 0, 65535).astype(np.uint16)
+        spatial = cv2.inpaint(u16, mask.astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32) / 65535
+        out[alone] = spatial[alone]
+    return out
+
+
+def conditioning(
+    known: np.ndarray, mask: np.ndarray, prev: np.ndarray, prev_valid: np.ndarray, nxt: np.ndarray, next_valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The 6 conditioning channels of one tile and its baseline.
+
+    Inputs as for :func:`baseline_fill`. Returns ``(cond float32 (6, P, P), baseline float32 (P, P))``
+    with cond = masked (baseline in holes), mask, prev, prev_valid, next, next_valid; images in
+    [-1, 1], invalid neighbour pixels passed as warped (see :mod:`restoration.models.inpainter`).
+    """
+    base = baseline_fill(known, mask, prev, prev_valid, nxt, next_valid)
+    pv, nv = prev_valid.astype(np.float32), next_valid.astype(np.float32)
+    # Warped neighbours go in even where flagged invalid: a speck on this frame alone often fails
+    # the forward-backward check although the neighbour's value there is right; the validity
+    # channel tells the model how far to trust it.
+    cond = np.stack([base * 2 - 1, mask.astype(np.float32), prev * 2 - 1, pv, nxt * 2 - 1, nv])
+    return cond.astype(np.float32), base
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def _noised_known(
+    scheduler: DDIMScheduler, shape: tuple[int, ...], t: torch.Tensor, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
+    """Known pixels (residual 0) noised to t: sqrt(1 - alpha_bar_t) * noise."""
+    noise = torch.randn(shape, generator=generator).to(device)
+    return scheduler.add_noise(torch.zeros(shape, device=device), noise, t)
+
+
+@torch.no_grad()
+def sample_residuals(
+    model: UNet2DModel,
+    scheduler: DDIMScheduler,
+    cond: torch.Tensor,
+    config: PaletteConfig,
+    generator: torch.Generator,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Draw residuals ``x0`` for a batch of tiles with the DDIM loop (RePaint re-imposition).
+
+    cond: float32 ``(N, 6, P, P)`` (channel 1 is the hole mask). Returns float32 ``(N, 1, P, P)`` on
+    the CPU, 0 outside the holes. The network runs on the model's device; the noise is drawn on the
+    CPU from ``generator`` (a CPU generator), so a seed gives the same draws on every device;
+    ``dtype`` is the network's precision (bfloat16 = autocast; see :mod:`restoration.core.compute`).
+    The loop is the plain DDIM loop with, before every network call, the known
+    region replaced by the known residual (0) noised to the current t, and optional RePaint
+    jumps back up the schedule.
+    """
+    n, _, p, q = cond.shape
+    device = model.device
+    cond = cond.to(device)
+    hole = cond[:, 1:2]
+    scheduler.set_timesteps(config.steps)
+    timesteps = list(scheduler.timesteps)
+    shape = (n, 1, p, q)
+    x = torch.randn(shape, generator=generator).to(device)
+
+    def one_step(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        x = hole * x + (1 - hole) * _noised_known(scheduler, shape, t, generator, device)
+        tt = torch.full((n,), int(t), dtype=torch.long, device=device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+            eps = model(torch.cat([x, cond], dim=1), tt).sample.float()
+        a_t = scheduler.alphas_cumprod[int(t)]
+        if a_t < 1e-3:
+            # At the top of the cosine schedule alpha_bar is ~0 and x0 = (x - sqrt(1-a) eps) / sqrt(a)
+            # only amplifies the eps error (measured: 5-step fills twice as far off). Take x0 = 0,
+            # the residual's prior mean (= the baseline), and step deterministically to t_prev.
+            t_prev = int(t) - scheduler.config.num_train_timesteps // scheduler.num_inference_steps
+            a_prev = scheduler.alphas_cumprod[t_prev] if t_prev >= 0 else scheduler.final_alpha_cumprod
+            return (1 - a_prev).sqrt() * eps
+        return scheduler.step(eps, t, x, eta=config.eta, generator=generator).prev_sample
+
+    def jump_up(x: torch.Tensor, t_from: int, t_to: int) -> torch.Tensor:
+        # q(x_{t_to} | x_{t_from}): scale by sqrt(a_to / a_from) and add the missing noise.
+        a = scheduler.alphas_cumprod
+        ratio = a[t_to] / a[t_from]
+        return ratio.sqrt() * x + (1 - ratio).sqrt() * torch.randn(shape, generator=generator).to(device)
+
+    # x at index i is at the noise level of timesteps[i] (the input of step i).
+    jump, resample = config.repaint_jump, config.repaint_resample
+    redo: dict[int, int] = {}  # position -> resamplings done there
+    i = 0
+    while i < len(timesteps):
+        x = one_step(x, timesteps[i])
+        i += 1
+        if jump > 0 and resample > 1 and i % jump == 0 and i < len(timesteps) and redo.get(i, 0) < resample - 1:
+            redo[i] = redo.get(i, 0) + 1
+            x = jump_up(x, int(timesteps[i]), int(timesteps[i - jump]))
+            i -= jump
+    return (hole * x).cpu()
+
+
+# --------------------------------------------------------------------------- tiling
+
+
+@dataclass
+class _Tile:
+    frame: int  # index into the batch of frames
+    oy: int
+    ox: int
+    size: int
+    ys: np.ndarray  # component pixel rows (frame coordinates)
+    xs: np.ndarray
+
+
+def _tiles_for(mask: np.ndarray, config: PaletteConfig, frame_index: int) -> list[_Tile]:
+    """Tiles covering every hole pixel of ``mask`` (bool ``(H, W)``) exactly once.
+
+    Components closer than ``2 * context`` form a cluster (they share context). A cluster whose
+    bounding box fits inside a ``tile`` with ``context`` around it gets one tile centred on it. A
+    larger cluster (a scratch, a dense patch of dirt) is cut into grid cells of ``2 * tile - 2 *
+    context`` px; each cell holding hole pixels gets a tile of ``2 * tile`` px (the cell plus its
+    context) that writes back the hole pixels of its own cell only. Cost thus follows the damaged
+    area: one small tile per isolated speck, and a few larger tiles, not one frame-sized tile, for a
+    long scratch or a dense cluster. Tiles are shifted inside the frame at its borders.
+    """
+    h, w = mask.shape
+    ctx, small = config.context, config.tile
+    near = ndi.binary_dilation(mask, iterations=ctx) if ctx > 0 else mask
+    clusters, _ = ndi.label(near, structure=np.ones((3, 3), bool))
+    clusters = np.where(mask, clusters, 0)
+    tiles = []
+
+    def add(y0: int, y1: int, x0: int, x1: int, size: int, ys: np.ndarray, xs: np.ndarray) -> None:
+        cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
+        oy = min(max(cy - size // 2, 0), max(h - size, 0))
+        ox = min(max(cx - size // 2, 0), max(w - size, 0))
+        tiles.append(_Tile(frame_index, oy, ox, size, ys, xs))
+
+    for k, sl in enumerate(ndi.find_objects(clusters), start=1):
+        if sl is None:
+            continue
+        y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
+        ys, xs = np.nonzero(clusters[sl] == k)
+        ys, xs = ys + y0, xs + x0
+        if max(y1 - y0, x1 - x0) + 2 * ctx <= small:
+            add(y0, y1, x0, x1, small, ys, xs)
+            continue
+        big = 2 * small
+        cell = big - 2 * ctx
+        cells = ((ys - y0) // cell) * ((x1 - x0) // cell + 1) + (xs - x0) // cell
+        for c in np.unique(cells):
+            sel = cells == c
+            cy0, cx0 = y0 + ((ys[sel][0] - y0) // cell) * cell, x0 + ((xs[sel][0] - x0) // cell) * cell
+            add(cy0, cy0 + cell, cx0, cx0 + cell, big, ys[sel], xs[sel])
+    return tiles
+
+
+def crop_tile(a: np.ndarray, oy: int, ox: int, size: int) -> np.ndarray:
+    """``a[oy:oy+size, ox:ox+size]`` with edge replication past the frame (frames smaller than a tile)."""
+    h, w = a.shape[:2]
+    yi = np.clip(np.arange(oy, oy + size), 0, h - 1)
+    xi = np.clip(np.arange(ox, ox + size), 0, w - 1)
+    return a[yi[:, None], xi[None, :]]
+
+
+def _check_inputs(frame: np.ndarray, mask: np.ndarray, neighbours: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+    validate_frame(frame)
+    if mask.shape != frame.shape[:2] or mask.dtype != bool:
+        raise ValueError(f"mask must be bool {frame.shape[:2]}, got {mask.dtype} {mask.shape}")
+    if len(neighbours) > 2:
+        raise ValueError(f"the model takes at most 2 neighbours (previous, next), got {len(neighbours)}")
+    for warped, valid in neighbours:
+        if warped.shape != frame.shape or valid.shape != mask.shape or valid.dtype != bool:
+            raise ValueError(f"neighbour shapes {warped.shape}, {valid.shape} do not match frame {frame.shape}")
+
+
+def inpaint_palette_many(
+    frames: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    neighbours: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
+    model: UNet2DModel,
+    scheduler: DDIMScheduler,
+    config: PaletteConfig = PaletteConfig(),
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`inpaint_palette` for several frames at once, their tiles batched together.
+
+    frames: ``(H, W, C)`` uint8/uint16 each; masks: bool ``(H, W)``; neighbours: per frame the
+    ``[(prev_warped, prev_valid), (next_warped, next_valid)]`` list from
+    :func:`restoration.motion.flow.compensate` with offsets ``(-1, 1)`` (one or none also accepted: the
+    missing one counts as invalid everywhere); ``dtype``: the network's precision. Returns per frame
+    ``(restored, spread)``.
+    """
+    if not (len(frames) == len(masks) == len(neighbours)):
+        raise ValueError("frames, masks and neighbours must have one entry per frame")
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    results = []
+    tiles: list[_Tile] = []
+    for i, (frame, mask, nb) in enumerate(zip(frames, masks, neighbours)):
+        _check_inputs(frame, mask, nb)
+        results.append((frame.copy(), np.zeros(mask.shape, np.float32)))
+        tiles.extend(_tiles_for(mask, config, i))
+    if not tiles:
+        return results
+
+    # Per tile and channel: conditioning (6, S, S) and baseline (S, S); group by tile size.
+    items: dict[int, list[tuple[int, int, np.ndarray, np.ndarray]]] = {}
+    cheap: list[tuple[int, int, np.ndarray]] = []  # (tile, channel, baseline) filled without the model
+    for ti, tile in enumerate(tiles):
+        frame, mask, nb = frames[tile.frame], masks[tile.frame], list(neighbours[tile.frame])
+        peak = float(np.iinfo(frame.dtype).max)
+        s = tile.size
+        m = crop_tile(mask, tile.oy, tile.ox, s)
+        pair = []
+        for j in range(2):
+            if j < len(nb):
+                pair.append((crop_tile(nb[j][0], tile.oy, tile.ox, s) / peak, crop_tile(nb[j][1], tile.oy, tile.ox, s)))
+            else:
+                pair.append((np.zeros((s, s, frame.shape[2]), np.float32), np.zeros((s, s), bool)))
+        f = crop_tile(frame, tile.oy, tile.ox, s).astype(np.float32) / peak
+        skip = False
+        if config.agree_tol > 0:
+            ly, lx = tile.ys - tile.oy, tile.xs - tile.ox
+            both = pair[0][1][ly, lx] & pair[1][1][ly, lx]
+            diff = np.abs(pair[0][0][ly, lx] - pair[1][0][ly, lx]).max(axis=-1)
+            skip = bool(both.all() and (diff <= config.agree_tol).all())
+        for c in range(frame.shape[2]):
+            cond, base = conditioning(f[..., c], m, pair[0][0][..., c], pair[0][1], pair[1][0][..., c], pair[1][1])
+            if skip:
+                cheap.append((ti, c, base))
+            else:
+                items.setdefault(s, []).append((ti, c, cond, base))
+
+    k = config.samples
+    fills: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (tile, channel) -> (fill, std) in [0,1]
+    for ti, c, base in cheap:
+        fills[(ti, c)] = (base, np.zeros_like(base))
+    model.eval()
+    for s, group in sorted(items.items()):
+        conds = torch.from_numpy(np.stack([g[2] for g in group]))  # (G, 6, S, S)
+        conds = conds.repeat_interleave(k, dim=0)  # k draws per item, adjacent
+        out = []
+        for a in range(0, len(conds), config.max_batch):
+            out.append(sample_residuals(model, scheduler, conds[a : a + config.max_batch], config, gen, dtype))
+        res = torch.cat(out).reshape(len(group), k, s, s).numpy()
+        for (ti, c, _, base), r in zip(group, res):
+            draws = base[None] + r / 2  # residual x0 = 2 (clean - baseline)
+            fill = draws.mean(axis=0) if config.combine == "mean" else draws[0]
+            fills[(ti, c)] = (fill, draws.std(axis=0) if k > 1 else np.zeros_like(fill))
+
+    for ti, tile in enumerate(tiles):
+        restored, spread = results[tile.frame]
+        depth = restored.dtype
+        peak = float(np.iinfo(depth).max)
+        ly, lx = tile.ys - tile.oy, tile.xs - tile.ox
+        stds = []
+        for c in range(restored.shape[2]):
+            fill, std = fills[(ti, c)]
+            restored[tile.ys, tile.xs, c] = np.clip(np.rint(fill[ly, lx] * peak), 0, peak).astype(depth)
+            stds.append(std[ly, lx])
+        spread[tile.ys, tile.xs] = np.mean(stds, axis=0)
+    return results
+
+
+def inpaint_palette(
+    frame: np.ndarray,
+    mask: np.ndarray,
+    neighbours: Sequence[tuple[np.ndarray, np.ndarray]],
+    model: UNet2DModel,
+    scheduler: DDIMScheduler,
+    config: PaletteConfig = PaletteConfig(),
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fill ``mask`` in ``frame`` with the Palette model.
+
+    frame: ``(H, W, C)`` uint8/uint16, C in {1, 3} (each colour channel is filled as a separate
+    single-channel batch item); mask: bool ``(H, W)``, True = hole; neighbours: the
+    ``[(prev_warped, prev_valid), (next_warped, next_valid)]`` list from
+    :func:`restoration.motion.flow.compensate` (offsets ``(-1, 1)``; warped float32 ``(H, W, C)`` native
+    units, valid bool ``(H, W)``); model, scheduler: from :func:`load_inpainter`; generator: the
+    randomness (default: seeded 0); dtype: the network's precision (float32, or bfloat16 autocast
+    where the hardware has it: :mod:`restoration.core.compute`).
+    Returns ``(restored, spread)``: restored has the frame's shape and dtype and equals ``frame``
+    bit-exactly outside ``mask``; spread is float32 ``(H, W)``, the per-pixel std over the k draws
+    in fractions of the dtype range (mean over channels), 0 outside the mask. An empty mask returns
+    a copy of the frame without calling the model.
+    """
+    return inpaint_palette_many([frame], [mask], [neighbours], model, scheduler, config, generator, dtype)[0]

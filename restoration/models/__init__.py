@@ -1,0 +1,1 @@
+"""The networks: U-Net builders and schedules, safetensors weights, the weights registry, the latent model."""

@@ -1,0 +1,1 @@
+"""Motion compensation: optical flow, warping, occlusion and cut checks, neighbour choice."""

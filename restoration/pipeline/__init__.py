@@ -1,0 +1,1 @@
+"""A reel through the job: chunks into the store, encode, reprocess, operator masks."""

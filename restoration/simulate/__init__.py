@@ -1,0 +1,1 @@
+"""Synthetic damage and film look for training and benchmarks."""

@@ -1,0 +1,1 @@
+"""Training: the detector, the inpainter, the latent fine-tune, checkpoints."""
