@@ -28,11 +28,11 @@ from restoration.core.restore import RestoreConfig, load_models
 from restoration.detect.diffedit import DiffEditConfig
 from restoration.evaluate.benchmark import BenchConfig, load_clip, method_runners
 from restoration.evaluate.metrics import detection_scores, object_recall
+from restoration.io.atomic import write_json_atomic
 from restoration.io.reel import sha256_file
 from restoration.models.weights import load_unet
 from restoration.motion.flow import compensate
 from restoration.simulate.damage import DAMAGE_CLASSES, DamageConfig, simulate_damage
-from restoration.store.provenance import write_json_atomic
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "detector-curve.json"

@@ -23,7 +23,7 @@ import torch
 from rich.progress import Progress
 
 from restoration.evaluate.benchmark import BenchConfig, available_methods, load_clip, run_benchmark, run_false_alarms
-from restoration.store.provenance import write_json_atomic
+from restoration.io.atomic import write_json_atomic
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"

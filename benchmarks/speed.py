@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from restoration.evaluate.benchmark import available_methods
+from restoration.io.atomic import write_json_atomic
 from restoration.io.reel import probe, read_frames
 from restoration.motion.flow import compensate
 from restoration.simulate.damage import DamageConfig, simulate_damage
 from restoration.simulate.film_look import add_film_look, to_gray
-from restoration.store.provenance import write_json_atomic
 
 HERE = Path(__file__).parent
 SIZES = ((720, 576), (2048, 1556))

@@ -32,6 +32,7 @@ import torch
 
 from restoration.core.restore import Models, RestoreConfig, detect_frame, fill_frame, load_models
 from restoration.evaluate.metrics import psnr
+from restoration.io.atomic import write_json_atomic
 from restoration.io.reel import probe, read_frames, sha256_file
 from restoration.models.weights import shipped
 from restoration.motion.flow import compensate
@@ -177,11 +178,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.tables_only:
         result = measure(args)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        # restoration.store.provenance.write_json_atomic would import zarr, which the bare machine lacks.
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result, indent=1))
-        tmp.replace(args.out)
+        write_json_atomic(args.out, result)
         return
     (HERE / "results" / "section-4-speed-device.md").write_text(section(json.loads(args.out.read_text())))
     from run_all import write_results_md

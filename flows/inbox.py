@@ -24,9 +24,9 @@ import flows  # noqa: F401 - offline Prefect defaults
 from flows.restore_reel import restore_reel
 from restoration.core.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
 from restoration.errors import RestorationError
+from restoration.io.atomic import write_json_atomic
 from restoration.io.reel import IMAGE_SUFFIXES, probe, sha256_file
 from restoration.store.lock import ReelLockedError, RunLock
-from restoration.store.provenance import write_json_atomic
 
 LEDGER = "inbox-ledger.json"
 VIDEO_SUFFIXES = (".mkv", ".mov", ".mp4", ".mxf", ".avi", ".m4v")

@@ -17,7 +17,7 @@ def enter_app_dir(directory: str | None = None) -> dict:
     refused with a message that says what to set.
     """
     chosen = directory or os.environ.get("RESTORATION_APP_DIR") or str(Path(flows.__file__).resolve().parents[1])
-    if not (Path(chosen) / "flows" / "reel.py").is_file():
+    if not (Path(chosen) / "flows" / "restore_reel.py").is_file():
         raise FileNotFoundError(
             f"RESTORATION_APP_DIR={chosen!r} holds no flows/restore_reel.py: set RESTORATION_APP_DIR on the worker "
             "to the checkout (or /app in the image), the folder `prefect deploy` ran in"

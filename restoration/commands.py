@@ -21,6 +21,7 @@ from typer.core import TyperArgument, TyperOption
 
 from restoration import __version__
 from restoration.errors import RestorationError
+from restoration.io.atomic import atomic_path
 
 
 class _Argument(TyperArgument):
@@ -402,14 +403,9 @@ def fill(
     config = RestoreConfig(detector="temporal", inpainter=inpainter, seed=seed)
     restored, scores, reason = fill_frame(frames, masks, index, number, config, load_models(config))
     written = restored if restored.shape[2] == 1 else cv2.cvtColor(restored, cv2.COLOR_RGB2BGR)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
-    try:
+    with atomic_path(out, keep_suffix=True) as tmp:
         if not cv2.imwrite(str(tmp), written):
             raise ReelError(f"{out}: cannot write this image format (use .png or .tif)")
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
     result = {
         "out": str(out),
         "pixels_filled": int(masks[index].sum()),

@@ -23,12 +23,13 @@ import functools
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from restoration.io.atomic import write_json_atomic
 
 ROLES = ("operator", "viewer")
 # Roles that may change a reel (approve, flag, reprocess); everyone signed in may look.
@@ -120,17 +121,7 @@ def remove_user(path: str | Path, name: str) -> bool:
 
 
 def _write_users(path: Path, users: dict) -> None:
-    _write_json_0600(path, {"users": users})
-
-
-def _write_json_0600(path: Path, data: dict) -> None:
-    """Write ``data`` to ``path`` (mode 0600) through a temporary sibling and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    write_json_atomic(path, {"users": users}, mode=0o600)
 
 
 @dataclass(frozen=True)
@@ -220,7 +211,7 @@ class Authenticator:
             now = time.time()
             revoked = {n: t for n, t in self._read_revoked().items() if t > now}
             revoked[session.nonce] = session.issued + self.session_seconds
-            _write_json_0600(self.revoked_file, {"revoked": revoked})
+            write_json_atomic(self.revoked_file, {"revoked": revoked}, mode=0o600)
             self._revoked, self._revoked_mtime = revoked, self.revoked_file.stat().st_mtime
 
     def _revoked_nonces(self) -> dict[str, float]:

@@ -8,10 +8,8 @@ half-written output behind.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +17,8 @@ import av
 import numpy as np
 
 from restoration import __version__
-from restoration.errors import OutputError, OutputExistsError
+from restoration.errors import OutputError
+from restoration.io.atomic import atomic_path
 from restoration.io.reel import ReelInfo
 
 # ndarray format handed to PyAV -> FFV1 pixel format (FFV1 stores 8-bit RGB as bgr0).
@@ -56,29 +55,6 @@ def check_writable_folder(folder: Path, what: str = "output folder") -> None:
         raise OutputError(f"{base}: cannot write here ({err.strerror}); choose another {what}") from None
 
 
-@contextmanager
-def atomic_path(path: Path, replace: bool = False, on_complete: Callable[[Path], object] | None = None) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds.
-
-    An existing ``path`` is refused unless ``replace`` (then it is swapped atomically: readers see
-    the old file or the new one). ``on_complete(tmp)`` runs on the finished file just before the
-    rename: a done mark written there never names a file that is not complete.
-    """
-    path = Path(path)
-    if path.exists() and not replace:
-        raise OutputExistsError(f"{path}: output already exists; remove it or choose another path")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.unlink(missing_ok=True)
-    try:
-        yield tmp
-        if on_complete:
-            on_complete(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_master(
     path: Path,
     info: ReelInfo,
@@ -93,7 +69,7 @@ def write_master(
 
     Audio streams of ``info.path`` are copied unchanged, interleaved by time; the timecode and the
     source's metadata are carried over, with the software version and source digest added.
-    ``replace``, ``on_complete``: as for :func:`atomic_path`.
+    ``replace``, ``on_complete``: as for :func:`restoration.io.atomic.atomic_path`.
     """
     options = {
         "level": str(config.ffv1_level),
@@ -107,7 +83,7 @@ def write_master(
         "RESTORATION_SOFTWARE": f"film-restoration {__version__}",
         "SOURCE_SHA256": info.sha256,
     }
-    with atomic_path(path, replace, on_complete) as tmp:
+    with atomic_path(path, replace=replace, on_complete=on_complete) as tmp:
         _encode(
             tmp,
             "matroska",
@@ -146,7 +122,7 @@ def write_access_copy(
                 frame = (frame >> 8).astype(np.uint8)
             yield np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
 
-    with atomic_path(path, replace, on_complete) as tmp:
+    with atomic_path(path, replace=replace, on_complete=on_complete) as tmp:
         _encode(
             tmp,
             "mp4",

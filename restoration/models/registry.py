@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from restoration.io.atomic import atomic_path, write_json_atomic
 from restoration.io.reel import sha256_file
-from restoration.store.provenance import write_json_atomic
 
 REGISTRY = "registry.json"
 
@@ -57,9 +55,8 @@ def register_weights(
     sha = sha256_tree(weights)
     dest = models_dir / f"{kind}-{name}-{sha[:12]}{weights.suffix if weights.is_file() else ''}"
     if not dest.exists():
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.partial")
-        (shutil.copyfile if weights.is_file() else shutil.copytree)(weights, tmp)
-        os.replace(tmp, dest)
+        with atomic_path(dest, unique=True) as tmp:
+            (shutil.copyfile if weights.is_file() else shutil.copytree)(weights, tmp)
     base_path = Path(base) if base else None
     entry = {
         "name": name,

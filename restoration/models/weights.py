@@ -17,6 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from restoration.errors import RestorationError
+from restoration.io.atomic import atomic_path
 from restoration.io.reel import sha256_file
 
 SHIPPED = Path(__file__).parents[1] / "weights"
@@ -28,12 +29,10 @@ def save_unet(model: UNet2DModel, path: str | Path, facts: dict | None = None) -
     ``facts`` (JSON-able: data, steps, losses) go into the metadata. Returns the file's SHA-256.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     metadata = {"unet_config": json.dumps(dict(model.config)), "facts": json.dumps(facts or {})}
-    save_file(state, str(tmp), metadata=metadata)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
     return sha256_file(path)
 
 

@@ -9,8 +9,6 @@ frame from the operator's mask instead of detecting it again (:func:`restoration
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 from typing import cast
 
@@ -19,6 +17,7 @@ import numpy as np
 
 from restoration.core.restore import Models, RestoreConfig, fill_frame
 from restoration.errors import RestorationError
+from restoration.io.atomic import atomic_path
 from restoration.io.reel import read_frames
 from restoration.store.provenance import ProvenanceStore
 
@@ -49,14 +48,9 @@ def mask_from_image(image: np.ndarray, shape: tuple[int, int] | None = None, nam
 
 def write_mask_png(path: Path, mask: np.ndarray) -> None:
     """Write bool ``(H, W)`` ``mask`` as an 8-bit gray PNG (255 = damage), through a temporary name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial.png")
-    try:
+    with atomic_path(path, unique=True, keep_suffix=True) as tmp:
         if not cv2.imwrite(str(tmp), mask.astype(np.uint8) * 255):
             raise OSError(f"{tmp}: could not write the mask")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _name(frame: int) -> str:

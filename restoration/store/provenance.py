@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import time
 import uuid
 import zlib
@@ -43,6 +42,7 @@ import zarr
 from restoration import __version__
 from restoration.check.consistency import SCORE_NAMES
 from restoration.errors import StoreError
+from restoration.io.atomic import write_json_atomic
 from restoration.io.reel import ReelInfo
 
 SCHEMA = "film-restoration-store/1"
@@ -373,14 +373,6 @@ def _read_json(path: Path, what: str) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise StoreError(f"{path}: {what} file is damaged and cannot be read ({err})") from None
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary sibling and a rename: readers see the
-    old file or the new one, never half of it."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(tmp, path)
 
 
 def _now() -> str:

@@ -12,6 +12,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from restoration.io.atomic import atomic_path
+
 
 def save_checkpoint(path: Path, model, ema, opt, step: int, extra: dict) -> None:
     """Write the state after ``step`` optimiser steps; ``extra`` (JSON-able) rides in the metadata.
@@ -25,9 +27,8 @@ def save_checkpoint(path: Path, model, ema, opt, step: int, extra: dict) -> None
         for k, v in st.items():
             tensors[f"opt.{pid}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(v)).detach().contiguous()
     meta = {"step": str(step), "param_groups": json.dumps(osd["param_groups"]), "extra": json.dumps(extra)}
-    tmp = path.with_name(path.name + ".partial")
-    save_file(tensors, str(tmp), metadata=meta)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
 
 
 def load_checkpoint(path: Path, model, ema, opt) -> tuple[int, dict]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import torch.nn.functional as F
 from restoration.core.compute import Compute
 from restoration.errors import RestorationError
 from restoration.inpaint.palette import crop_tile
+from restoration.io.atomic import atomic_path
 from restoration.io.reel import iter_frames, probe
 from restoration.models.latent import COMPONENTS, LatentModel, autocast_for, latent_mask, load_latent, to_model_input
 from restoration.simulate.damage import DamageConfig, simulate_damage
@@ -193,19 +193,12 @@ def train(config: TrainLatentConfig, log=print) -> Path:
 def save_folder(model: LatentModel, unet: UNet2DConditionModel, dest: Path, facts: dict) -> Path:
     """Write the base folder's components with ``unet`` in place of its U-Net to ``dest``,
     atomically (a temporary folder beside it, then renamed over any old one)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for component in COMPONENTS:
-        if component != "unet":
-            shutil.copytree(model.path / component, tmp / component)
-    shutil.copyfile(model.path / "model_index.json", tmp / "model_index.json")
-    unet.to("cpu").save_pretrained(tmp / "unet", safe_serialization=True)
-    (tmp / "finetune.json").write_text(json.dumps({**facts, "base": str(model.path)}, indent=1))
-    old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
-    if dest.exists():
-        os.replace(dest, old)
-    os.replace(tmp, dest)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_path(dest) as tmp:
+        tmp.mkdir()
+        for component in COMPONENTS:
+            if component != "unet":
+                shutil.copytree(model.path / component, tmp / component)
+        shutil.copyfile(model.path / "model_index.json", tmp / "model_index.json")
+        unet.to("cpu").save_pretrained(tmp / "unet", safe_serialization=True)
+        (tmp / "finetune.json").write_text(json.dumps({**facts, "base": str(model.path)}, indent=1))
     return dest
