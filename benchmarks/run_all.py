@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from rich.progress import Progress
 
+from restoration.core.compute import cpu_capability, native_bf16
 from restoration.evaluate.benchmark import BenchConfig, available_methods, load_clip, run_benchmark, run_false_alarms
 from restoration.io.atomic import write_json_atomic
 
@@ -31,8 +32,16 @@ LEVELS = ("low", "medium", "high")
 
 
 def machine() -> str:
+    """The machine a table was measured on: CPU model and the vector instructions torch uses, cores, versions."""
+    model = platform.processor() or platform.machine()
+    try:
+        model = next(
+            line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        pass
     return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{model} ({cpu_capability()}, bf16 {'native' if native_bf16(torch.device('cpu')) else 'not native'}), {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, torch {torch.__version__}, no GPU"
     )
 

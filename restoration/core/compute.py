@@ -9,6 +9,7 @@ written into the run's provenance (:func:`describe`).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from restoration.errors import RestorationError
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "float32", "bfloat16")
+RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")
 _CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
@@ -82,6 +84,35 @@ def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
     raise RestorationError(f"unknown precision {precision!r}; choose from {PRECISIONS}")
 
 
+def runtime_installed(runtime: str) -> bool:
+    """Whether ``runtime`` (one of :data:`RUNTIMES` but ``auto``) can run on this machine."""
+    return runtime == "torch" or importlib.util.find_spec(runtime) is not None
+
+
+def resolve_runtime(runtime: str, device: torch.device, dtype: torch.dtype) -> str:
+    """The runtime of the pixel-space U-Nets (:mod:`restoration.models.runtime`).
+
+    ``"auto"``: ONNX Runtime for float32 on a CPU (it ran the default restore two times faster than
+    eager torch, with the same masks and fills: ``benchmarks/RESULTS.md``, "Inference runtime"),
+    eager torch otherwise (bfloat16, which ONNX Runtime's CPU provider does not compute, and GPUs).
+    OpenVINO (the ``openvino`` extra) runs only when asked for. An explicit choice is checked:
+    :class:`RestorationError` for one not installed, one asked for on a GPU (only torch runs
+    there), or ONNX Runtime with bfloat16.
+    """
+    if runtime == "auto":
+        return "onnxruntime" if device.type == "cpu" and dtype == torch.float32 and runtime_installed("onnxruntime") else "torch"
+    if runtime not in RUNTIMES:
+        raise RestorationError(f"unknown runtime {runtime!r}; choose from {RUNTIMES}")
+    if runtime != "torch" and device.type != "cpu":
+        raise RestorationError(f"runtime {runtime} runs on the CPU only; on {device} use torch (or auto)")
+    if not runtime_installed(runtime):
+        extra = " (pip install -e '.[openvino]')" if runtime == "openvino" else ""
+        raise RestorationError(f"runtime {runtime}: the {runtime} package is not installed{extra}")
+    if runtime == "onnxruntime" and dtype != torch.float32:
+        raise RestorationError("runtime onnxruntime computes float32 only; use precision float32, or runtime torch or openvino")
+    return runtime
+
+
 def default_threads(workers: int = 1) -> int:
     """Intra-op threads for one of ``workers`` busy processes: the usable cores shared out.
 
@@ -104,21 +135,24 @@ def set_threads(threads: int) -> None:
 
 @dataclass(frozen=True)
 class Compute:
-    """The resolved device and network precision of a run."""
+    """The resolved device, network precision and inference runtime of a run."""
 
     device: torch.device
     dtype: torch.dtype
+    runtime: str = "torch"
 
     @classmethod
-    def resolve(cls, device: str = "auto", precision: str = "auto") -> Compute:
+    def resolve(cls, device: str = "auto", precision: str = "auto", runtime: str = "auto") -> Compute:
         dev = resolve_device(device)
-        return cls(dev, resolve_dtype(precision, dev))
+        dtype = resolve_dtype(precision, dev)
+        return cls(dev, dtype, resolve_runtime(runtime, dev, dtype))
 
     def describe(self) -> dict:
         """What the provenance records: device, precision, and why (the CPU's capability)."""
         out = {
             "device": str(self.device),
             "precision": str(self.dtype).removeprefix("torch."),
+            "runtime": self.runtime,
             "cpu_capability": cpu_capability(),
             "threads": torch.get_num_threads(),
         }

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from restoration.check.consistency import SCORE_NAMES, ConsistencyConfig, check_frame
-from restoration.core.compute import DEVICES, PRECISIONS, Compute
+from restoration.core.compute import DEVICES, PRECISIONS, RUNTIMES, Compute
 from restoration.core.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER, DETECTORS, INPAINTERS, LATENT_METHODS
 from restoration.detect.diffedit import DiffEditConfig, load_detector
 from restoration.detect.temporal import SpikeDetectorConfig
@@ -33,6 +33,7 @@ from restoration.inpaint.palette import PaletteConfig, load_inpainter
 from restoration.io.encode import EncodeConfig
 from restoration.io.reel import ReelInfo, read_frames, sha256_file
 from restoration.models.latent import LatentConfig, LatentModel, load_latent
+from restoration.models.runtime import prepare_unet
 from restoration.models.weights import shipped
 from restoration.motion.flow import MotionConfig, compensate
 
@@ -67,6 +68,7 @@ class RestoreConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
+    runtime: str = "auto"
     motion: MotionConfig = field(default_factory=MotionConfig)
     spikes: SpikeDetectorConfig = field(default_factory=SpikeDetectorConfig)
     diffedit: DiffEditConfig = field(default_factory=DiffEditConfig)
@@ -86,6 +88,8 @@ class RestoreConfig:
             raise ValueError(f"unknown device {self.device!r}; choose from {DEVICES} (or cuda:N)")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; choose from {PRECISIONS}")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {self.runtime!r}; choose from {RUNTIMES}")
         if self.chunk_frames < 1:
             raise ValueError("chunk_frames must be at least 1")
         if self.context_frames < 2:
@@ -111,9 +115,10 @@ _LOADERS = {"detector": load_detector, "inpainter": load_inpainter}
 
 def load_models(config: RestoreConfig) -> Models:
     """Load the weights ``config``'s methods need, recording their SHA-256, on the device and in
-    the precision resolved from ``config`` and the machine (:meth:`Compute.resolve`; a CUDA device
-    on a machine without one is a :class:`RestorationError`)."""
-    models = Models(compute=Compute.resolve(config.device, config.precision))
+    the precision and runtime resolved from ``config`` and the machine (:meth:`Compute.resolve`; a
+    CUDA device on a machine without one is a :class:`RestorationError`). A network run by ONNX
+    Runtime or OpenVINO is exported here, with the run's torch thread count."""
+    models = Models(compute=Compute.resolve(config.device, config.precision, config.runtime))
     if {config.detector, config.inpainter} & set(LATENT_METHODS):
         assert config.latent_weights is not None  # RestoreConfig requires it for the latent methods
         models.latent = load_latent(config.latent_weights, models.compute.device)
@@ -128,7 +133,8 @@ def load_models(config: RestoreConfig) -> Models:
         if not path.is_file():
             raise RestorationError(f"{path}: {name} weights not found")
         model, scheduler = _LOADERS[name](path)
-        setattr(models, name, (model.to(models.compute.device), scheduler))
+        net = prepare_unet(model.to(models.compute.device), models.compute.runtime, torch.get_num_threads(), models.compute.dtype)
+        setattr(models, name, (net, scheduler))
         models.weights[name] = {"path": str(path), "sha256": sha256_file(path)}
     return models
 

@@ -387,7 +387,6 @@ def inpaint_palette_many(
     fills: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (tile, channel) -> (fill, std) in [0,1]
     for ti, c, base in cheap:
         fills[(ti, c)] = (base, np.zeros_like(base))
-    model.eval()
     for s, group in sorted(items.items()):
         conds = torch.from_numpy(np.stack([g[2] for g in group]))  # (G, 6, S, S)
         conds = conds.repeat_interleave(k, dim=0)  # k draws per item, adjacent
