@@ -360,6 +360,9 @@ def test_review_tools(server, page):
     expect(page.locator("#flag-note")).to_be_focused()
     page.keyboard.type("hair at the top")
     page.keyboard.press("Enter")
+    # The frame was flagged already: wait for the operator's note, which only the re-rendered view shows
+    # (an approval sent while the flag is still being written is refused: the store is locked).
+    expect(page.locator("#frame-reasons")).to_contain_text("hair at the top")
     expect(page.locator("#frame-status")).to_have_text("flagged")
     page.locator("#ab-stage").click()
     page.keyboard.press("a")
