@@ -1,6 +1,7 @@
 """The review dashboard's API: sign-in, roles, path traversal, CSRF, actions and frame images."""
 
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
@@ -8,10 +9,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from flows.dashboard import add_user, create_app, remove_user
-from flows.dashboard.app import Reprocessor, call_arguments, find_stores
+from flows.dashboard import DashboardSettings, ReelReader, ReprocessService, add_user, create_app, remove_user
 from flows.dashboard.auth import hash_password, load_users, verify_password
 from flows.dashboard.images import render, to_8bit
+from flows.dashboard.reader import find_stores
+from restoration.core.restore import RestoreConfig
 from restoration.io.reel import probe, read_frames
 from restoration.store.lock import RunLock
 from restoration.store.provenance import SCORE_NAMES, STATUS, FrameResults, ProvenanceStore
@@ -19,6 +21,11 @@ from tests.clips import random_frames, write_clip
 
 ORIGIN = {"Origin": "http://testserver"}
 T, H, W = 6, 24, 32
+
+
+def dashboard(root: Path, users: Path, secret: str = "s"):
+    """The dashboard over ``root``, reprocessing only marked (no flow started)."""
+    return create_app(ReelReader(root), ReprocessService("mark"), DashboardSettings(users, secret=secret))
 
 
 def make_store(folder: Path, name: str = "reel", done: bool = True) -> ProvenanceStore:
@@ -52,7 +59,7 @@ def site(tmp_path_factory):
     users = base / "users.json"
     add_user(users, "ada", "correct horse", "operator")
     add_user(users, "vic", "viewer pass", "viewer")
-    app = create_app(root, users, secret="test-secret", reprocess="mark")
+    app = dashboard(root, users, secret="test-secret")
     return {"app": app, "root": root, "store": store, "outside": outside, "users": users}
 
 
@@ -110,7 +117,7 @@ def test_sign_in_session_cookie_and_wrong_password(site):
 def test_session_ends_when_user_removed(site, tmp_path):
     users = tmp_path / "u.json"
     add_user(users, "tmp", "password", "operator")
-    app = create_app(site["root"], users, secret="s", reprocess="mark")
+    app = dashboard(site["root"], users)
     client = TestClient(app)
     assert client.post("/api/login", json={"name": "tmp", "password": "password"}, headers=ORIGIN).status_code == 200
     assert client.get("/api/me").status_code == 200
@@ -217,29 +224,31 @@ def test_approve_flag_reprocess_write_events_and_status(site):
     ]
 
 
-def test_reprocess_runs_local_function_in_thread(site, monkeypatch, tmp_path):
-    import flows.dashboard.app as dash
-
-    calls = []
-
-    def reprocess_frames(store: ProvenanceStore, frames: list[int], config=None):
-        calls.append((store.path, frames))
-
-    monkeypatch.setattr(dash, "find_local_reprocess", lambda: reprocess_frames)
-    monkeypatch.setattr(dash, "prefect_api_configured", lambda: False)
+def test_reprocess_service_runs_the_flow_in_a_thread(tmp_path):
+    """``local``: the ``reprocess_flagged`` flow in a thread, on the frames given, for the operator."""
     store = make_store(tmp_path / "r")
-    reprocessor = Reprocessor("auto")
-    started = reprocessor.start(store, [3], "ada")
-    assert started["backend"] == "local"
-    for thread in reprocessor.threads:
-        thread.join(10)
-    assert calls == [(store.path, [3])]
+    store.log_event("run_started", config=asdict(RestoreConfig(detector="temporal", inpainter="temporal_median", seed=1)))
+    store.log_event("run_finished")
+    store.set_status([3], "reprocess")
+    service = ReprocessService("local")
+    assert service.start(store.path, [3], "ada") == {"backend": "local", "function": "flows.reprocess_flagged.reprocess_flagged"}
+    for thread in service.threads:
+        thread.join(300)
+    events = ProvenanceStore(store.path).events()
+    assert [e["kind"] for e in events if e["kind"] == "reprocess_failed"] == []
+    assert [(e["frame"], e["user"], e["seed"]) for e in events if e["kind"] == "frame_reprocessed"] == [(3, "ada", 2)]
+    with pytest.raises(ValueError, match="unknown reprocess mode 'later'"):
+        ReprocessService("later")
 
-    # Flows get JSON parameters: the store's path as a string.
-    def flow_like(store_path: str, frames: list[int], user: str = ""):
-        pass
 
-    assert call_arguments(flow_like, store.path, [1, 2], "ada") == {"store_path": str(store.path), "frames": [1, 2], "user": "ada"}
+def test_a_reel_is_running_while_a_run_is_active_and_incomplete_after_it_failed(tmp_path):
+    store = make_store(tmp_path)  # frame 5 still pending
+    reader = ReelReader(tmp_path)
+    assert reader.summary(store.path)["state"] == "incomplete"
+    store.log_event("run_started", run_id="r1")
+    assert reader.summary(store.path)["state"] == "running"
+    store.log_event("run_failed", run_id="r1")
+    assert reader.summary(store.path)["state"] == "incomplete"
 
 
 def test_frame_images(site):
@@ -278,14 +287,14 @@ def test_sign_out_ends_the_session_on_the_server(tmp_path):
     make_store(tmp_path / "out")
     users = tmp_path / "users.json"
     add_user(users, "ada", "correct horse", "operator")
-    app = create_app(tmp_path / "out", users, secret="s", reprocess="mark")
+    app = dashboard(tmp_path / "out", users)
     client = TestClient(app)
     login = client.post("/api/login", json={"name": "ada", "password": "correct horse"}, headers=ORIGIN)
     cookie, csrf = client.cookies["restoration_session"], login.json()["csrf"]
     other = TestClient(app)
     other.post("/api/login", json={"name": "ada", "password": "correct horse"}, headers=ORIGIN)
     assert client.post("/api/logout", headers={**ORIGIN, "X-CSRF-Token": csrf}).status_code == 200
-    for server in (app, create_app(tmp_path / "out", users, secret="s", reprocess="mark")):
+    for server in (app, dashboard(tmp_path / "out", users)):
         stolen = TestClient(server, cookies={"restoration_session": cookie})
         assert stolen.get("/api/me").status_code == 401
         r = stolen.post(
@@ -324,7 +333,7 @@ def test_any_reel_id_and_any_store_on_disk_give_4xx(tmp_path):
     shutil.rmtree(make_store(root / "nostatus").path / "status")
     users = tmp_path / "users.json"
     add_user(users, "ada", "correct horse", "operator")
-    client, csrf = signed_in({"app": create_app(root, users, secret="s", reprocess="mark")})
+    client, csrf = signed_in({"app": dashboard(root, users)})
     bad_ids = ["a" * 300 + ".zarr", "x/" + "b" * 256 + ".zarr", "c" * 255 + "/reel.zarr", "reel.zarr/" + "d" * 4000, "%ff.zarr"]
     damaged = ["truncated/reel.zarr", "events/reel.zarr", "nostatus/reel.zarr"]
     assert client.get("/api/reels").status_code == 200
@@ -454,7 +463,7 @@ def test_actions_refuse_a_store_that_fails_its_check_and_a_store_a_run_holds(tmp
     held = make_store(root / "held")
     users = tmp_path / "users.json"
     add_user(users, "ada", "correct horse", "operator")
-    client, csrf = signed_in({"app": create_app(root, users, secret="s", reprocess="mark")})
+    client, csrf = signed_in({"app": dashboard(root, users)})
     headers = {**ORIGIN, "X-CSRF-Token": csrf}
     r = client.post("/api/reels/lost/reel.zarr/actions", json={"action": "approve", "frames": [1]}, headers=headers)
     assert r.status_code == 409 and "frame 2" in r.json()["detail"], r.text

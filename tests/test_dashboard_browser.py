@@ -23,7 +23,7 @@ if not CHROMIUM.exists():
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
-from flows.dashboard import add_user, create_app  # noqa: E402
+from flows.dashboard import DashboardSettings, ReelReader, ReprocessService, add_user, create_app  # noqa: E402
 from restoration.store.provenance import STATUS, ProvenanceStore  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_reels" / "bbb_damaged.mkv"
@@ -86,7 +86,7 @@ def server(tmp_path_factory):
     users = base / "users.json"
     add_user(users, "ada", "correct horse", "operator")
     add_user(users, "vic", "viewer pass", "viewer")
-    app = create_app(root, users, secret="browser-test", reprocess="mark", poll_seconds=1.0)
+    app = create_app(ReelReader(root), ReprocessService("mark"), DashboardSettings(users, secret="browser-test", poll_seconds=1.0))
     with serving(app) as url:
         yield {"url": url, "store": store, "root": root, "users": users}
 
@@ -360,6 +360,9 @@ def test_review_tools(server, page):
     expect(page.locator("#flag-note")).to_be_focused()
     page.keyboard.type("hair at the top")
     page.keyboard.press("Enter")
+    # The frame was flagged already: wait for the operator's note, which only the re-rendered view shows
+    # (an approval sent while the flag is still being written is refused: the store is locked).
+    expect(page.locator("#frame-reasons")).to_contain_text("hair at the top")
     expect(page.locator("#frame-status")).to_have_text("flagged")
     page.locator("#ab-stage").click()
     page.keyboard.press("a")
@@ -425,7 +428,8 @@ def test_mask_correction_paint_save_and_refill(server, page):
     # A place with no detected damage: the stroke adds a "missed speck" there.
     free = np.argwhere(~np.lib.stride_tricks.sliding_window_view(np.pad(old_mask, 12), (25, 25)).any(axis=(2, 3)))
     cy, cx = (int(v) for v in free[len(free) // 2])
-    app = create_app(server["root"], server["users"], secret="browser-test-local", reprocess="local", poll_seconds=1.0)
+    settings = DashboardSettings(server["users"], secret="browser-test-local", poll_seconds=1.0)
+    app = create_app(ReelReader(server["root"]), ReprocessService("local"), settings)
     with serving(app) as url:
         sign_in(page, url, "ada", "correct horse")
         expect(page.locator("tr.reel-row").first).to_be_visible()

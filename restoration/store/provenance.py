@@ -141,6 +141,11 @@ class ProvenanceStore:
     def frame_count(self) -> int:
         return self.info.frame_count
 
+    @property
+    def created(self) -> str | None:
+        """When the store was created (ISO 8601, UTC), from its attributes."""
+        return self.group.attrs.get("created")
+
     def write(self, results: FrameResults) -> None:
         """Write a frame range's results. Idempotent: rewriting the same range gives the same store.
 
@@ -217,9 +222,9 @@ class ProvenanceStore:
             return pending
         return pending | (self._read("fixity", 0, self.frame_count) == NO_FIXITY)
 
-    def scores(self) -> np.ndarray:
-        """``(T, S)`` float32 scores; NaN for frames not yet processed."""
-        return self._read("scores", 0, self.frame_count)
+    def scores(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """``(T, S)`` float32 scores of frames ``[start, stop)``; NaN for frames not yet processed."""
+        return self._read("scores", start, self.frame_count if stop is None else stop)
 
     def log_event(self, kind: str, **fields) -> dict:
         """Append one event. Each event is its own file, so concurrent writers never collide."""

@@ -29,6 +29,19 @@ def unfinished_run(events: list[dict]) -> dict | None:
     return open_runs[-1] if open_runs else None
 
 
+def active_run(events: list[dict]) -> dict | None:
+    """The last ``run_started`` event with no ``run_finished`` or ``run_failed`` after it, or None.
+
+    Answers "is a run going on now?" (the dashboard's "running"), where :func:`unfinished_run`
+    answers "what must the next run resume?": a failed run is over, so not active, yet unfinished.
+    A killed run logs no closing event and counts as both. Closing events pair with runs as in
+    :func:`unfinished_run`.
+    """
+    # A failure closes the run as a finish does; only the resume rule keeps it open.
+    closed = [{**e, "kind": "run_finished"} if e.get("kind") == "run_failed" else e for e in events]
+    return unfinished_run(closed)
+
+
 def done_ranges(store: ProvenanceStore, chunk_frames: int) -> list[tuple[int, int]]:
     """Chunks whose frames are all finished (none in :meth:`ProvenanceStore.todo`)."""
     todo = store.todo()
