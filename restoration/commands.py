@@ -154,7 +154,8 @@ class LineProgress:
             task["total"] = total
         if completed is not None and completed != task["completed"]:
             if not task["moved"]:
-                task["start"], task["base"], task["moved"] = time.monotonic(), task["completed"], True
+                # The rate counts from the first unit done: the wait before it is start-up (models, decoding).
+                task["start"], task["base"], task["moved"] = time.monotonic(), completed, True
             task["completed"] = completed
         if task["moved"] and time.monotonic() - task["said"] >= self.every_s:
             self._say(task)
@@ -168,10 +169,12 @@ class LineProgress:
     def _say(self, task: dict) -> None:
         task["said"] = time.monotonic()
         done, total = task["completed"], task["total"]
-        rate = (done - task["base"]) / max(task["said"] - task["start"], 1e-9)
-        line = f"{task['description']}: {done:g}" + (f"/{total:g}" if total else "") + f" frames, {rate:.2f} frames/s"
-        if total and rate > 0:
-            line += f", ETA {datetime.timedelta(seconds=round((total - done) / rate))}"
+        line = f"{task['description']}: {done:g}" + (f"/{total:g}" if total else "") + " frames"
+        if done > task["base"]:
+            rate = (done - task["base"]) / (task["said"] - task["start"])
+            line += f", {rate:.2f} frames/s"
+            if total:
+                line += f", ETA {datetime.timedelta(seconds=round((total - done) / rate))}"
         self.out.print(line, highlight=False)
 
 
