@@ -105,6 +105,10 @@ def clear_errors(command):
 
 DEVICE_HELP = "auto (a CUDA GPU when torch sees one, else the CPU), cpu, or cuda[:N] (an error where there is none)."
 PRECISION_HELP = "Network precision: auto (bfloat16 only where the CPU or GPU computes it natively, else float32), float32 or bfloat16."
+RUNTIME_HELP = (
+    "What runs the U-Nets: auto (ONNX Runtime for float32 on a CPU, torch otherwise), torch, onnxruntime (float32, CPU) "
+    "or openvino (CPU; pip install -e '.[openvino]')."
+)
 THREADS_HELP = "Intra-op threads for torch and OpenCV (0 = this machine's cores shared out among the chunks run at once)."
 
 
@@ -312,6 +316,7 @@ def bench(
     palette: bool = typer.Option(False, help="Also run the Palette inpainter (tens of seconds a frame on a CPU)."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     precision: str = typer.Option("auto", help=PRECISION_HELP),
+    runtime: str = typer.Option("auto", help=RUNTIME_HELP),
     threads: int = typer.Option(0, help=THREADS_HELP),
 ):
     """Damage a clean clip with known masks, run every method, print precision/recall, PSNR, flicker, speed."""
@@ -319,7 +324,7 @@ def bench(
     from restoration.evaluate.benchmark import BenchConfig, available_methods, load_clip, run_benchmark
 
     try:
-        restore_config = RestoreConfig(device=device, precision=precision)
+        restore_config = RestoreConfig(device=device, precision=precision, runtime=runtime)
     except ValueError as err:
         raise RestorationError(str(err)) from None
     use_threads(threads)
