@@ -51,6 +51,10 @@ def test_master_round_trip_keeps_pixels_audio_timecode_and_rate(tmp_path, array_
     assert out.fps == info.fps
     assert out.metadata["SOURCE_SHA256"] == info.sha256
     assert not list(tmp_path.glob(".*partial"))
+    # Written again from the same frames, the master is the same file byte for byte (no random
+    # segment id, no muxing date): a rerun can be checked with a checksum.
+    again = write_master(tmp_path / "again.mkv", info, iter(read_frames(info)))
+    assert again.read_bytes() == master.read_bytes()
 
 
 def test_master_refuses_existing_output_and_leaves_no_partial_file(tmp_path):

@@ -155,7 +155,8 @@ def _encode(
 ) -> None:
     width, height = size or (info.width, info.height)
     array_format = array_format or info.decode_format
-    out = av.open(str(path), "w", format=container_format)
+    # bitexact: no random segment UID or muxing date, so the same frames always give the same bytes.
+    out = av.open(str(path), "w", format=container_format, options={"fflags": "+bitexact"})
     source = av.open(info.path) if info.kind == "container" and info.audio else None
     try:
         out.metadata.update(metadata)
