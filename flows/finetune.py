@@ -18,7 +18,6 @@ from prefect.cache_policies import NO_CACHE
 import flows  # noqa: F401 - offline Prefect defaults
 from flows.config import artifact_key
 from restoration.models.registry import register_weights
-from restoration.pipeline.reprocess import config_from_dict, merge_settings
 
 KINDS = ("inpainter", "detector", "latent")
 
@@ -36,7 +35,11 @@ def _base_weights(kind: str, init: str | None) -> str | None:
 
 @task(name="train", task_run_name="train-{kind}", cache_policy=NO_CACHE, persist_result=False)
 def train_task(kind: str, overrides: dict) -> dict:
-    """Train one model with the library's trainer; returns the weights path and the settings used."""
+    """Train one model with the library's trainer; returns the weights path and the settings used.
+
+    ``overrides`` are config fields, resolved as the trainers' command lines resolve their flags."""
+    from restoration.train.config import training_config
+
     if kind == "inpainter":
         from restoration.train.inpainter import TrainInpainterConfig as Config
         from restoration.train.inpainter import train
@@ -48,7 +51,7 @@ def train_task(kind: str, overrides: dict) -> dict:
         from restoration.train.latent import train
     else:
         raise ValueError(f"unknown model kind {kind!r}; choose from {KINDS}")
-    config = config_from_dict(Config, merge_settings(asdict(Config()), overrides))
+    config = training_config(Config, overrides)
     path = train(config)
     return {"path": str(path), "config": asdict(config)}
 

@@ -240,8 +240,14 @@ def test_finetune_registers_weights_with_their_digest(harness, clip, tmp_path, m
 
     monkeypatch.setattr(train_inpainter, "train", fake_train("inpainter"))
     monkeypatch.setattr(train_detector, "train", fake_train("detector"))
+    from dataclasses import asdict
+
+    from restoration.models.detector import DetectorModelConfig
+    from restoration.models.inpainter import build_inpainter, tiny_inpainter_config
+    from restoration.models.weights import save_unet
+
     base = tmp_path / "base.safetensors"
-    base.write_bytes(b"base weights")
+    save_unet(build_inpainter(tiny_inpainter_config()), base, {"train_config": {"model": asdict(tiny_inpainter_config())}})
     entries = finetune(
         [str(clip)],
         str(tmp_path / "models"),
@@ -253,6 +259,9 @@ def test_finetune_registers_weights_with_their_digest(harness, clip, tmp_path, m
     assert [e["kind"] for e in entries] == ["inpainter", "detector"]
     assert seen["inpainter"].init == str(base) and seen["inpainter"].batch == 4 and seen["inpainter"].steps == 3
     assert seen["inpainter"].data == (str(clip),)
+    # A fine-tune's model shape is its base weights' (as on the trainers' command lines).
+    assert seen["inpainter"].model == tiny_inpainter_config()
+    assert seen["detector"].model == DetectorModelConfig()  # the shipped detector's shape
     assert entries[0]["base"]["sha256"] == sha256_file(base)
     for e in entries:
         assert e["sha256"] == sha256_file(e["path"]) and e["data"] == [str(clip)]

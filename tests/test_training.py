@@ -1,27 +1,255 @@
-"""Both training scripts run end to end on a tiny reel, resume from their checkpoint, and write
-weights that load without pickle."""
+"""The training loop (restoration.train.loop) and the two trainers on it: a killed and resumed run is
+bit for bit the run that never stopped, the learning rate and the EMA follow diffusers' rules, the loss
+history survives resumes, flags resolve to the config a run records, and the committed detector v2
+checkpoint resumes."""
+
+import csv
+import dataclasses
+import json
+import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from clips import random_frames, write_clip
+from diffusers.optimization import get_cosine_schedule_with_warmup
+from diffusers.training_utils import EMAModel
+from safetensors import safe_open
+from safetensors.torch import load_file
 
+import restoration.train.detector as detector_trainer
+import restoration.train.inpainter as inpainter_trainer
+from restoration.models.detector import tiny_detector_config
+from restoration.models.inpainter import tiny_inpainter_config
 from restoration.models.weights import load_unet, shipped
-from restoration.train.detector import main as train_detector
-from restoration.train.inpainter import main as train_inpainter
+from restoration.train.checkpoint import TrainingState, load_checkpoint
+from restoration.train.config import settings_from_args, training_config
+from restoration.train.loop import LoopConfig, train_loop
+
+TRAINERS = {
+    "detector": (detector_trainer, detector_trainer.TrainDetectorConfig, tiny_detector_config()),
+    "inpainter": (inpainter_trainer, inpainter_trainer.TrainInpainterConfig, tiny_inpainter_config()),
+}
+BANK_KEYS = {
+    "detector": ("clean", "damaged", "mask", "prev", "prev_valid", "next", "next_valid"),
+    "inpainter": ("clean", "mask", "prev", "prev_valid", "next", "next_valid"),
+}
+V2 = Path(__file__).resolve().parents[1] / "restoration" / "weights" / "training" / "detector_v2"
+# The resume command of restoration/weights/training/detector_v2/README.md.
+V2_FLAGS = (
+    "--objective disagreement --t-min 10 --t-max 300 --channels 16 32 32 --no-attention --norm-groups 8 --patch 64 "
+    "--batch 32 --steps 12000 --triplets 300 --frac-proposal 0.2 --checkpoint-minutes 5 --out-dir training/detector_v2 "
+    "--threads 1 --lr 1e-3"
+).split()
 
 
-@pytest.fixture(scope="module")
-def reel(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "clean.mkv"
-    return write_clip(path, random_frames(8, 96, 128, 1, np.uint8), "gray", audio=False)
+class Killed(Exception):
+    pass
 
 
-@pytest.mark.parametrize("train,name", [(train_inpainter, "inpainter"), (train_detector, "detector")])
-def test_fine_tune_from_shipped_weights_and_resume(tmp_path, reel, train, name):
-    args = ["--data", str(reel), "--init", str(shipped(name)), "--triplets", "4", "--batch", "4", "--out-dir", str(tmp_path)]
-    train([*args, "--steps", "2", "--no-resume"])
-    train([*args, "--steps", "4"])
-    model, facts = load_unet(tmp_path / f"{name}.safetensors")
-    assert sum(p.numel() for p in model.parameters()) > 0
-    log = (tmp_path / "train.log").read_text()
-    assert "resum" in log.lower(), log
+def kill_after_checkpoint(step: int):
+    """A ``log`` that kills the run right after its checkpoint at ``step`` is written."""
+
+    def log(message: str) -> None:
+        if message == f"checkpoint at step {step}":
+            raise Killed(message)
+
+    return log
+
+
+def tiny_bank(kind: str, patch: int, count: int = 6) -> dict[str, np.ndarray]:
+    """A random patch bank of the trainer's layout: float16 pictures in [0, 1], bool masks."""
+    rng = np.random.default_rng(7)
+    return {
+        k: rng.random((count, patch, patch)) < 0.3
+        if k == "mask" or k.endswith("_valid")
+        else rng.random((count, patch, patch)).astype(np.float16)
+        for k in BANK_KEYS[kind]
+    }
+
+
+def tiny_run(kind: str, out_dir: Path, **settings):
+    """A fresh tiny model's config for ``out_dir``, with a cached random bank there; checkpoints every step."""
+    _, config_cls, shape = TRAINERS[kind]
+    config = training_config(
+        config_cls,
+        {
+            "out_dir": str(out_dir),
+            "data": ["unused.mkv"],  # the cached bank below is what the run trains on
+            "steps": 6,
+            "batch": 4,
+            "patch": shape.patch,
+            "warmup": 2,
+            "checkpoint_minutes": 0,
+            "precision": "float32",
+            "model": dataclasses.asdict(shape),
+            **settings,
+        },
+    )
+    out_dir.mkdir(parents=True)
+    np.savez(out_dir / "bank.npz", **tiny_bank(kind, shape.patch))
+    return config
+
+
+def loss_rows(out_dir: Path) -> list[list[str]]:
+    """loss.csv without its wall-clock column."""
+    with open(out_dir / "loss.csv", newline="") as f:
+        return [row[:-1] for row in csv.reader(f)]
+
+
+def detector_settings(flags: list[str]) -> dict:
+    return settings_from_args(detector_trainer.parser().parse_args(flags))
+
+
+def as_json(value):
+    """``value`` as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+def checkpoint_contents(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    with safe_open(str(path), framework="pt") as f:
+        return f.metadata(), load_file(str(path))
+
+
+@pytest.mark.parametrize("kind,log_every", [("detector", 2), ("inpainter", 1)])
+def test_a_killed_and_resumed_run_is_the_run_that_never_stopped(tmp_path, kind, log_every):
+    trainer, _, _ = TRAINERS[kind]
+    straight = tiny_run(kind, tmp_path / "straight", log_every=log_every)
+    resumed = tiny_run(kind, tmp_path / "resumed", log_every=log_every)
+    trainer.train(straight)
+
+    with pytest.raises(Killed):
+        trainer.train(resumed, log=kill_after_checkpoint(3))
+    header = loss_rows(tmp_path / "resumed")[0]  # less the last column
+    with open(tmp_path / "resumed" / "loss.csv", "a", newline="") as f:
+        csv.writer(f).writerow([4, *["9.99999"] * len(header)])  # a row the killed run wrote after its last checkpoint
+    lines: list[str] = []
+    weights = trainer.train(resumed, log=lines.append)
+
+    assert "resumed at step 3" in lines
+    meta_a, tensors_a = checkpoint_contents(tmp_path / "straight" / "checkpoint.safetensors")
+    meta_b, tensors_b = checkpoint_contents(tmp_path / "resumed" / "checkpoint.safetensors")
+    assert meta_a == meta_b and meta_a["step"] == "6"
+    assert tensors_a.keys() == tensors_b.keys() and all(torch.equal(tensors_a[k], tensors_b[k]) for k in tensors_a)
+    ema_a, facts_a = load_unet(tmp_path / "straight" / weights.name)
+    ema_b, facts_b = load_unet(weights)
+    assert all(torch.equal(a, b) for a, b in zip(ema_a.state_dict().values(), ema_b.state_dict().values(), strict=True))
+    assert facts_b["steps"] == 6 and facts_b["losses_tail"] == facts_a["losses_tail"]
+    rows = loss_rows(tmp_path / "resumed")
+    assert rows == loss_rows(tmp_path / "straight")
+    assert [row[0] for row in rows] == ["step", *(str(s) for s in range(log_every, 7, log_every))]
+    assert facts_b["losses_tail"] == [float(row[1]) for row in rows[1:]]
+
+
+def test_learning_rate_and_ema_follow_diffusers_rules(tmp_path):
+    """The loop against a plain reference: AdamW at ``get_cosine_schedule_with_warmup``'s rate for each
+    step (written out here from its definition) and the EMA update of ``EMAModel``."""
+    config = LoopConfig(out_dir=str(tmp_path), steps=7, lr=0.05, warmup=3, ema=0.75, grad_clip=0.5, precision="float32", log_every=1)
+    inputs = torch.linspace(-1, 1, 7 * 12).reshape(7, 4, 3)
+    targets = torch.sin(3 * inputs[..., :2])
+
+    def sample_batch(rng):
+        return int(rng.integers(7))
+
+    def compute_loss(model, i, generator):
+        return {"loss": ((model(inputs[i]) - targets[i]) ** 2).mean()}
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    reference = torch.nn.Linear(3, 2)
+    reference.load_state_dict(model.state_dict())
+    written = {}
+
+    def write_weights(averaged, step, tail):
+        written[step] = [p.detach().clone() for p in averaged.parameters()]
+        return tmp_path / "weights"
+
+    train_loop(model, sample_batch, compute_loss, ("loss",), write_weights, config, lambda message: None)
+
+    optimizer = torch.optim.AdamW(reference.parameters(), lr=config.lr, weight_decay=0.0)
+    shadow = [p.detach().clone() for p in reference.parameters()]
+    rng = np.random.default_rng([config.seed, 0])
+    rates = []
+    for step in range(config.steps):
+        if step < config.warmup:
+            factor = step / config.warmup
+        else:
+            factor = 0.5 * (1 + math.cos(math.pi * (step - config.warmup) / (config.steps - config.warmup)))
+        rates.append(config.lr * factor)
+        for group in optimizer.param_groups:
+            group["lr"] = rates[-1]
+        optimizer.zero_grad()
+        compute_loss(reference, sample_batch(rng), None)["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(reference.parameters(), config.grad_clip)
+        optimizer.step()
+        decay = 0.0 if step == 0 else min(config.ema, (1 + step) / (10 + step))  # EMAModel.get_decay
+        for s, p in zip(shadow, reference.parameters()):
+            s.sub_((1 - decay) * (s - p.detach()))
+
+    assert rates[0] == 0.0 and rates[config.warmup] == config.lr
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), reference.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(written[config.steps], shadow))
+    assert [row[2] for row in loss_rows(tmp_path)[1:]] == [f"{r:.3g}" for r in rates]
+
+
+def test_flags_resolve_to_the_config_a_run_records():
+    saved = load_unet(V2 / "detector.safetensors")[1]["train_config"]
+    config = training_config(detector_trainer.TrainDetectorConfig, detector_settings(V2_FLAGS))
+    recorded = {k: v for k, v in saved.items() if k not in ("data", "max_minutes")}  # the run named its data and a time limit
+    assert {k: v for k, v in as_json(dataclasses.asdict(config)).items() if k in recorded} == recorded
+    fine_tune = training_config(detector_trainer.TrainDetectorConfig, detector_settings(["--init", str(V2 / "detector.safetensors")]))
+    assert dataclasses.asdict(fine_tune.model) == dataclasses.asdict(config.model)  # the init weights' shape, not the default
+
+
+def test_committed_detector_v2_checkpoint_resumes(tmp_path):
+    checkpoint = V2 / "checkpoint.safetensors"
+    if not checkpoint.is_file():
+        pytest.skip("the detector v2 checkpoint is absent")
+    settings = detector_settings([*V2_FLAGS, "--out-dir", str(tmp_path), "--batch", "2"])
+    config = training_config(detector_trainer.TrainDetectorConfig, {**settings, "steps": 1632})
+    stored = load_file(str(checkpoint))
+    ema_weights = load_unet(V2 / "detector.safetensors")[0]  # the EMA the old loop wrote at step 1631
+
+    model = load_unet(V2 / "detector.safetensors")[0]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
+    ema = EMAModel(model.parameters(), decay=config.ema)
+    lr_scheduler = get_cosine_schedule_with_warmup(optimizer, config.warmup, config.steps)
+    state = TrainingState(model, optimizer, ema, lr_scheduler, np.random.default_rng(), torch.Generator())
+    step, _ = load_checkpoint(checkpoint, state)
+    assert step == 1631
+    assert all(torch.equal(v, stored[f"model.{k}"]) for k, v in model.state_dict().items())
+    assert all(torch.equal(s, p) for s, p in zip(ema.shadow_params, ema_weights.parameters(), strict=True))
+    assert ema.optimization_step == 1631 and ema.decay == 0.999 and lr_scheduler.last_epoch == 1631
+    adam = optimizer.state_dict()["state"]
+    assert all(torch.equal(v, stored[f"opt.{i}.{k}"]) for i, s in adam.items() for k, v in s.items())
+    assert all(float(s["step"]) == 1631 for s in adam.values())
+    assert state.rng.bit_generator.state == np.random.default_rng([0, 1631]).bit_generator.state  # as the old loop reseeded
+
+    shutil.copy(checkpoint, tmp_path / "checkpoint.safetensors")
+    shutil.copy(V2 / "loss.csv", tmp_path / "loss.csv")
+    np.savez(tmp_path / "bank.npz", **tiny_bank("detector", 64))
+    lines: list[str] = []
+    detector_trainer.train(config, log=lines.append)
+    assert lines[1:3] == ["resumed at step 1631", "model 268081 params, training steps 1631 -> 1632"]
+    meta, _ = checkpoint_contents(tmp_path / "checkpoint.safetensors")
+    assert meta["step"] == "1632" and '"optimization_step": 1632' in meta["ema"]
+    assert loss_rows(tmp_path) == loss_rows(V2)  # the history kept; no row due at step 1632
+
+
+def test_fine_tune_from_shipped_weights_on_the_command_line(tmp_path):
+    reel = write_clip(tmp_path / "clean.mkv", random_frames(8, 96, 128, 1, np.uint8), "gray", audio=False)
+    for name, (trainer, config_cls, _) in TRAINERS.items():
+        out = tmp_path / name
+        args = ["--data", str(reel), "--init", str(shipped(name)), "--triplets", "4", "--batch", "4", "--out-dir", str(out)]
+        trainer.main([*args, "--steps", "2", "--no-resume"])
+        trainer.main([*args, "--steps", "4"])
+        _, facts = load_unet(out / f"{name}.safetensors")
+        expected = training_config(
+            config_cls, {"data": [str(reel)], "init": str(shipped(name)), "triplets": 4, "batch": 4, "out_dir": str(out), "steps": 4}
+        )
+        assert facts["steps"] == 4 and facts["train_config"] == as_json(dataclasses.asdict(expected))
+        assert facts["train_config"]["model"] == load_unet(shipped(name))[1]["train_config"]["model"]
+        assert "resumed at step 2" in (out / "train.log").read_text()
+        assert checkpoint_contents(out / "checkpoint.safetensors")[0]["step"] == "4"

@@ -38,8 +38,8 @@ from restoration.io.atomic import atomic_path
 from restoration.io.reel import iter_frames, probe
 from restoration.models.latent import COMPONENTS, LatentModel, autocast_for, latent_mask, load_latent, to_model_input
 from restoration.simulate.damage import DamageConfig, simulate_damage
-from restoration.train.checkpoint import load_checkpoint, save_checkpoint
-from restoration.train.inpainter import parse_entry
+from restoration.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
+from restoration.train.data import parse_entry
 
 if TYPE_CHECKING:
     from diffusers import UNet2DConditionModel
@@ -151,7 +151,7 @@ def train(config: TrainLatentConfig, log=print) -> Path:
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     step = 0
     if config.resume and ckpt.exists():
-        step, _ = load_checkpoint(ckpt, trainable, torch.nn.Module(), optimiser)
+        step, _ = load_checkpoint(ckpt, TrainingState(trainable, optimiser))
         log(f"resumed at step {step}")
     rng = np.random.default_rng([config.seed, step])  # a fixed stream per resume point: reproducible
     gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
@@ -181,7 +181,7 @@ def train(config: TrainLatentConfig, log=print) -> Path:
         if step == 1 or step % 50 == 0 or step == config.steps:
             log(f"step {step}/{config.steps} loss {loss.item():.4f} ({time.time() - began:.0f}s)")
         if time.time() - last_ckpt > 60 * config.checkpoint_minutes or step == config.steps:
-            save_checkpoint(ckpt, trainable, torch.nn.Module(), optimiser, step, {"loss": loss.item()})
+            save_checkpoint(ckpt, step, TrainingState(trainable, optimiser), {"loss": loss.item()})
             last_ckpt = time.time()
     unet.eval().requires_grad_(False)
     if config.lora_rank:
