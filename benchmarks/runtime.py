@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -79,6 +80,7 @@ def measure(args: argparse.Namespace) -> dict:
                 "prepare_s": prepare,
                 "f1": detection_scores(masks, truth)["f1"],
                 "psnr_in_damage": psnr(restored, clean[inner], truth),
+                "load_average": os.getloadavg()[0],
                 "changed_outside": int(sum(changed_outside(damaged.frames[i], r, m) for i, r, m in zip(inner, restored, masks))),
             }
             if reference is None:
@@ -110,6 +112,7 @@ def section(result: dict) -> str:
         "Prepare: loading the weights plus the ONNX export and compilation, once per run. Against torch: the eager-torch "
         "float32 row of the same thread count (mask IoU; largest fill difference inside both masks, in code values).",
         "",
+        *([result["note"], ""] if result.get("note") else []),
         "| runtime | precision | threads | s/frame | prepare s | F1 | PSNR in damage dB | changed outside mask | mask IoU vs torch | max fill diff vs torch |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]

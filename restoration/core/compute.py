@@ -92,8 +92,8 @@ def runtime_installed(runtime: str) -> bool:
 def resolve_runtime(runtime: str, device: torch.device, dtype: torch.dtype) -> str:
     """The runtime of the pixel-space U-Nets (:mod:`restoration.models.runtime`).
 
-    ``"auto"``: ONNX Runtime for float32 on a CPU (it ran the default restore two times faster than
-    eager torch, with the same masks and fills: ``benchmarks/RESULTS.md``, "Inference runtime"),
+    ``"auto"``: ONNX Runtime for float32 on a CPU (it ran the default restore 1.5 to 2.2 times faster
+    than eager torch, with the same masks and fills: ``benchmarks/RESULTS.md``, "Inference runtime"),
     eager torch otherwise (bfloat16, which ONNX Runtime's CPU provider does not compute, and GPUs).
     OpenVINO (the ``openvino`` extra) runs only when asked for. An explicit choice is checked:
     :class:`RestorationError` for one not installed, one asked for on a GPU (only torch runs

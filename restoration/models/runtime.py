@@ -2,7 +2,7 @@
 
 On a CPU the project's small U-Nets spend most of their time in framework overhead and poorly
 blocked convolutions; an inference runtime runs the same graph (exported once per run with
-``torch.onnx.export``) about two times faster (``benchmarks/RESULTS.md``, "Inference runtime").
+``torch.onnx.export``) 1.5 to 2.2 times faster (``benchmarks/RESULTS.md``, "Inference runtime").
 :class:`CompiledUNet` is called exactly like the ``UNet2DModel`` it wraps
 (``net(sample, timestep, class_labels=...).sample``), so the detectors and inpainters do not know
 which runtime runs them. Every runtime is deterministic for a seed on one machine (the same input
