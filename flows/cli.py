@@ -239,13 +239,14 @@ def _run_interruptible(call, store_path: Path, bar):
 
     from flows.restore_reel import release_locks
     from restoration.store.provenance import ProvenanceStore
+    from restoration.store.runs import log_run_interrupted
 
     def stop(signum, _frame):
         bar.stop()
         name = signal.Signals(signum).name
         console.print(f"interrupted ({name}), run again to resume", highlight=False)
         try:
-            ProvenanceStore(store_path).log_event("run_interrupted", signal=name)
+            log_run_interrupted(ProvenanceStore(store_path), name)
         except OSError:
             pass  # the store stays resumable without the note
         release_locks()

@@ -3,8 +3,9 @@
 A run logs ``run_started`` (its ``run_id``, configuration, methods, chunks pending, what ran it),
 then ``run_resumed`` when an earlier run never finished, and ends with ``run_finished`` (the master
 and the store's summary) or ``run_failed`` (the error). A run killed before its end logs nothing
-more: it stays open, and the next run resumes it. The library's ``restore_reel`` and the Prefect
-flow both log through these functions, so both write the same events with the same fields.
+more (``run_interrupted`` when a command is stopped by a signal): it stays open, and the next run
+resumes it. The library's ``restore_reel`` and the Prefect flow both log through these functions,
+so both write the same events with the same fields.
 """
 
 from __future__ import annotations
@@ -101,6 +102,11 @@ def log_run_finished(store: ProvenanceStore, run_id: str, master: Path, chunks: 
 def log_run_failed(store: ProvenanceStore, run_id: str, error: BaseException) -> None:
     """Log ``run_failed`` with the error (``"TypeName: message"``); the run stays open for the next one."""
     store.log_event("run_failed", run_id=run_id, error=f"{type(error).__name__}: {error}")
+
+
+def log_run_interrupted(store: ProvenanceStore, signal_name: str) -> None:
+    """Log ``run_interrupted`` with the signal that stopped the command (``"SIGINT"``); the run stays open."""
+    store.log_event("run_interrupted", signal=signal_name)
 
 
 def done_ranges(store: ProvenanceStore, chunk_frames: int) -> list[tuple[int, int]]:
