@@ -26,6 +26,7 @@ import flows  # noqa: E402,F401
 from restoration.commands import (  # noqa: E402
     DEVICE_HELP,
     PRECISION_HELP,
+    RUNTIME_HELP,
     THREADS_HELP,
     app,
     clear_errors,
@@ -97,6 +98,7 @@ def restore(
     parallel: int = typer.Option(1, help="Chunks restored at once (threads)."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     precision: str = typer.Option("auto", help=PRECISION_HELP),
+    runtime: str = typer.Option("auto", help=RUNTIME_HELP),
     threads: int = typer.Option(0, help=THREADS_HELP),
     dask: str = typer.Option(None, help="Run the chunks on a Dask cluster: its scheduler address, or local:N."),
     settings: str = typer.Option(None, help='JSON (or a JSON file) overriding any setting, e.g. \'{"palette": {"steps": 10}}\'.'),
@@ -141,6 +143,7 @@ def restore(
         access_copy=access_copy,
         device=device,
         precision=precision,
+        runtime=runtime,
         overrides=_settings(settings),
     )
     try:
@@ -311,6 +314,7 @@ def reprocess(
     reencode: bool = typer.Option(True, help="Re-encode the master (replaced atomically) afterwards."),
     device: str = typer.Option(None, help="As for restore (default: the last run's setting). " + DEVICE_HELP),
     precision: str = typer.Option(None, help="As for restore (default: the last run's setting). " + PRECISION_HELP),
+    runtime: str = typer.Option(None, help="As for restore (default: the last run's setting). " + RUNTIME_HELP),
     threads: int = typer.Option(0, help=THREADS_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the result (frames, seed, still flagged, master) as JSON on stdout."),
 ):
@@ -321,7 +325,7 @@ def reprocess(
 
     # Everything that can be refused is refused here, before Prefect starts.
     s = ProvenanceStore(store)
-    run_settings = RunSettings(seed=seed, device=device, precision=precision, overrides=_settings(settings))
+    run_settings = RunSettings(seed=seed, device=device, precision=precision, runtime=runtime, overrides=_settings(settings))
     use_threads(threads)
     wanted = _parse_frames(frames)
     if wanted:

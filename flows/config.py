@@ -34,6 +34,7 @@ class RunSettings:
     latent_weights: str | None = None
     device: str | None = None
     precision: str | None = None
+    runtime: str | None = None
     access_copy: bool | None = None
     overrides: dict | None = None
 

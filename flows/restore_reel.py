@@ -63,7 +63,16 @@ _MODELS_LOCK = threading.Lock()
 
 
 def cached_models(config: RestoreConfig):
-    key = (config.detector, config.inpainter, config.detector_weights, config.inpainter_weights, config.latent_weights, config.device)
+    key = (
+        config.detector,
+        config.inpainter,
+        config.detector_weights,
+        config.inpainter_weights,
+        config.latent_weights,
+        config.device,
+        config.precision,
+        config.runtime,
+    )
     with _MODELS_LOCK:
         if key not in _MODELS:
             _MODELS[key] = load_models(config)
