@@ -26,6 +26,7 @@ import flows  # noqa: E402,F401
 from restoration.commands import (  # noqa: E402
     DEVICE_HELP,
     PRECISION_HELP,
+    RUNTIME_HELP,
     THREADS_HELP,
     app,
     clear_errors,
@@ -97,6 +98,7 @@ def restore(
     parallel: int = typer.Option(1, help="Chunks restored at once (threads)."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     precision: str = typer.Option("auto", help=PRECISION_HELP),
+    runtime: str = typer.Option("auto", help=RUNTIME_HELP),
     threads: int = typer.Option(0, help=THREADS_HELP),
     dask: str = typer.Option(None, help="Run the chunks on a Dask cluster: its scheduler address, or local:N."),
     settings: str = typer.Option(None, help='JSON (or a JSON file) overriding any setting, e.g. \'{"palette": {"steps": 10}}\'.'),
@@ -128,7 +130,9 @@ def restore(
             dask_workers = int(dask.split(":", 1)[1])
         else:
             dask_address = dask
-    params = dict(
+    from flows.config import RunSettings, restore_config
+
+    run_settings = RunSettings(
         chunk_frames=chunk_frames,
         seed=seed,
         detector=detector,
@@ -139,12 +143,11 @@ def restore(
         access_copy=access_copy,
         device=device,
         precision=precision,
-        settings=_settings(settings),
+        runtime=runtime,
+        overrides=_settings(settings),
     )
-    from flows.config import build_config
-
     try:
-        config = build_config(**params)
+        config = restore_config(run_settings)
     except ValueError as err:
         raise RestorationError(f"settings: {err}") from None
     from flows.restore_reel import cached_models, restore_reel
@@ -184,10 +187,10 @@ def restore(
                 lambda: restore_reel(
                     reel=str(reel),
                     out_dir=str(out),
+                    settings=run_settings,
                     parallel_chunks=parallel,
                     dask_address=dask_address,
                     dask_workers=dask_workers,
-                    **params,
                 ),
                 store.path,
                 bar,
@@ -239,13 +242,14 @@ def _run_interruptible(call, store_path: Path, bar):
 
     from flows.restore_reel import release_locks
     from restoration.store.provenance import ProvenanceStore
+    from restoration.store.runs import log_run_interrupted
 
     def stop(signum, _frame):
         bar.stop()
         name = signal.Signals(signum).name
         console.print(f"interrupted ({name}), run again to resume", highlight=False)
         try:
-            ProvenanceStore(store_path).log_event("run_interrupted", signal=name)
+            log_run_interrupted(ProvenanceStore(store_path), name)
         except OSError:
             pass  # the store stays resumable without the note
         release_locks()
@@ -310,16 +314,18 @@ def reprocess(
     reencode: bool = typer.Option(True, help="Re-encode the master (replaced atomically) afterwards."),
     device: str = typer.Option(None, help="As for restore (default: the last run's setting). " + DEVICE_HELP),
     precision: str = typer.Option(None, help="As for restore (default: the last run's setting). " + PRECISION_HELP),
+    runtime: str = typer.Option(None, help="As for restore (default: the last run's setting). " + RUNTIME_HELP),
     threads: int = typer.Option(0, help=THREADS_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the result (frames, seed, still flagged, master) as JSON on stdout."),
 ):
     """Restore flagged (or chosen) frames again with a new seed or settings, and re-encode the master."""
-    from restoration.pipeline.reprocess import frames_to_reprocess, reprocess_config
+    from flows.config import RunSettings, restore_config
+    from restoration.pipeline.reprocess import frames_to_reprocess, next_config
     from restoration.store.provenance import ProvenanceStore
 
     # Everything that can be refused is refused here, before Prefect starts.
     s = ProvenanceStore(store)
-    overrides = {**(_settings(settings) or {}), **{k: v for k, v in (("device", device), ("precision", precision)) if v is not None}}
+    run_settings = RunSettings(seed=seed, device=device, precision=precision, runtime=runtime, overrides=_settings(settings))
     use_threads(threads)
     wanted = _parse_frames(frames)
     if wanted:
@@ -328,7 +334,7 @@ def reprocess(
             raise RestorationError(f"--frames: {_frames_text(bad)} outside the reel's 0..{s.frame_count - 1}")
     s.verify(unfinished_ok=True, redoing=wanted or frames_to_reprocess(s))
     try:
-        reprocess_config(s, seed, overrides)
+        restore_config(run_settings, next_config(s))
     except ValueError as err:
         raise RestorationError(f"settings: {err}") from None
     from flows.reprocess_flagged import reprocess_flagged
@@ -337,7 +343,7 @@ def reprocess(
         encoding = bar.add_task("re-encoding master", total=s.frame_count)
         with _hooks(on_frame=lambda: bar.advance(encoding)):
             result = _run_interruptible(
-                lambda: reprocess_flagged(store=str(store), frames=wanted, seed=seed, settings=overrides, reencode=reencode),
+                lambda: reprocess_flagged(store=str(store), frames=wanted, settings=run_settings, reencode=reencode),
                 s.path,
                 bar,
             )
@@ -367,6 +373,7 @@ def inbox(
     """Restore every new reel in FOLDER once (identified by SHA-256); the ledger records each outcome."""
     if not folder.is_dir():
         raise RestorationError(f"{folder}: no such inbox folder")
+    from flows.config import RunSettings
     from flows.inbox import restore_inbox
 
     result = restore_inbox(
@@ -374,8 +381,7 @@ def inbox(
         out_root=str(out),
         max_concurrent=max_concurrent,
         retry_failed=retry_failed,
-        detector=detector,
-        inpainter=inpainter,
+        settings=RunSettings(detector=detector, inpainter=inpainter),
     )
     if result.get("skipped"):
         console.print(f"skipped: {result['skipped']}")

@@ -1,49 +1,56 @@
-"""Flow parameters (simple, JSON-able) -> the library's frozen ``RestoreConfig``, and small helpers."""
+"""The run settings the flows and the command share (one JSON-able object) -> the library's frozen
+``RestoreConfig``, and small helpers."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from restoration.core.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
 from restoration.core.restore import RestoreConfig
-from restoration.io.encode import EncodeConfig
 from restoration.pipeline.reprocess import config_from_dict, merge_settings
 
 
-def build_config(
-    chunk_frames: int = 16,
-    seed: int = 0,
-    detector: str = DEFAULT_DETECTOR,
-    inpainter: str = DEFAULT_INPAINTER,
-    detector_weights: str | None = None,
-    inpainter_weights: str | None = None,
-    context_frames: int = 2,
-    device: str = "auto",
-    access_copy: bool = True,
-    settings: dict | None = None,
-    latent_weights: str | None = None,
-    precision: str = "auto",
-) -> RestoreConfig:
-    """A ``RestoreConfig`` from flow parameters; ``settings`` overrides any nested field by name,
-    e.g. ``{"palette": {"steps": 10}, "consistency": {"max_warp_ratio": 2.0}}``."""
-    base = asdict(
-        RestoreConfig(
-            detector=detector,
-            inpainter=inpainter,
-            detector_weights=detector_weights,
-            inpainter_weights=inpainter_weights,
-            latent_weights=latent_weights,
-            chunk_frames=chunk_frames,
-            context_frames=context_frames,
-            seed=seed,
-            device=device,
-            precision=precision,
-            encode=EncodeConfig(access_copy=access_copy),
-        )
-    )
-    return config_from_dict(RestoreConfig, merge_settings(base, settings or {}))
+@dataclass(frozen=True)
+class RunSettings:
+    """What a restore or a reprocessing runs with: one parameter of the flows (Prefect validates it
+    from JSON, ``{"detector": "temporal", "overrides": {"palette": {"steps": 10}}}``).
+
+    A field left None takes the value of the configuration it is laid over (:func:`restore_config`):
+    the library's defaults for a restore, the store's latest run for a reprocessing (whose ``seed``
+    is then one not used on the store before). ``overrides`` sets any nested ``RestoreConfig``
+    field by name (``{"consistency": {"max_warp_ratio": 2.0}}``) and wins over the fields above.
+    ``latent_weights`` is the local Stable Diffusion folder of ``sd-inpaint`` / ``sd-diffedit``.
+    """
+
+    chunk_frames: int | None = None
+    context_frames: int | None = None
+    seed: int | None = None
+    detector: str | None = None
+    inpainter: str | None = None
+    detector_weights: str | None = None
+    inpainter_weights: str | None = None
+    latent_weights: str | None = None
+    device: str | None = None
+    precision: str | None = None
+    runtime: str | None = None
+    access_copy: bool | None = None
+    overrides: dict | None = None
+
+
+def restore_config(settings: RunSettings, base: RestoreConfig | None = None) -> RestoreConfig:
+    """``base`` (default: ``RestoreConfig()``) with the fields ``settings`` gives laid over it, then
+    its ``overrides``; a wrong or unknown setting is a ``ValueError`` naming it."""
+    given = {
+        f.name: getattr(settings, f.name)
+        for f in dataclasses.fields(settings)
+        if f.name not in ("access_copy", "overrides") and getattr(settings, f.name) is not None
+    }
+    if settings.access_copy is not None:
+        given["encode"] = {"access_copy": settings.access_copy}
+    merged = merge_settings(merge_settings(asdict(base or RestoreConfig()), given), settings.overrides or {})
+    return config_from_dict(RestoreConfig, merged)
 
 
 def artifact_key(*parts: str) -> str:

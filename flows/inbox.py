@@ -21,8 +21,8 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 import flows  # noqa: F401 - offline Prefect defaults
+from flows.config import RunSettings
 from flows.restore_reel import restore_reel
-from restoration.core.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
 from restoration.errors import RestorationError
 from restoration.io.atomic import write_json_atomic
 from restoration.io.reel import IMAGE_SUFFIXES, probe, sha256_file
@@ -65,11 +65,12 @@ def _now() -> str:
 
 
 @task(name="restore-inbox-reel", task_run_name="{name}", cache_policy=NO_CACHE, persist_result=False)
-def restore_one(name: str, reel: str, out_dir: str, params: dict) -> dict:
-    """Restore one reel (the ``restore-reel`` flow as a subflow); the outcome, never an exception."""
+def restore_one(name: str, reel: str, out_dir: str, settings: RunSettings, runner: dict) -> dict:
+    """Restore one reel (the ``restore-reel`` flow as a subflow, ``runner`` its chunk runner's
+    parameters); the outcome, never an exception."""
     began = time.perf_counter()
     try:
-        result = restore_reel(reel=reel, out_dir=out_dir, **params)
+        result = restore_reel(reel=reel, out_dir=out_dir, settings=settings, **runner)
     except ReelLockedError as err:
         return {"status": "busy", "reason": str(err)}
     except Exception as err:  # noqa: BLE001 - recorded in the ledger for the operators
@@ -90,18 +91,12 @@ def restore_inbox(
     out_root: str,
     max_concurrent: int = 1,
     retry_failed: bool = False,
-    chunk_frames: int = 16,
-    seed: int = 0,
-    detector: str = DEFAULT_DETECTOR,
-    inpainter: str = DEFAULT_INPAINTER,
-    detector_weights: str | None = None,
-    inpainter_weights: str | None = None,
-    access_copy: bool = True,
-    settings: dict | None = None,
+    settings: RunSettings = RunSettings(),
     parallel_chunks: int = 1,
     dask_address: str | None = None,
 ) -> dict:
-    """Restore each reel in ``inbox`` not yet done, at most ``max_concurrent`` (<= 8) at once.
+    """Restore each reel in ``inbox`` not yet done, at most ``max_concurrent`` (<= 8) at once, each
+    with ``settings`` (:class:`flows.config.RunSettings`).
 
     Returns ``{sha256: ledger entry}`` for the reels this run worked on, and the skipped ones.
     """
@@ -114,18 +109,7 @@ def restore_inbox(
     except ReelLockedError as err:
         log.warning("another inbox run is working: %s", err)
         return {"skipped": str(err), "reels": {}}
-    params = dict(
-        chunk_frames=chunk_frames,
-        seed=seed,
-        detector=detector,
-        inpainter=inpainter,
-        detector_weights=detector_weights,
-        inpainter_weights=inpainter_weights,
-        access_copy=access_copy,
-        settings=settings,
-        parallel_chunks=parallel_chunks,
-        dask_address=dask_address,
-    )
+    runner = {"parallel_chunks": parallel_chunks, "dask_address": dask_address}
     worked: dict[str, dict] = {}
     try:
         ledger = read_ledger(out)
@@ -151,7 +135,7 @@ def restore_inbox(
             name = f"{reel.stem}-{sha[:12]}"
             ledger["reels"][sha] = {"reel": str(reel), "status": "running", "out_dir": str(out / name), "started": _now()}
             write_ledger(out, ledger)
-            running[restore_one.submit(reel.name, str(reel), str(out / name), params)] = sha
+            running[restore_one.submit(reel.name, str(reel), str(out / name), settings, runner)] = sha
 
         while pending or running:
             while pending and len(running) < limit:

@@ -15,11 +15,11 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 import flows  # noqa: F401 - offline Prefect defaults
-from flows.config import reel_artifact_key
+from flows.config import RunSettings, reel_artifact_key, restore_config
 from flows.restore_reel import HOOKS, cached_models
 from restoration.core.restore import RestoreConfig
 from restoration.io.outputs import ReelOutputs
-from restoration.pipeline.reprocess import config_from_dict, frames_to_reprocess, reencode_outputs, reprocess_config, reprocess_frames
+from restoration.pipeline.reprocess import config_from_dict, frames_to_reprocess, next_config, reencode_outputs, reprocess_frames
 from restoration.store.lock import DEFAULT_MAX_AGE_S, RunLock
 from restoration.store.provenance import ProvenanceStore
 
@@ -34,20 +34,19 @@ def reprocess_task(store: str, frames: list[int], config: dict, user: str | None
 def reprocess_flagged(
     store: str,
     frames: list[int] | None = None,
-    seed: int | None = None,
-    settings: dict | None = None,
+    settings: RunSettings = RunSettings(),
     user: str | None = None,
     reencode: bool = True,
     lock_max_age_s: float = DEFAULT_MAX_AGE_S,
 ) -> dict:
     """Reprocess ``frames`` of the reel whose store is ``store`` (default: every flagged or sent-back frame).
 
-    ``seed`` None: one not used on this store before; ``settings`` overrides ``RestoreConfig`` fields
-    (``{"consistency": {...}}``), starting from the settings of the store's latest run.
+    ``settings`` (:class:`flows.config.RunSettings`) are laid over the settings of the store's latest
+    run; its ``seed`` left None is one not used on this store before.
     """
     log = get_run_logger()
     s = ProvenanceStore(store)
-    config = reprocess_config(s, seed, settings)
+    config = restore_config(settings, next_config(s))
     with RunLock(s.path, "reprocess", max_age_s=lock_max_age_s):
         todo = sorted(set(frames)) if frames else frames_to_reprocess(s)
         results = reprocess_task(str(s.path), todo, asdict(config), user) if todo else []

@@ -5,6 +5,7 @@ source reel and writes its results to the store; only the store path and the fra
 through Prefect. A chunk whose frames are all done in the store is skipped, so a run killed at any
 point (kill -9, reboot) resumes where it stopped. Chunk tasks run on a thread pool by default, on a
 Dask cluster with ``dask_workers`` (a local cluster of that many processes) or ``dask_address``.
+The run's events are logged by :mod:`restoration.store.runs`, as the library's own ``restore_reel`` logs them.
 """
 
 from __future__ import annotations
@@ -32,16 +33,16 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 import flows  # noqa: F401 - offline Prefect defaults, before Prefect is imported
-from flows.config import build_config, reel_artifact_key
-from restoration.core.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER
+from flows.config import RunSettings, reel_artifact_key, restore_config
 from restoration.core.restore import RestoreConfig, load_models, method_description
 from restoration.errors import RestorationError
+from restoration.io.outputs import ReelOutputs
 from restoration.io.reel import probe
 from restoration.pipeline.chunks import encode_outputs, open_or_create_store, pending_ranges, restore_range
 from restoration.pipeline.reprocess import config_from_dict
 from restoration.store.lock import DEFAULT_MAX_AGE_S, RunLock
 from restoration.store.provenance import SCORE_NAMES, STATUS, ProvenanceStore
-from restoration.store.runs import done_ranges, pending_subranges, unfinished_run
+from restoration.store.runs import log_run_failed, log_run_finished, log_run_started, pending_subranges
 
 
 @dataclass
@@ -62,7 +63,16 @@ _MODELS_LOCK = threading.Lock()
 
 
 def cached_models(config: RestoreConfig):
-    key = (config.detector, config.inpainter, config.detector_weights, config.inpainter_weights, config.latent_weights, config.device)
+    key = (
+        config.detector,
+        config.inpainter,
+        config.detector_weights,
+        config.inpainter_weights,
+        config.latent_weights,
+        config.device,
+        config.precision,
+        config.runtime,
+    )
     with _MODELS_LOCK:
         if key not in _MODELS:
             _MODELS[key] = load_models(config)
@@ -189,7 +199,7 @@ def flagged_table(store: ProvenanceStore) -> list[dict]:
     return rows
 
 
-def summary_markdown(store: ProvenanceStore, outputs, seconds: float, chunks: int, resumed: bool) -> str:
+def summary_markdown(store: ProvenanceStore, outputs: ReelOutputs, seconds: float, chunks: int, resumed: bool) -> str:
     s = store.summary()
     info = store.info
     lines = [
@@ -214,47 +224,22 @@ def summary_markdown(store: ProvenanceStore, outputs, seconds: float, chunks: in
 def restore_reel(
     reel: str,
     out_dir: str,
-    chunk_frames: int = 16,
-    seed: int = 0,
-    detector: str = DEFAULT_DETECTOR,
-    inpainter: str = DEFAULT_INPAINTER,
-    detector_weights: str | None = None,
-    inpainter_weights: str | None = None,
-    context_frames: int = 2,
-    device: str = "auto",
-    access_copy: bool = True,
-    settings: dict | None = None,
+    settings: RunSettings = RunSettings(),
     parallel_chunks: int = 1,
     dask_address: str | None = None,
     dask_workers: int = 0,
     lock_max_age_s: float = DEFAULT_MAX_AGE_S,
-    latent_weights: str | None = None,
-    precision: str = "auto",
 ) -> dict:
     """Restore ``reel`` into ``out_dir`` (master, access copy, provenance store), resuming if interrupted.
 
-    ``settings`` overrides nested ``RestoreConfig`` fields (``{"palette": {"steps": 10}}``).
+    ``settings``: what the run runs with (:class:`flows.config.RunSettings`, over the library's defaults).
     ``parallel_chunks``: chunk tasks at once on the thread pool; ``dask_workers`` / ``dask_address``:
     run them on a local Dask cluster of that many processes / on an existing cluster instead.
-    ``latent_weights``: the local Stable Diffusion folder of ``sd-inpaint`` / ``sd-diffedit``.
     Returns the output paths and the store's summary.
     """
     log = get_run_logger()
     began = time.perf_counter()
-    config = build_config(
-        chunk_frames,
-        seed,
-        detector,
-        inpainter,
-        detector_weights,
-        inpainter_weights,
-        context_frames,
-        device,
-        access_copy,
-        settings,
-        latent_weights,
-        precision,
-    )
+    config = restore_config(settings)
     info = probe(reel)
     store, outputs = open_or_create_store(info, Path(out_dir), config)
     run_id = _flow_run_id() or uuid.uuid4().hex
@@ -265,77 +250,21 @@ def restore_reel(
         if lock.recovered:
             store.log_event("lock_recovered", run_id=run_id, stale_lock=lock.recovered)
             log.warning("recovered a stale lock: %s", lock.recovered.get("stale_reason"))
-        interrupted = unfinished_run(store.events())
         todo = pending_ranges(store, config.chunk_frames)
-        models = cached_models(config)
         runner = task_runner(parallel_chunks, dask_address, dask_workers)
-        store.log_event(
-            "run_started",
-            run_id=run_id,
-            config=asdict(config),
-            chunks_pending=len(todo),
-            methods=method_description(config, models),
-            orchestrator={"prefect_flow_run": _flow_run_id(), "task_runner": type(runner).__name__, "host": socket.gethostname()},
-        )
+        orchestrator = {"prefect_flow_run": _flow_run_id(), "task_runner": type(runner).__name__}
+        methods = method_description(config, cached_models(config))
+        interrupted = log_run_started(store, run_id, asdict(config), methods, todo, orchestrator)
         if interrupted is not None:
-            done = done_ranges(store, config.chunk_frames)
-            store.log_event(
-                "run_resumed",
-                run_id=run_id,
-                interrupted_run=interrupted.get("run_id"),
-                interrupted_started=interrupted.get("time"),
-                chunks_done=[list(r) for r in done],
-                chunks_pending=[list(r) for r in todo],
-            )
-            log.info("resuming: %d chunks done, %d to go", len(done), len(todo))
-        frames_done = info.frame_count - sum(b - a for a, b in todo)
-        if HOOKS.on_start:
-            HOOKS.on_start(frames_done)
-        key = reel_artifact_key(info)
-        progress_id = create_progress_artifact(
-            100.0 * frames_done / max(1, info.frame_count),
-            key=f"{key}-progress",
-            description=f"{Path(info.path).name}: frames restored",
-        )
-        records = []
-        if todo:
-            records = restore_chunks.with_options(task_runner=runner)(
-                str(store.path), [list(r) for r in todo], asdict(config), run_id, str(progress_id), frames_done
-            )
-        update_progress_artifact(progress_id, 100.0)
-        encode_outputs(store, outputs, config, on_frame=HOOKS.on_frame)
-        lock.refresh()
-        summary = store.summary()
+            log.info("resuming run %s: %d chunks to go", interrupted.get("run_id"), len(todo))
+        try:
+            records = restore_and_encode(store, outputs, config, todo, runner, run_id)
+        except BaseException as exc:
+            log_run_failed(store, run_id, exc)
+            raise
         seconds = time.perf_counter() - began
-        flagged = flagged_table(store)
-        store.log_event(
-            "run_finished",
-            run_id=run_id,
-            master=str(outputs.master),
-            summary=summary,
-            chunks=len(records),
-            seconds=round(seconds, 3),
-        )
-        if flagged:
-            # An automation on a server can start the reprocess-flagged deployment from this event.
-            emit_event(
-                event="film.frames.flagged",
-                resource={"prefect.resource.id": f"film.reel.{info.sha256}", "store": str(outputs.store), "reel": str(info.path)},
-                payload={"frames": [row["frame"] for row in flagged]},
-            )
-        create_table_artifact(
-            flagged or [{"frame": "", "reason": "no flagged frames"}],
-            key=f"{key}-flagged",
-            description=f"{Path(info.path).name}: frames flagged by the checks",
-        )
-        create_markdown_artifact(
-            summary_markdown(store, outputs, seconds, len(records), interrupted is not None),
-            key=f"{key}-summary",
-            description=f"{Path(info.path).name}: restoration summary",
-        )
-    except BaseException as exc:
-        store.log_event("run_failed", run_id=run_id, error=f"{type(exc).__name__}: {exc}")
-        raise
+        summary = log_run_finished(store, run_id, outputs.master, len(records), seconds)
+        flagged = report_run(store, outputs, seconds, len(records), interrupted is not None)
     finally:
         _LOCKS.pop(str(store.path.resolve()), None)
         lock.release()
@@ -344,5 +273,56 @@ def restore_reel(
         "access": str(outputs.access) if config.encode.access_copy else None,
         "store": str(outputs.store),
         "summary": summary,
-        "flagged": [row["frame"] for row in flagged],
+        "flagged": flagged,
     }
+
+
+def restore_and_encode(
+    store: ProvenanceStore, outputs: ReelOutputs, config: RestoreConfig, todo: list[tuple[int, int]], runner, run_id: str
+) -> list[dict]:
+    """The pending chunks as tasks on ``runner`` (a progress artifact follows them), then the
+    outputs (:func:`restoration.pipeline.chunks.encode_outputs`); returns the chunks' records."""
+    info = store.info
+    frames_done = info.frame_count - sum(b - a for a, b in todo)
+    if HOOKS.on_start:
+        HOOKS.on_start(frames_done)
+    progress_id = create_progress_artifact(
+        100.0 * frames_done / max(1, info.frame_count),
+        key=f"{reel_artifact_key(info)}-progress",
+        description=f"{Path(info.path).name}: frames restored",
+    )
+    records = []
+    if todo:
+        records = restore_chunks.with_options(task_runner=runner)(
+            str(store.path), [list(r) for r in todo], asdict(config), run_id, str(progress_id), frames_done
+        )
+    update_progress_artifact(progress_id, 100.0)
+    encode_outputs(store, outputs, config, on_frame=HOOKS.on_frame)
+    _refresh_lock(str(store.path))
+    return records
+
+
+def report_run(store: ProvenanceStore, outputs: ReelOutputs, seconds: float, chunks: int, resumed: bool) -> list[int]:
+    """A finished run's artifacts (flagged frames, summary) and, when frames were flagged, the event
+    ``film.frames.flagged``; returns the flagged frames."""
+    info = store.info
+    key = reel_artifact_key(info)
+    flagged = flagged_table(store)
+    if flagged:
+        # An automation on a server can start the reprocess-flagged deployment from this event.
+        emit_event(
+            event="film.frames.flagged",
+            resource={"prefect.resource.id": f"film.reel.{info.sha256}", "store": str(outputs.store), "reel": str(info.path)},
+            payload={"frames": [row["frame"] for row in flagged]},
+        )
+    create_table_artifact(
+        flagged or [{"frame": "", "reason": "no flagged frames"}],
+        key=f"{key}-flagged",
+        description=f"{Path(info.path).name}: frames flagged by the checks",
+    )
+    create_markdown_artifact(
+        summary_markdown(store, outputs, seconds, chunks, resumed),
+        key=f"{key}-summary",
+        description=f"{Path(info.path).name}: restoration summary",
+    )
+    return [row["frame"] for row in flagged]

@@ -6,6 +6,7 @@ Classical methods (temporal detector, temporal median) on small synthetic clips 
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,14 @@ import yaml
 from clips import damaged_frames, random_frames, write_clip
 
 import flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
+from flows.config import RunSettings, restore_config
 from restoration.io.reel import probe, read_frames
 from restoration.store.lock import ReelLockedError, RunLock
 from restoration.store.provenance import STATUS, ProvenanceStore
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSICAL = {"detector": "temporal", "inpainter": "temporal_median"}
+SETTINGS = RunSettings(chunk_frames=4, access_copy=False, **CLASSICAL)
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +43,7 @@ def restored(harness, clip, tmp_path_factory):
     from flows.restore_reel import restore_reel
 
     out = tmp_path_factory.mktemp("restored")
-    result = restore_reel(str(clip), str(out), chunk_frames=4, access_copy=False, **CLASSICAL)
+    result = restore_reel(str(clip), str(out), settings=SETTINGS)
     return out, result
 
 
@@ -95,7 +98,7 @@ def test_interrupted_run_resumes_and_says_so(harness, restored, clip, tmp_path):
     store.log_event("run_started", run_id="dead-run", config={})
     restore_range(store, 0, 4, config)
     restore_range(store, 4, 6, config)  # a chunk cut short: frames 6, 7 still pending
-    result = restore_reel(str(clip), str(tmp_path), chunk_frames=4, access_copy=False, **CLASSICAL)
+    result = restore_reel(str(clip), str(tmp_path), settings=SETTINGS)
     events = store.events()
     resumed = [e for e in events if e["kind"] == "run_resumed"]
     assert len(resumed) == 1
@@ -106,6 +109,42 @@ def test_interrupted_run_resumes_and_says_so(harness, restored, clip, tmp_path):
     assert np.array_equal(master_frames(result["master"]), master_frames(reference))
 
 
+def test_the_library_and_the_flow_log_the_same_run_events(harness, clip, tmp_path):
+    """Both restore paths log a run's life through ``restoration.store.runs``: the same kinds, the same fields."""
+    from flows.restore_reel import restore_reel
+    from restoration.pipeline import chunks
+    from restoration.pipeline.chunks import open_or_create_store
+
+    config = restore_config(SETTINGS)
+
+    def run_events(out: Path, restore) -> list[tuple[str, list[str]]]:
+        store, _ = open_or_create_store(probe(clip), out, config)
+        store.log_event("run_started", run_id="dead-run", config={})  # a run that died: this one resumes it
+        restore()
+        return [(e["kind"], sorted(e)) for e in store.events()[1:] if e["kind"].startswith("run_")]
+
+    library = run_events(tmp_path / "library", lambda: chunks.restore_reel(probe(clip), tmp_path / "library", config))
+    flow = run_events(tmp_path / "flow", lambda: restore_reel(str(clip), str(tmp_path / "flow"), settings=SETTINGS))
+    assert flow == library
+    assert flow == [
+        ("run_started", ["chunks_pending", "config", "kind", "methods", "orchestrator", "run_id", "time", "user"]),
+        ("run_resumed", ["chunks_done", "chunks_pending", "interrupted_run", "interrupted_started", "kind", "run_id", "time", "user"]),
+        ("run_finished", ["chunks", "kind", "master", "run_id", "seconds", "summary", "time", "user"]),
+    ]
+
+
+def test_run_settings_map_onto_the_restore_config():
+    from restoration.core.restore import RestoreConfig
+
+    base = RestoreConfig(seed=5, device="cpu", chunk_frames=8)
+    config = restore_config(RunSettings(seed=7, access_copy=False, overrides={"palette": {"steps": 3}, "device": "auto"}), base)
+    encode, palette = replace(base.encode, access_copy=False), replace(base.palette, steps=3)
+    assert config == replace(base, seed=7, device="auto", encode=encode, palette=palette)
+    assert restore_config(RunSettings()) == RestoreConfig()
+    with pytest.raises(ValueError, match="palette.steps: expected int"):
+        restore_config(RunSettings(overrides={"palette": {"steps": "x"}}))
+
+
 def test_a_running_restore_refuses_a_second_and_a_stale_lock_is_recovered(harness, clip, tmp_path):
     from flows.restore_reel import restore_reel
     from restoration.core.restore import RestoreConfig
@@ -114,14 +153,14 @@ def test_a_running_restore_refuses_a_second_and_a_stale_lock_is_recovered(harnes
     store, _ = open_or_create_store(probe(clip), tmp_path, RestoreConfig(**CLASSICAL))
     with RunLock(store.path, "restore"):  # this (live) process holds it
         with pytest.raises(ReelLockedError, match="already being processed"):
-            restore_reel(str(clip), str(tmp_path), chunk_frames=4, access_copy=False, **CLASSICAL)
+            restore_reel(str(clip), str(tmp_path), settings=SETTINGS)
     lock_file = store.path / "run.lock"
     import socket
     import time
 
     dead = {"token": "x", "host": socket.gethostname(), "pid": 2**22 + 7, "heartbeat": time.time(), "purpose": "restore"}
     lock_file.write_text(json.dumps(dead))
-    restore_reel(str(clip), str(tmp_path), chunk_frames=4, access_copy=False, **CLASSICAL)
+    restore_reel(str(clip), str(tmp_path), settings=SETTINGS)
     recovered = [e for e in store.events() if e["kind"] == "lock_recovered"]
     assert len(recovered) == 1 and "is gone" in recovered[0]["stale_lock"]["stale_reason"]
     assert not lock_file.exists()
@@ -195,7 +234,7 @@ def test_inbox_restores_each_new_reel_once_and_records_failures(harness, clip, t
     write_clip(inbox / "b.mkv", damaged_frames(6, seed=5), "gray")
     (inbox / "broken.mkv").write_text("not a video")
     (inbox / "notes.txt").write_text("ignored")
-    params = dict(chunk_frames=4, access_copy=False, max_concurrent=2, **CLASSICAL)
+    params = dict(max_concurrent=2, settings=SETTINGS)
     first = restore_inbox(str(inbox), str(out), **params)["reels"]
     ledger = json.loads((out / LEDGER).read_text())["reels"]
     assert sorted(e["status"] for e in ledger.values()) == ["done", "done", "failed"]

@@ -126,7 +126,8 @@ def test_deployment_runs_on_a_worker_with_threads_and_dask(server, tmp_path):
     try:
         runs = {}
         for label, extra in (("threads", {"parallel_chunks": 2}), ("dask", {"dask_workers": 2})):
-            params = {"reel": str(reel), "out_dir": str(tmp_path / label), "chunk_frames": 4, "access_copy": False, **CLASSICAL, **extra}
+            settings = {"chunk_frames": 4, "access_copy": False, **CLASSICAL}
+            params = {"reel": str(reel), "out_dir": str(tmp_path / label), "settings": settings, **extra}
             runs[label] = subprocess.Popen(
                 [
                     str(BIN / "prefect"),
@@ -154,10 +155,19 @@ def test_deployment_runs_on_a_worker_with_threads_and_dask(server, tmp_path):
     library_run(reel, tmp_path / "library", 4)
     same_restoration(tmp_path / "threads", tmp_path / "library", "reel")
     same_restoration(tmp_path / "dask", tmp_path / "library", "reel")
-    hosts = {r["pid"] for r in ProvenanceStore(tmp_path / "dask" / "reel.zarr").run_records().values()}
-    started = next(e for e in ProvenanceStore(tmp_path / "dask" / "reel.zarr").events() if e["kind"] == "run_started")
-    assert started["orchestrator"]["task_runner"] == "DaskTaskRunner"
-    assert len(hosts) >= 1
+    # Threads: every chunk in the flow run's own process; Dask: none there, in at most its two workers.
+    for label, runner in (("threads", "ThreadPoolTaskRunner"), ("dask", "DaskTaskRunner")):
+        store = ProvenanceStore(tmp_path / label / "reel.zarr")
+        started = next(e for e in store.events() if e["kind"] == "run_started")
+        assert started["orchestrator"]["task_runner"] == runner
+        records = store.run_records()
+        assert sorted(records) == ["chunk-00000000-00000004", "chunk-00000004-00000008", "chunk-00000008-00000012"]
+        pids = {r["pid"] for r in records.values()}
+        flow_pid = started["orchestrator"]["pid"]
+        if label == "threads":
+            assert pids == {flow_pid}
+        else:
+            assert flow_pid not in pids and len(pids) <= 2
 
 
 def restore_cmd(env, reel, out, chunk_frames):

@@ -8,6 +8,8 @@ killed at any point resumes from the store's status array.
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -21,7 +23,7 @@ from restoration.io.outputs import ReelOutputs
 from restoration.io.reel import ReelInfo, iter_frames, probe, read_frames
 from restoration.store.output_marks import is_current, output_record, record_output, resumable
 from restoration.store.provenance import STATUS, FrameResults, ProvenanceStore
-from restoration.store.runs import chunk_ranges
+from restoration.store.runs import chunk_ranges, log_run_failed, log_run_finished, log_run_started
 
 # OpenCV's DIS flow refuses frames under 12 px and crashes the process (SIGSEGV) on some under 16.
 MIN_FRAME_SIDE = 16
@@ -144,17 +146,26 @@ def restore_reel(
     on_chunk: Callable[[int, int], None] | None = None,
     on_frame: Callable[[], None] | None = None,
 ) -> ReelOutputs:
-    """Restore a probed reel into ``out_dir``, resuming from the store if a run was interrupted."""
+    """Restore a probed reel into ``out_dir``, resuming from the store if a run was interrupted.
+
+    The run's events are those of :mod:`restoration.store.runs`, as the Prefect flow logs them.
+    """
+    began = time.perf_counter()
     store, outputs = open_or_create_store(info, out_dir, config)
     models = load_models(config)
     todo = pending_ranges(store, config.chunk_frames)
-    store.log_event("run_started", config=asdict(config), chunks_pending=len(todo), methods=method_description(config, models))
-    for a, b in todo:
-        restore_range(store, a, b, config, models)
-        if on_chunk:
-            on_chunk(a, b)
-    encode_outputs(store, outputs, config, on_frame=on_frame)
-    store.log_event("run_finished", master=str(outputs.master), summary=store.summary())
+    run_id = uuid.uuid4().hex
+    log_run_started(store, run_id, asdict(config), method_description(config, models), todo)
+    try:
+        for a, b in todo:
+            restore_range(store, a, b, config, models)
+            if on_chunk:
+                on_chunk(a, b)
+        encode_outputs(store, outputs, config, on_frame=on_frame)
+    except BaseException as exc:
+        log_run_failed(store, run_id, exc)
+        raise
+    log_run_finished(store, run_id, outputs.master, len(todo), time.perf_counter() - began)
     return outputs
 
 

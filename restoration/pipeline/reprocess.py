@@ -89,17 +89,6 @@ def merge_settings(base: dict, overrides: dict) -> dict:
     return out
 
 
-def reprocess_config(store: ProvenanceStore, seed: int | None = None, settings: dict | None = None) -> RestoreConfig:
-    """The configuration a reprocessing of ``store`` runs with: :func:`next_config`, with ``seed``
-    and ``settings`` (nested overrides) laid over it. A wrong setting is a ``ValueError``."""
-    config = next_config(store)
-    if seed is not None:
-        config = replace(config, seed=seed)
-    if settings:
-        config = config_from_dict(RestoreConfig, merge_settings(asdict(config), settings))
-    return config
-
-
 def next_config(store: ProvenanceStore) -> RestoreConfig:
     """The settings of the store's latest run or reprocessing, with a seed not used on it before."""
     configs = [e["config"] for e in store.events() if e.get("kind") in ("run_started", "reprocessed") and "config" in e]
