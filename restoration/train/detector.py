@@ -35,7 +35,6 @@ the high-noise end of the schedule is not worth the steps. Two objectives (``obj
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import os
 import time
@@ -47,13 +46,11 @@ import torch
 from scipy import ndimage as ndi
 
 from restoration.models.detector import LABELS, SCHEDULER_CONFIG, DetectorModelConfig, build_detector, make_scheduler
-from restoration.models.weights import save_unet
 from restoration.motion import flow as motion
 from restoration.simulate.damage import DamageConfig, simulate_damage
-from restoration.simulate.film_look import add_film_look
 from restoration.train.config import settings_from_args, training_config, training_parser
-from restoration.train.data import cached_bank, default_data, read_clips
-from restoration.train.loop import LoopConfig, initial_model, run_log, train_loop
+from restoration.train.data import film_triplets, read_clips, triplet_patch
+from restoration.train.loop import LoopConfig, run_training
 
 SPRITES = Path(__file__).resolve().parents[3] / "shared" / "data" / "damage_overlays"
 
@@ -185,13 +182,7 @@ def build_bank(config: TrainDetectorConfig, log=print) -> dict[str, np.ndarray]:
     P, half = config.patch, config.patch // 2
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("clean", "damaged", "mask", "prev", "prev_valid", "next", "next_valid")}
     t0 = time.time()
-    for n in range(config.triplets):
-        clip = clips[rng.choice(len(clips), p=weights)]
-        if len(clip) < 3:
-            continue
-        t = int(rng.integers(1, len(clip) - 1))
-        seed = int(rng.integers(1 << 30))
-        tri = add_film_look(clip[t - 1 : t + 2], float(rng.uniform(*config.grain)), float(rng.uniform(*config.flicker)), seed)
+    for n, tri, seed in film_triplets(clips, weights, config.triplets, config.grain, config.flicker, rng):
         damaged, mask = simulate(tri, str(rng.choice(list(config.levels))), seed, sprites)
         nb = motion.compensate(damaged, 1)
         proposals = detect_spikes(damaged[1], nb)
@@ -203,13 +194,10 @@ def build_bank(config: TrainDetectorConfig, log=print) -> dict[str, np.ndarray]:
             oy = min(max(cy - half, 0), h - P)
             ox = min(max(cx - half, 0), w - P)
             ys, xs = slice(oy, oy + P), slice(ox, ox + P)
-            out["clean"].append((tri[1, ys, xs, 0] / top).astype(np.float16))
+            for key, patch in triplet_patch(tri, nb, ys, xs).items():
+                out[key].append(patch)
             out["damaged"].append((damaged[1, ys, xs, 0] / top).astype(np.float16))
             out["mask"].append(mask[1, ys, xs])
-            out["prev"].append((nb[0][0][ys, xs, 0] / top).astype(np.float16))
-            out["prev_valid"].append(nb[0][1][ys, xs])
-            out["next"].append((nb[1][0][ys, xs, 0] / top).astype(np.float16))
-            out["next_valid"].append(nb[1][1][ys, xs])
         if (n + 1) % 20 == 0:
             log(f"bank: {n + 1}/{config.triplets} triplets, {len(out['clean'])} patches, {time.time() - t0:.0f}s")
     return {k: np.stack(v) for k, v in out.items()}
@@ -309,41 +297,15 @@ def detector_loss(
 
 def train(config: TrainDetectorConfig, log=None) -> Path:
     """Train; returns the path of the final weights (``out_dir/detector.safetensors``, EMA)."""
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with run_log(out / "train.log", log) as say:
-        bank = cached_bank(out / "bank.npz", config.resume, lambda: build_bank(config, say), say)
-        model = initial_model(config.init, build_detector, config.model, config.seed, say)
-        return train_loop(
-            model,
-            functools.partial(sample_batch, bank, config),
-            functools.partial(detector_loss, config=config, alphas=make_scheduler().alphas_cumprod),
-            ("loss", "loss_damaged_px"),
-            functools.partial(write_weights, config=config),
-            config,
-            say,
-        )
-
-
-def write_weights(ema: torch.nn.Module, step: int, tail: list[float], config: TrainDetectorConfig) -> Path:
-    """Write ``out_dir/detector.safetensors`` (and its SHA-256 beside it) with the training facts."""
-    out = Path(config.out_dir)
-    path = out / "detector.safetensors"
-    cfg = dataclasses.asdict(config)
-    cfg["data"] = list(config.data or default_data())
     facts = {
         "kind": "diffedit-detector",
         "damage_simulator": "restoration.simulate.damage.simulate_damage",
-        "steps": step,
-        "losses_tail": tail,
-        "train_config": cfg,
         "scheduler": SCHEDULER_CONFIG,
         "labels": LABELS,
         "formulation": FORMULATIONS[config.objective],
     }
-    sha = save_unet(ema, path, facts)
-    (out / "detector.sha256").write_text(sha + "\n")
-    return path
+    loss = functools.partial(detector_loss, config=config, alphas=make_scheduler().alphas_cumprod)
+    return run_training(config, "detector", build_bank, build_detector, sample_batch, loss, ("loss", "loss_damaged_px"), facts, log)
 
 
 def parser() -> argparse.ArgumentParser:

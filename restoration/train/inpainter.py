@@ -21,7 +21,6 @@ inference (:func:`restoration.inpaint.palette.conditioning`).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import os
 import time
@@ -34,13 +33,11 @@ from scipy import ndimage as ndi
 
 from restoration.inpaint.palette import SCHEDULER_CONFIG, conditioning, make_scheduler
 from restoration.models.inpainter import InpainterModelConfig, build_inpainter
-from restoration.models.weights import save_unet
 from restoration.motion import flow as motion
 from restoration.simulate.damage import LEVEL_COVERAGE, DamageConfig, simulate_damage
-from restoration.simulate.film_look import add_film_look
 from restoration.train.config import settings_from_args, training_config, training_parser
-from restoration.train.data import cached_bank, default_data, read_clips
-from restoration.train.loop import LoopConfig, initial_model, run_log, train_loop
+from restoration.train.data import film_triplets, read_clips, triplet_patch
+from restoration.train.loop import LoopConfig, run_training
 
 
 @dataclass(frozen=True)
@@ -89,13 +86,7 @@ def build_bank(config: TrainInpainterConfig, log=print) -> dict[str, np.ndarray]
     P, half = config.patch, config.patch // 2
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("clean", "mask", "prev", "prev_valid", "next", "next_valid")}
     t0 = time.time()
-    for n in range(config.triplets):
-        clip = clips[rng.choice(len(clips), p=weights)]
-        if len(clip) < 3:
-            continue
-        t = int(rng.integers(1, len(clip) - 1))
-        seed = int(rng.integers(1 << 30))
-        tri = add_film_look(clip[t - 1 : t + 2], float(rng.uniform(*config.grain)), float(rng.uniform(*config.flicker)), seed)
+    for n, tri, seed in film_triplets(clips, weights, config.triplets, config.grain, config.flicker, rng):
         damage = simulate_damage(tri, DamageConfig(level=str(rng.choice(list(LEVEL_COVERAGE))), seed=seed))
         damaged, mask = damage.frames, damage.mask
         centre_mask = mask[1]
@@ -103,7 +94,6 @@ def build_bank(config: TrainInpainterConfig, log=print) -> dict[str, np.ndarray]
             continue
         nb = motion.compensate(damaged, 1, damage=mask)
         h, w = centre_mask.shape
-        top = float(np.iinfo(tri.dtype).max)
         labels, k = ndi.label(centre_mask, structure=np.ones((3, 3), bool))
         objs = ndi.find_objects(labels)
         order = rng.permutation(k)[: config.patches_per_triplet]
@@ -116,12 +106,9 @@ def build_bank(config: TrainInpainterConfig, log=print) -> dict[str, np.ndarray]
             if oy < 0 or ox < 0:
                 continue
             ys, xs = slice(oy, oy + P), slice(ox, ox + P)
-            out["clean"].append((tri[1, ys, xs, 0] / top).astype(np.float16))
+            for key, patch in triplet_patch(tri, nb, ys, xs).items():
+                out[key].append(patch)
             out["mask"].append(centre_mask[ys, xs])
-            out["prev"].append((nb[0][0][ys, xs, 0] / top).astype(np.float16))
-            out["prev_valid"].append(nb[0][1][ys, xs])
-            out["next"].append((nb[1][0][ys, xs, 0] / top).astype(np.float16))
-            out["next_valid"].append(nb[1][1][ys, xs])
         if (n + 1) % 20 == 0:
             log(f"bank: {n + 1}/{config.triplets} triplets, {len(out['clean'])} patches, {time.time() - t0:.0f}s")
     return {k: np.stack(v) for k, v in out.items()}
@@ -184,40 +171,14 @@ def denoising_loss(model: torch.nn.Module, batch: tuple, generator: torch.Genera
 
 def train(config: TrainInpainterConfig, log=None) -> Path:
     """Train; returns the path of the final weights (``out_dir/inpainter.safetensors``, EMA)."""
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with run_log(out / "train.log", log) as say:
-        bank = cached_bank(out / "bank.npz", config.resume, lambda: build_bank(config, say), say)
-        model = initial_model(config.init, build_inpainter, config.model, config.seed, say)
-        return train_loop(
-            model,
-            functools.partial(sample_batch, bank, config),
-            functools.partial(denoising_loss, alphas=make_scheduler().alphas_cumprod),
-            ("loss",),
-            functools.partial(write_weights, config=config),
-            config,
-            say,
-        )
-
-
-def write_weights(ema: torch.nn.Module, step: int, tail: list[float], config: TrainInpainterConfig) -> Path:
-    """Write ``out_dir/inpainter.safetensors`` (and its SHA-256 beside it) with the training facts."""
-    out = Path(config.out_dir)
-    path = out / "inpainter.safetensors"
-    cfg = dataclasses.asdict(config)
-    cfg["data"] = list(config.data or default_data())
     facts = {
         "kind": "palette-inpainter",
-        "steps": step,
-        "losses_tail": tail,
-        "train_config": cfg,
         "scheduler": SCHEDULER_CONFIG,
         "formulation": "residual x0 = 2*(clean - baseline); eps-prediction",
         "baseline": "mean of the valid warped neighbours (their own damage invalid), Telea where none",
     }
-    sha = save_unet(ema, path, facts)
-    (out / "inpainter.sha256").write_text(sha + "\n")
-    return path
+    loss = functools.partial(denoising_loss, alphas=make_scheduler().alphas_cumprod)
+    return run_training(config, "inpainter", build_bank, build_inpainter, sample_batch, loss, ("loss",), facts, log)
 
 
 def parser() -> argparse.ArgumentParser:

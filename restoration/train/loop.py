@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
+import functools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,8 +28,9 @@ from diffusers.training_utils import EMAModel
 
 from restoration.core.compute import resolve_dtype
 from restoration.io.atomic import atomic_path
-from restoration.models.weights import load_unet
+from restoration.models.weights import load_unet, save_unet
 from restoration.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
+from restoration.train.data import cached_bank, default_data
 
 LOSSES_TAIL = 20  # loss.csv rows quoted in the weights' facts
 
@@ -205,3 +208,40 @@ def train_loop(
                 say(f"stopping at step {step}: max_minutes {config.max_minutes} reached")
                 break
     return write_weights(averaged(), step, losses[-LOSSES_TAIL:])
+
+
+def run_training(
+    config: Any,
+    name: str,
+    build_bank: Callable[[Any, Callable[[str], None]], dict[str, np.ndarray]],
+    build_model: Callable[[Any], torch.nn.Module],
+    sample_batch: Callable[[dict[str, np.ndarray], Any, np.random.Generator], Any],
+    compute_loss: Callable[[torch.nn.Module, Any, torch.Generator], dict[str, torch.Tensor]],
+    metrics: tuple[str, ...],
+    facts: dict,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """One training run, as each trainer makes it: its log, its cached data bank, its initial model, the loop.
+
+    ``config``: a trainer's config (a :class:`LoopConfig` with ``init``, ``model`` and ``data``);
+    ``build_bank(config, say)`` makes the bank cached in ``out_dir/bank.npz``; ``build_model(config.model)``
+    a fresh model; ``sample_batch(bank, config, rng)``, ``compute_loss`` and ``metrics`` as for
+    :func:`train_loop`. The EMA weights go to ``out_dir/<name>.safetensors`` (its SHA-256 in
+    ``<name>.sha256``) with ``facts`` plus the steps, the losses' tail and the training config.
+    Returns the weights' path.
+    """
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def write_weights(ema: torch.nn.Module, step: int, tail: list[float]) -> Path:
+        path = out / f"{name}.safetensors"
+        recorded = dataclasses.asdict(config)
+        recorded["data"] = list(config.data or default_data())
+        sha = save_unet(ema, path, {**facts, "steps": step, "losses_tail": tail, "train_config": recorded})
+        (out / f"{name}.sha256").write_text(sha + "\n")
+        return path
+
+    with run_log(out / "train.log", log) as say:
+        bank = cached_bank(out / "bank.npz", config.resume, lambda: build_bank(config, say), say)
+        model = initial_model(config.init, build_model, config.model, config.seed, say)
+        return train_loop(model, functools.partial(sample_batch, bank, config), compute_loss, metrics, write_weights, config, say)
