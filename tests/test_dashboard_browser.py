@@ -59,12 +59,12 @@ def make_reel_store(root: Path, work: Path) -> ProvenanceStore:
     outputs = restore_reel(probe(reel), root / "batch1", config)
     store = ProvenanceStore(outputs.store)
     damage = store.scores()[:, 0]
-    # The reel's two ends are flagged "not examined" (the spike detector needs two neighbours): an
-    # operator has signed them off, so that the two frames flagged below are the ones under review.
-    ends = np.flatnonzero(store.status() == STATUS["flagged"]).tolist()
-    store.set_status(ends, "approved")
+    # Whatever the restore flagged an operator has signed off, so that the two frames flagged below
+    # are the ones under review.
+    signed_off = np.flatnonzero(store.status() == STATUS["flagged"]).tolist()
+    store.set_status(signed_off, "approved")
     interior = np.nan_to_num(damage)
-    interior[ends] = -1
+    interior[signed_off] = -1
     for frame in np.argsort(-interior)[:2]:
         frame = int(frame)
         store.set_status([frame], "flagged")
@@ -166,8 +166,8 @@ def test_review_approve_and_reprocess(server, page):
     row.locator("a.reel-link").click()
     expect(page.locator("#plot svg path.series.damage")).to_have_count(1)
     expect(page.locator("#plot svg circle.flag-dot")).to_have_count(2)
-    # The table keeps every frame ever flagged: the two under review and the two signed-off ends.
-    expect(page.locator("#flagged-table tbody tr[data-frame]")).to_have_count(4)
+    # The table keeps every frame ever flagged: here the two under review (the restore flagged none).
+    expect(page.locator("#flagged-table tbody tr[data-frame]")).to_have_count(2)
     flagged_rows = page.locator("#flagged-table tbody tr[data-frame]").filter(has_text="warping error")
     expect(flagged_rows).to_have_count(2)
     flagged = sorted(int(x) for x in flagged_rows.evaluate_all("rows => rows.map(r => r.dataset.frame)"))

@@ -64,8 +64,8 @@ def test_flagged_frames_carry_their_reasons(restored):
     flagged = [e for e in store.events() if e["kind"] == "frame_flagged"]
     assert sorted(e["frame"] for e in flagged) == np.flatnonzero(status == STATUS["flagged"]).tolist()
     assert all(e["reason"] and e["by"] == "consistency check" for e in flagged if e["reason"] != NOT_EXAMINED)
-    # The proposal-gated detector cannot examine a reel's first and last frame: flagged, never done.
-    assert {e["frame"]: e["by"] for e in flagged if e["reason"] == NOT_EXAMINED} == {0: "detector", len(status) - 1: "detector"}
+    # The reel's first and last frame borrow their second neighbour from the other side: examined.
+    assert [e["frame"] for e in flagged if e["reason"] == NOT_EXAMINED or e["by"] == "detector"] == []
 
 
 def test_only_masked_pixels_change_and_audio_rate_timecode_survive(restored):
@@ -105,3 +105,7 @@ def test_detection_and_fill_quality_on_the_sample_reel(restored):
     assert scores["precision"] >= 0.93 and scores["recall"] >= 0.60, scores
     assert psnr(master, clean, truth & mask) >= 26.0
     assert psnr(master, clean, truth) >= 15.0
+    # The reel's ends are detected like the interior: per-frame recall measured 0.56 (frame 0) and
+    # 0.85 (frame 47) against 0.657 on the interior frames' mean (0.51-0.79); before mirror_ends, 0.
+    recall = (mask & truth).sum(axis=(1, 2)) / truth.sum(axis=(1, 2))
+    assert min(recall[0], recall[-1]) >= recall[1:-1].mean() - 0.15, recall

@@ -202,22 +202,20 @@ def test_reprocess_flagged_rewrites_frames_and_replaces_master(harness, restored
     store.set_status([2, 3, 9], "reprocess")
     before = (out / "reel.master.mkv").stat().st_ino
     result = reprocess_flagged(str(store.path), user="ada")
-    # With the sent-back frames, the reel's ends: flagged because the spike detector cannot examine them.
-    assert result["frames"] == [0, 2, 3, 9, 11] and result["seed"] == 1
+    assert result["frames"] == [2, 3, 9] and result["seed"] == 1
     assert (out / "reel.master.mkv").stat().st_ino != before  # replaced, not rewritten in place
     assert set(store.status()[[2, 3, 9]]) <= {STATUS["done"], STATUS["flagged"]}
     events = [e for e in store.events() if e["kind"] in ("frame_reprocessed", "reprocessed", "reencoded")]
-    assert [e["kind"] for e in events] == ["frame_reprocessed"] * 5 + ["reprocessed", "reencoded"]
+    assert [e["kind"] for e in events] == ["frame_reprocessed"] * 3 + ["reprocessed", "reencoded"]
     by_frame = {e["frame"]: e for e in events if e["kind"] == "frame_reprocessed"}
-    assert by_frame[2]["user"] == "ada" and by_frame[2]["previous"] == "reprocess" and by_frame[0]["previous"] == "flagged"
+    assert by_frame[2]["user"] == "ada" and by_frame[2]["previous"] == "reprocess"
     mask, original, values = store.read_diff(0, 12)
     source, master = master_frames(clip), master_frames(out / "reel.master.mkv")
     assert np.array_equal(master, np.where(mask[..., None], values, source))
     assert np.array_equal(original[mask], source[mask])
     assert not list(out.glob(".*"))  # no temporary left behind
-    # The ends stay flagged (still not examined) until an operator signs them off; then nothing to do.
-    assert set(store.status()[[0, 11]]) == {STATUS["flagged"]}
-    store.set_status([0, 11], "approved")
+    # The reel's ends were examined like the rest: nothing left flagged, nothing to do.
+    assert set(store.status()[[0, 11]]) == {STATUS["done"]}
     assert reprocess_flagged(str(store.path))["frames"] == []
 
 

@@ -81,12 +81,15 @@ def test_occlusion_mask_flags_out_of_frame_and_inconsistent():
 def test_compensate_aligns_neighbours_and_out_of_range():
     tex = texture()
     frames = np.stack([crop(tex, 2 * t, t) for t in range(3)])
-    out = compensate(frames, 0, offsets=(-1, 1))
+    out = compensate(frames, 0, offsets=(-1, 1), config=MotionConfig(mirror_ends=False))
     warped, valid = out[0]
     assert not valid.any() and warped.shape == frames[0].shape
     warped, valid = out[1]
     assert valid.mean() > 0.8
     assert np.abs(warped[valid] - frames[0][valid]).mean() < 3
+    for warped, valid in compensate(frames, 0, offsets=(-1, 1)):  # the missing previous frame: frame 2
+        assert valid.mean() > 0.8
+        assert np.abs(warped[valid] - frames[0][valid]).mean() < 3
 
 
 def test_a_neighbours_own_damage_is_invalid():
@@ -145,7 +148,19 @@ def test_duplicates_are_skipped_when_possible():
     assert select_neighbours(lumas, 2, (-1, 1)) == [0, 3]
     assert select_neighbours(lumas[:3], 1, (-1, 1)) == [0, 2]  # nothing further: keep the repeat
     assert select_neighbours(lumas, 1, (-1, 1), MotionConfig(max_duplicate_skip=0)) == [0, 2]
-    assert select_neighbours(lumas, 0, (-1, 1)) == [None, 1]
+    assert select_neighbours(lumas, 0, (-1, 1), MotionConfig(mirror_ends=False)) == [None, 1]
+
+
+def test_offsets_past_the_clip_take_the_next_frames_on_the_other_side():
+    lumas = [to_8bit_luma(crop(texture(), 2 * k, 0)) for k in range(6)]
+    assert select_neighbours(lumas, 0, (-1, 1)) == [2, 1]
+    assert select_neighbours(lumas, 5, (-1, 1)) == [4, 3]
+    assert select_neighbours(lumas, 0, (-2, -1, 1, 2)) == [4, 3, 1, 2]
+    assert select_neighbours(lumas, 1, (-2, -1, 1, 2)) == [4, 0, 2, 3]
+    assert select_neighbours(lumas[:2], 0, (-1, 1)) == [None, 1]  # nothing further: one neighbour
+    assert select_neighbours(lumas[:1], 0, (-1, 1)) == [None, None]
+    repeated = [lumas[0], lumas[0], lumas[1], lumas[2]]  # frame 1 repeats frame 0
+    assert select_neighbours(repeated, 0, (-1, 1)) == [3, 2]  # the repeat is passed over on both
 
 
 def test_flat_regions_trust_flat_film_but_not_edges():

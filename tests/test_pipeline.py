@@ -2,8 +2,11 @@
 
 import numpy as np
 import pytest
+from clips import write_clip
 
-from restoration.core.restore import NOT_EXAMINED, Models, RestoreConfig, fill_frame, restore_frames
+from restoration.core.restore import NOT_EXAMINED, Models, RestoreConfig, fill_frame, restore_frames, restore_window
+from restoration.io.reel import probe
+from restoration.motion.flow import MotionConfig
 
 CLASSICAL = {"detector": "temporal", "inpainter": "temporal_median"}
 
@@ -48,8 +51,42 @@ def test_context_must_reach_past_the_frames_next_to_a_chunk():
 
 
 def test_a_frame_the_detector_cannot_examine_is_flagged_not_done():
-    """The spike detector needs two neighbours: a reel's first and last frame are flagged with the
-    reason, the interior frames are not."""
+    """The spike detector needs two neighbours: with the far side's frames standing in at a reel's
+    ends, only a reel too short for two is flagged with the reason."""
     frames = still_frames(4)
     out = restore_frames(frames, range(4), 0, RestoreConfig(**CLASSICAL), Models())
+    assert [reason for _, _, _, reason in out] == [None, None, None, None]
+    out = restore_frames(frames[:2], range(2), 0, RestoreConfig(**CLASSICAL), Models())
+    assert [reason for _, _, _, reason in out] == [NOT_EXAMINED, NOT_EXAMINED]
+    config = RestoreConfig(**CLASSICAL, motion=MotionConfig(mirror_ends=False))
+    out = restore_frames(frames, range(4), 0, config, Models())
     assert [reason for _, _, _, reason in out] == [NOT_EXAMINED, None, None, NOT_EXAMINED]
+
+
+def test_a_reels_end_frames_are_detected_and_filled_from_one_side():
+    frames = still_frames(5)
+    frames[0, 10:13, 10:13] = 250
+    frames[4, 30:33, 40:43] = 250
+    frames[2, 10:13, 10:13] = 5  # damage on the far neighbour of frame 0: never copied into it
+    out = restore_frames(frames, [0, 4], 0, RestoreConfig(**CLASSICAL), Models())
+    (mask0, restored0, _, _), (mask4, restored4, _, _) = out
+    assert mask0[10:13, 10:13].all() and mask0.sum() == 9
+    assert mask4[30:33, 40:43].all() and mask4.sum() == 9
+    assert np.array_equal(restored0, frames[1]) and np.array_equal(restored4, frames[3])
+
+
+@pytest.mark.parametrize("mirror_ends", [True, False])
+def test_a_frame_restores_the_same_whichever_chunk_holds_it(tmp_path, mirror_ends):
+    """One frame per window (as a reprocessing reads them) against the whole reel in one window:
+    masks, fills and reasons agree, the reel's ends included."""
+    frames = still_frames(8)
+    frames[[0, 3, 7], 10:13, 10:13] = 250
+    frames[[2, 5], 10:13, 10:13] = 200  # the ends' far neighbours, damaged too: hidden from a window ending there
+    info = probe(write_clip(tmp_path / "reel.mkv", frames, "gray", audio=False))
+    config = RestoreConfig(**CLASSICAL, motion=MotionConfig(mirror_ends=mirror_ends))
+    whole = restore_window(info, 0, 8, config, Models())
+    for f in range(8):
+        one = restore_window(info, f, f + 1, config, Models())
+        assert np.array_equal(one.mask[0], whole.mask[f]) and np.array_equal(one.restored[0], whole.restored[f])
+        assert one.reasons.get(f) == whole.reasons.get(f)
+    assert whole.mask[[0, 7]].any(axis=(1, 2)).tolist() == [mirror_ends, mirror_ends]

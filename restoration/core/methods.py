@@ -58,8 +58,9 @@ class Method:
     """A named method: ``description`` (recorded in the provenance), ``weights``: the shipped
     weights it loads ("detector", "inpainter") or None, ``run``: a :class:`Detector` or
     :class:`Inpainter`; ``needs_neighbours(settings)``: True where the method with these settings
-    looks only where two neighbours disagree, so a frame without two valid neighbours (a reel's
-    ends, both sides of a cut) is not examined by it."""
+    looks only where two neighbours disagree, so a frame without two valid neighbours (both
+    sides of a cut, a reel under three frames; a reel's ends borrow from the other side, see
+    :class:`restoration.motion.flow.MotionConfig`) is not examined by it."""
 
     description: str
     weights: str | None  # "detector", "inpainter" (shipped files) or "latent" (a local folder)

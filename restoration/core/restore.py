@@ -38,7 +38,7 @@ from restoration.models.weights import shipped
 from restoration.motion.flow import MotionConfig, compensate
 
 # Why a frame is flagged when its detector could not look at it.
-NOT_EXAMINED = "not examined: the detector needs two valid neighbours (a reel's end or a scene cut)"
+NOT_EXAMINED = "not examined: the detector needs two valid neighbours (a scene cut, or a reel under three frames)"
 
 
 @dataclass(frozen=True)
@@ -240,8 +240,12 @@ def restore_frames(
     detected: set[int] = set()
     cache: dict = {}  # (frame, neighbour) -> motion, kept from a frame's detection to its fill
     out = []
+    last = len(frames) - 1
     for i in indices:
-        for j in (i - 1, i, i + 1):
+        # With mirror_ends the clip's end frames take their neighbours from one side: 1 and 2 (and
+        # last-1, last-2), whose damage the fill must know too.
+        ends = {0: (2,), last: (last - 2,)} if config.motion.mirror_ends else {}
+        for j in (i - 1, i, i + 1, *ends.get(i, ())):
             if 0 <= j < len(frames) and j not in detected:
                 masks[j] = detect_frame(frames, j, first_number + j, config, models, cache)
                 detected.add(j)
@@ -284,6 +288,13 @@ def restore_window(
         raise ValueError(f"frames [{start}, {stop}) outside the reel's [0, {info.frame_count})")
     lo = max(0, start - config.context_frames)
     hi = min(info.frame_count, stop + config.context_frames)
+    if config.motion.mirror_ends:
+        # The reel's end frames use the second frame inward as a neighbour (mirror_ends), which is
+        # detected with its own two neighbours: the window must reach the fourth frame in.
+        if start == 0:
+            hi = min(info.frame_count, max(hi, 4))
+        if stop == info.frame_count:
+            lo = max(0, min(lo, info.frame_count - 4))
     frames = read_frames(info, lo, hi)
     n = stop - start
     original = frames[start - lo : stop - lo]

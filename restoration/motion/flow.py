@@ -145,6 +145,10 @@ class MotionConfig:
         neighbour has nothing to match it with), which would hide exactly the pixels the spike
         detector and the temporal median need. Real occlusions are bands along moving edges and
         show in one temporal direction only, which the spike test rejects. 0 disables.
+    mirror_ends: an offset whose frame falls outside the clip (a reel's first or last frames) takes
+        the nearest unused frame on the other side instead (frame 0 gets +1 and +2), so that the
+        detectors, which look where two neighbours disagree with the frame, still see two: a
+        transient speck differs from both. False leaves such an offset without a neighbour.
     """
 
     preset: str = "medium"
@@ -157,6 +161,7 @@ class MotionConfig:
     flat_gradient: float = 0.02
     min_valid_fraction: float = 0.3
     max_hole_area: int = 400
+    mirror_ends: bool = True
 
     def __post_init__(self) -> None:
         if self.preset not in _PRESETS:
@@ -220,22 +225,39 @@ def select_neighbours(lumas: Lumas, index: int, offsets: Sequence[int], config: 
     ``max_duplicate_skip`` times), and the offsets further out shift by as much, so no two offsets
     share a frame. If only duplicates are in reach, the nominal ``index + offset`` frame is used
     (still valid: a repeated frame is aligned, it only cannot reveal a speck both copies carry).
-    ``None`` = out of range.
+    With ``config.mirror_ends``, an offset outside the clip takes the next frames further out on
+    the other side. ``None`` = out of range.
     """
-    picks: dict[int, int | None] = {}
-    for direction in (-1, 1):
+    n = len(lumas)
+
+    def pick(direction: int, distances: list[int]) -> list[int | None]:
+        found: list[int | None] = []
         shift = 0
-        for off in sorted((o for o in offsets if o * direction > 0), key=abs):
-            nominal = j = index + off + direction * shift
+        for distance in distances:
+            nominal = j = index + direction * (distance + shift)
             skipped = 0
-            while 0 <= j < len(lumas) and skipped < config.max_duplicate_skip and is_duplicate(lumas[index], lumas[j], config):
+            while 0 <= j < n and skipped < config.max_duplicate_skip and is_duplicate(lumas[index], lumas[j], config):
                 j += direction
                 skipped += 1
-            if not (0 <= j < len(lumas)) or is_duplicate(lumas[index], lumas[j], config):
+            if not (0 <= j < n) or is_duplicate(lumas[index], lumas[j], config):
                 j = nominal  # nothing independent in reach: fall back to the nominal frame
             else:
                 shift += skipped
-            picks[off] = j if 0 <= j < len(lumas) else None
+            found.append(j if 0 <= j < n else None)
+        return found
+
+    picks: dict[int, int | None] = {}
+    sides = {direction: sorted((o for o in offsets if o * direction > 0), key=abs) for direction in (-1, 1)}
+    for direction, side in sides.items():
+        picks.update(zip(side, pick(direction, [abs(o) for o in side])))
+    if config.mirror_ends:
+        for direction, side in sides.items():
+            outside = [o for o in sides[-direction] if picks[o] is None]
+            if outside:
+                # Further out than this side's own offsets, so that no two offsets share a frame.
+                reach = max((abs(o) for o in side), default=0)
+                distances = [abs(o) for o in side] + [reach + k + 1 for k in range(len(outside))]
+                picks.update(zip(outside, pick(direction, distances)[len(side) :]))
     return [picks[o] for o in offsets]
 
 
