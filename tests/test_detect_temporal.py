@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from restoration.detect.temporal import SpikeDetectorConfig, detect_spikes
-from restoration.motion.flow import compensate
+from restoration.motion.flow import MotionConfig, compensate
 
 H, W = 64, 80
 
@@ -61,8 +61,16 @@ def test_cut_and_missing_neighbours_flag_nothing():
     frames[2, 30:33, 40:43] = 255
     cut = np.stack([other[1], frames[2], other[3]])  # unrelated shots on both sides
     assert not detect_spikes(cut[1], compensate(cut, 1)).any()
-    # First frame of a clip: no previous neighbour, so nothing is judged.
-    assert not detect_spikes(frames[2], compensate(frames[2:], 0)).any()
+    # First frame of a two-frame clip (or of any clip without mirror_ends): one neighbour, nothing is judged.
+    assert not detect_spikes(frames[2], compensate(frames[2:4], 0)).any()
+    assert not detect_spikes(frames[2], compensate(frames[2:], 0, config=MotionConfig(mirror_ends=False))).any()
+
+
+def test_a_clips_first_frame_is_judged_against_the_next_two():
+    frames = grainy_sequence()
+    frames[2, 30:33, 40:43] = 255
+    mask = detect_spikes(frames[2], compensate(frames[2:], 0))
+    assert mask[30:33, 40:43].all() and mask.sum() == 9
 
 
 def test_validates_input():
