@@ -141,7 +141,7 @@ def run_benchmark(
     neighbours = [compensate(damaged.frames, i, config=motion, cache=motion_cache) for i in range(len(clean))]
     flows = consecutive_flows(clean)
     clean_flicker = warping_error(clean, flows=flows)
-    # A reel has two end frames (one neighbour each) in thousands; a short window has two in a few.
+    # A reel has two end frames (steady with one side only) in thousands; a short window two in a few.
     # Flicker over the frames that have both neighbours is what the body of a reel gets.
     interior = len(clean) >= 4
     clean_interior = warping_error(clean[1:-1], flows=flows[1:-1]) if interior else None
