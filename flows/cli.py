@@ -124,43 +124,46 @@ def restore(
     from restoration.io.reel import probe as probe_reel
 
     info = probe_reel(reel)
-    dask_address, dask_workers = None, 0
-    if dask:
-        if dask.startswith("local:"):
-            dask_workers = int(dask.split(":", 1)[1])
-        else:
-            dask_address = dask
-    from flows.config import RunSettings, restore_config
+    server_ready = _start_prefect_server()
+    with _starting(f"{reel.name}: {info.frame_count} frames, {info.width}x{info.height}; loading the models"):
+        dask_address, dask_workers = None, 0
+        if dask:
+            if dask.startswith("local:"):
+                dask_workers = int(dask.split(":", 1)[1])
+            else:
+                dask_address = dask
+        from flows.config import RunSettings, restore_config
 
-    run_settings = RunSettings(
-        chunk_frames=chunk_frames,
-        seed=seed,
-        detector=detector,
-        inpainter=inpainter,
-        detector_weights=str(detector_weights) if detector_weights else None,
-        inpainter_weights=str(inpainter_weights) if inpainter_weights else None,
-        latent_weights=str(weights) if weights else None,
-        access_copy=access_copy,
-        device=device,
-        precision=precision,
-        runtime=runtime,
-        overrides=_settings(settings),
-    )
-    try:
-        config = restore_config(run_settings)
-    except ValueError as err:
-        raise RestorationError(f"settings: {err}") from None
-    from flows.restore_reel import cached_models, restore_reel
-    from restoration.pipeline.chunks import open_or_create_store
-    from restoration.store.lock import RunLock
+        run_settings = RunSettings(
+            chunk_frames=chunk_frames,
+            seed=seed,
+            detector=detector,
+            inpainter=inpainter,
+            detector_weights=str(detector_weights) if detector_weights else None,
+            inpainter_weights=str(inpainter_weights) if inpainter_weights else None,
+            latent_weights=str(weights) if weights else None,
+            access_copy=access_copy,
+            device=device,
+            precision=precision,
+            runtime=runtime,
+            overrides=_settings(settings),
+        )
+        try:
+            config = restore_config(run_settings)
+        except ValueError as err:
+            raise RestorationError(f"settings: {err}") from None
+        from flows.restore_reel import cached_models, restore_reel
+        from restoration.pipeline.chunks import open_or_create_store
+        from restoration.store.lock import RunLock
 
-    if overwrite and outputs.master.exists():
-        _remove_outputs(outputs)
-    use_threads(threads, parallel)
-    cached_models(config)  # missing weights or CUDA: one clear error, nothing written (the flow reuses them)
-    store, _ = open_or_create_store(info, out, config)  # refuse a finished output before any progress is shown
-    RunLock(store.path).check()  # and a reel another run is restoring (the flow takes the lock itself)
-
+        if overwrite and outputs.master.exists():
+            _remove_outputs(outputs)
+        use_threads(threads, parallel)
+        cached_models(config)  # missing weights or CUDA: one clear error, nothing written (the flow reuses them)
+        store, _ = open_or_create_store(info, out, config)  # refuse a finished output before any progress is shown
+        RunLock(store.path).check()  # and a reel another run is restoring (the flow takes the lock itself)
+        if server_ready:
+            server_ready()
     frames = info.frame_count
     with progress_display() as bar:
         restoring = bar.add_task("restoring", total=frames)
@@ -204,6 +207,65 @@ def restore(
         console.print(f"access: {result['access']}")
     if result["flagged"]:
         console.print(f"flagged for review: {len(result['flagged'])} frames ({_frames_text(result['flagged'])})")
+
+
+def _starting(text: str):
+    """A status line on a terminal while the models load (gone when the bars start, so a refusal
+    stays one line); a batch log gets its first line when frames are done."""
+    from contextlib import nullcontext
+
+    return console.status(text, spinner="dots") if console.is_terminal else nullcontext()
+
+
+def _start_prefect_server():
+    """Start Prefect's temporary server in the background when no ``PREFECT_API_URL`` names one, so
+    that its 3-5 s start-up overlaps the imports and model loading instead of preceding the first
+    frame. Returns a function that waits until it answers (raising its error) or None when a server
+    is configured. The flow's own client then finds the same running instance (one per process)."""
+    import atexit
+    import subprocess
+    import threading
+
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return None
+    from prefect.server.api.server import SubprocessASGIServer
+
+    failure: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            SubprocessASGIServer().start()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the waiting thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=start, name="prefect-server-start", daemon=True)
+    thread.start()
+
+    def stop_at_exit() -> None:
+        # A command refused before its flow ran must not leave the server's process behind, nor
+        # wait for it to come up: Prefect's own exit hook stops it only once it is started.
+        server = SubprocessASGIServer()
+        while thread.is_alive() and getattr(server, "server_process", None) is None:
+            thread.join(0.05)
+        process = getattr(server, "server_process", None)
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    atexit.register(stop_at_exit)
+
+    def wait() -> None:
+        thread.join()
+        if failure:
+            raise RestorationError(f"the temporary Prefect server did not start: {failure[0]}") from failure[0]
+
+    return wait
 
 
 def _resumes(outputs, access_copy: bool) -> bool:

@@ -146,7 +146,9 @@ class LineProgress:
 
     def add_task(self, description: str, total: float | None = None) -> TaskID:
         now = time.monotonic()
-        self.tasks.append({"description": description, "total": total, "completed": 0, "start": now, "said": now, "moved": False})
+        self.tasks.append(
+            {"description": description, "total": total, "completed": 0, "start": now, "said": now, "moved": False, "rated": False}
+        )
         return TaskID(len(self.tasks) - 1)
 
     def advance(self, task_id: TaskID, advance: float = 1) -> None:
@@ -161,7 +163,8 @@ class LineProgress:
                 # The rate counts from the first unit done: the wait before it is start-up (models, decoding).
                 task["start"], task["base"], task["moved"] = time.monotonic(), completed, True
             task["completed"] = completed
-        if task["moved"] and time.monotonic() - task["said"] >= self.every_s:
+        # The first line with a rate comes as soon as there is one, then one every every_s.
+        if task["moved"] and (time.monotonic() - task["said"] >= self.every_s or not task["rated"] and task["completed"] > task["base"]):
             self._say(task)
 
     def stop(self) -> None:
@@ -177,6 +180,7 @@ class LineProgress:
         if done > task["base"]:
             rate = (done - task["base"]) / (task["said"] - task["start"])
             line += f", {rate:.2f} frames/s"
+            task["rated"] = True
             if total:
                 line += f", ETA {datetime.timedelta(seconds=round((total - done) / rate))}"
         self.out.print(line, highlight=False)

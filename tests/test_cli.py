@@ -303,9 +303,26 @@ def test_progress_lines_when_the_output_is_not_a_terminal():
     assert all(" frames/s" in line and "ETA " in line for line in lines[1:])
 
 
+def processes_with(marker: str) -> list[int]:
+    """Pids of the processes whose environment holds ``marker`` (Linux /proc)."""
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker.encode() in environ.read_bytes():
+                pids.append(int(environ.parent.name))
+        except OSError:
+            continue  # gone, or not ours to read
+    return pids
+
+
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
-def test_cuda_without_a_gpu_is_one_line_before_anything_is_written(tmp_path):
+def test_cuda_without_a_gpu_is_one_line_before_anything_is_written(tmp_path, monkeypatch):
+    """Also: the temporary Prefect server, started while the models load, does not outlive the refusal."""
+    marker = f"RESTORATION_TEST_RUN={tmp_path.name}"
+    monkeypatch.setenv(*marker.split("="))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
     reel = write_clip(tmp_path / "reel.mkv", random_frames(4, 48, 64, 1, np.uint8), "gray")
     result = run("restore", reel, "--out", tmp_path / "out", "--device", "cuda", "--detector", "temporal", "--inpainter", "temporal_median")
     assert_one_line_error(result, "sees no CUDA GPU")
     assert not (tmp_path / "out").exists()
+    assert processes_with(marker) == []
