@@ -24,6 +24,7 @@ from rich.progress import Progress
 
 from restoration.core.compute import cpu_capability, native_bf16
 from restoration.evaluate.benchmark import BenchConfig, available_methods, load_clip, run_benchmark, run_false_alarms
+from restoration.evaluate.metrics import SIZE_BUCKETS
 from restoration.io.atomic import write_json_atomic
 
 HERE = Path(__file__).parent
@@ -148,7 +149,10 @@ def quality_tables(pattern: str = "quality-*.json", levels: tuple[str, ...] = LE
         "`oracle` methods get the true mask and measure the inpainter alone. The inpainters get the neighbours as "
         "the pipeline gives them: a neighbour's pixels inside its own frame's detected damage do not count; "
         "`, plain neighbours` rows count them (the classical median as first measured; the 24-frame runs of "
-        "`diffedit + temporal median` were measured that way only). `diffedit` is the fused detector "
+        "`diffedit + temporal median` were measured that way only). `, no neighbours` rows withhold the neighbours "
+        "from the inpainter (each black with no valid pixel, as past a reel's end; a scene cut or a still is the "
+        "same case): Telea never reads them and the temporal median falls back to Telea on every pixel, so both "
+        "equal `oracle + telea`. `diffedit` is the fused detector "
         "(DiffEdit verifying and growing the spike detector's proposals). s/frame is wall time on a shared "
         "machine, one thread: compare it within one table only.",
         "",
@@ -174,7 +178,48 @@ def quality_tables(pattern: str = "quality-*.json", levels: tuple[str, ...] = LE
                     f"| {m['seconds_per_frame_detect'] + m['seconds_per_frame_inpaint']:.3f} |"
                 )
         lines.append("")
-    return lines
+    return lines + size_table(runs, levels)
+
+
+def _size_cell(row: dict, bucket: str, key: str) -> str:
+    """One cell of :func:`size_table`: ``row``'s ``key`` ("psnr" or "pixels") for size ``bucket``, ``-`` if absent."""
+    cell = row.get("psnr_in_mask_by_size", {}).get(bucket)
+    if cell is None:
+        return "-"
+    return f"{cell['psnr']:.2f}" if key == "psnr" else str(cell["pixels"])
+
+
+def size_table(runs: list[dict], levels: tuple[str, ...] = LEVELS) -> list[str]:
+    """The in-mask PSNR per damage size: a row per clip, level and method, a column per size bucket.
+
+    ``runs``: the benchmark JSON of :func:`run_clips`. Runs measured before the split (no method with
+    ``psnr_in_mask_by_size``) are left out, and a missing cell is ``-``; no such run, no table.
+    """
+    sized = [r for r in runs if any("psnr_in_mask_by_size" in m for m in r["methods"])]
+    if not sized:
+        return []
+    lines = [
+        "### In-mask PSNR by damage size",
+        "",
+        "The true mask of each frame split into its connected components (8-connected), each by its area: "
+        f"{', '.join(SIZE_BUCKETS)} px. PSNR (dB) against the clean frame inside the components of each size; "
+        "`all` is the whole mask (PSNR in mask above). The `pixels` row counts the true mask's pixels of each "
+        "size (the same for every method); `-`: no damage of that size, or a row measured before the split.",
+        "",
+        f"| clip | level | method | all | {' | '.join(SIZE_BUCKETS)} |",
+        "|---|---|---|---|" + "---|" * len(SIZE_BUCKETS),
+    ]
+    for level in levels:
+        for r in (r for r in sized if r["config"]["level"] == level):
+            clip = f"{r['source']['clip']} ({r['source']['size']})"
+            first = next(m for m in r["methods"] if "psnr_in_mask_by_size" in m)
+            pixels = " | ".join(_size_cell(first, b, "pixels") for b in SIZE_BUCKETS)
+            total = sum(c["pixels"] for c in first["psnr_in_mask_by_size"].values())
+            lines.append(f"| {clip} | {level} | pixels | {total} | {pixels} |")
+            for m in r["methods"]:
+                psnrs = " | ".join(_size_cell(m, b, "psnr") for b in SIZE_BUCKETS)
+                lines.append(f"| {clip} | {level} | {m['method']} | {m['psnr_in_mask']:.2f} | {psnrs} |")
+    return lines + [""]
 
 
 def write_results_md() -> Path:

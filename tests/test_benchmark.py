@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 from clips import random_frames, write_clip
 
-from restoration.evaluate.benchmark import BASELINES, BenchConfig, load_clip, run_benchmark, run_false_alarms
+from restoration.evaluate.benchmark import BASELINES, BenchConfig, Method, load_clip, run_benchmark, run_false_alarms
+from restoration.evaluate.metrics import SIZE_BUCKETS
 from restoration.simulate.film_look import add_film_look
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +27,7 @@ def by_name(result):
 
 
 def test_every_baseline_is_scored(result):
-    assert [(m["method"], m["aware"]) for m in result["methods"]] == [(m.name, m.aware) for m in BASELINES]
+    assert [(m["method"], m["aware"], m["neighbours"]) for m in result["methods"]] == [(m.name, m.aware, m.neighbours) for m in BASELINES]
     assert result["damage_coverage"] > 0
 
 
@@ -36,7 +39,7 @@ def test_untouched_input_finds_nothing_and_changes_nothing(result):
 
 
 def test_oracle_detection_is_perfect_and_touches_only_damage(result):
-    for name in ("oracle + telea", "oracle + temporal median", "oracle + temporal median, plain neighbours"):
+    for name in [m.name for m in BASELINES if m.detector == "oracle"]:
         oracle = by_name(result)[name]
         assert oracle["detection"]["precision"] == 1.0 and oracle["detection"]["recall"] == 1.0
         assert oracle["changed_outside"] == 0
@@ -49,6 +52,63 @@ def test_per_class_recall_adds_up_to_overall(result):
         found = sum(c["pixels"] * c["recall"] for c in per_class.values())
         total = sum(c["pixels"] for c in per_class.values())
         assert found / total == pytest.approx(method["detection"]["recall"])
+
+
+def test_without_neighbours_both_classical_fills_are_telea(result):
+    rows = by_name(result)
+    telea = rows["oracle + telea"]
+    for name in ("oracle + telea, no neighbours", "oracle + temporal median, no neighbours"):
+        keys = ("psnr_in_mask", "psnr_in_mask_by_size", "ssim_in_mask", "psnr_frame", "changed_outside")
+        assert {k: rows[name][k] for k in keys} == {k: telea[k] for k in keys}
+        assert rows[name]["neighbours"] == "none"
+    assert rows["oracle + temporal median"]["psnr_in_mask"] != telea["psnr_in_mask"]  # with neighbours it is no Telea
+
+
+def test_in_mask_psnr_per_size_covers_the_true_mask(result):
+    frames, height, width = 6, 96, 128
+    for m in result["methods"]:
+        sizes = m["psnr_in_mask_by_size"]
+        assert list(sizes) == [b for b in SIZE_BUCKETS if b in sizes] and sizes
+        assert sum(c["pixels"] for c in sizes.values()) == round(result["damage_coverage"] * frames * height * width)
+    untouched = by_name(result)["untouched"]["psnr_in_mask_by_size"]
+    assert by_name(result)["oracle + telea"]["psnr_in_mask_by_size"].keys() == untouched.keys()
+
+
+def test_withheld_neighbours_reach_the_inpainter_black_and_invalid():
+    seen = []
+
+    def spy(frame, mask, neighbours, i):
+        seen.append([(warped.shape, bool(warped.any()), bool(valid.any())) for warped, valid in neighbours])
+        return frame
+
+    clean = random_frames(3, 32, 48, 1, np.uint8)
+    method = Method("oracle + spy, no neighbours", "oracle", "spy", neighbours="none")
+    run_benchmark(clean, BenchConfig(level="high", seed=1), (method,), inpainters={"spy": spy})
+    assert seen == [[((32, 48, 1), False, False)] * 2] * 3
+    with pytest.raises(ValueError, match="neighbours"):
+        Method("oracle + telea, one neighbour", "oracle", "telea", neighbours="one")
+
+
+def test_size_table_skips_runs_and_cells_without_the_split():
+    from run_all import size_table
+
+    source = {"clip": "a.mp4", "size": "64x48"}
+    old = {"config": {"level": "low"}, "source": source, "methods": [{"method": "oracle + telea", "psnr_in_mask": 30.0}]}
+    assert size_table([old]) == []
+    sized = {"psnr_in_mask_by_size": {"<50": {"psnr": 31.0, "pixels": 40}, ">500": {"psnr": 22.5, "pixels": 600}}}
+    new = {
+        "config": {"level": "high"},
+        "source": source,
+        "methods": [{"method": "oracle + telea", "psnr_in_mask": 30.0}, {"method": "oracle + palette", "psnr_in_mask": 25.0, **sized}],
+    }
+    assert size_table([old, new])[-6:] == [
+        "| clip | level | method | all | <50 | 50-500 | >500 |",
+        "|---|---|---|---|---|---|---|",
+        "| a.mp4 (64x48) | high | pixels | 640 | 40 | - | 600 |",
+        "| a.mp4 (64x48) | high | oracle + telea | 30.00 | - | - | - |",
+        "| a.mp4 (64x48) | high | oracle + palette | 25.00 | 31.00 | - | 22.50 |",
+        "",
+    ]
 
 
 def test_load_clip_takes_the_last_frames_as_film(tmp_path):

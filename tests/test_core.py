@@ -11,7 +11,7 @@ import torch
 from restoration.core.methods import DETECTORS, INPAINTERS, LATENT_METHODS
 from restoration.core.restore import Models, RestoreConfig, detect, fill, restore_frames
 from restoration.detect.diffedit import DiffEditConfig
-from restoration.evaluate.benchmark import method_runners
+from restoration.evaluate.benchmark import method_runners, withheld
 from restoration.inpaint.palette import PaletteConfig
 from restoration.inpaint.palette import make_scheduler as palette_scheduler
 from restoration.models.detector import build_detector, make_scheduler, tiny_detector_config
@@ -59,8 +59,10 @@ def test_every_registered_method_runs_through_the_core(tiny_models):
     mask = np.zeros((40, 56), bool)
     mask[18:21, 28:31] = True
     for name in set(INPAINTERS) - set(LATENT_METHODS):
-        restored, _ = fill(frames[2], mask, neighbours, 2, replace(CONFIG, inpainter=name), tiny_models)
-        assert restored.dtype == frames.dtype and np.array_equal(restored[~mask], frames[2][~mask])
+        # With the neighbours and without (a reel's end, a cut: black, nothing valid), as the benchmark withholds them.
+        for given in (neighbours, withheld(neighbours)):
+            restored, _ = fill(frames[2], mask, given, 2, replace(CONFIG, inpainter=name), tiny_models)
+            assert restored.dtype == frames.dtype and np.array_equal(restored[~mask], frames[2][~mask])
 
 
 def test_benchmark_and_speed_script_restore_a_frame_as_restore_does(tiny_models):

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from restoration.evaluate.metrics import changed_outside, detection_scores, grain_ratio, psnr, ssim_in_mask, warping_error
+from restoration.evaluate.metrics import (
+    changed_outside,
+    detection_scores,
+    grain_ratio,
+    psnr,
+    psnr_by_size,
+    size_buckets,
+    ssim_in_mask,
+    warping_error,
+)
 
 
 def test_detection_scores_hand_values():
@@ -48,6 +57,45 @@ def test_psnr_hand_values():
     assert psnr(c, d) == pytest.approx(10 * math.log10(6))
     with pytest.raises(ValueError):
         psnr(a, b, np.zeros((2, 2), bool))
+
+
+def test_size_buckets_split_components_by_area_at_the_bounds():
+    mask = np.zeros((2, 40, 60), bool)
+    small = np.zeros_like(mask)
+    small[0, 0, 0] = True  # 1 px
+    small[0, 5, 5] = small[0, 6, 6] = True  # 2 px touching at a corner: one 8-connected component
+    small[0, 10:17, 0:7] = True  # 49 px
+    middle = np.zeros_like(mask)
+    middle[0, 20:25, 20:30] = True  # 50 px
+    middle[1, 0:20, 0:25] = True  # 500 px
+    large = np.zeros_like(mask)
+    large[1, 0:20, 30:55] = True
+    large[1, 20, 30] = True  # 501 px
+    mask = small | middle | large
+    buckets = size_buckets(mask)
+    assert list(buckets) == ["<50", "50-500", ">500"]
+    for got, expected in zip(buckets.values(), (small, middle, large)):
+        assert np.array_equal(got, expected)
+    # A single frame the same; the 500 px block of frame 1 alone is "50-500", not joined across frames.
+    assert np.array_equal(size_buckets(mask[1])["50-500"], middle[1])
+    assert not size_buckets(np.zeros((4, 4), bool))[">500"].any()
+    with pytest.raises(ValueError):
+        size_buckets(mask.astype(np.uint8))
+
+
+def test_psnr_by_size_hand_values():
+    clean = np.zeros((1, 20, 30, 1), np.uint8)
+    restored = clean.copy()
+    mask = np.zeros((1, 20, 30), bool)
+    mask[0, 0, 0] = True  # a 1 px speck, wrong by the peak: 0 dB
+    restored[0, 0, 0] = 255
+    mask[0, 10:16, 10:20] = True  # a 60 px blotch, 6 px wrong by the peak: mse = peak^2 / 10, 10 dB
+    restored[0, 10, 10:16] = 255
+    assert psnr_by_size(restored, clean, mask) == {
+        "<50": {"psnr": 0.0, "pixels": 1},
+        "50-500": {"psnr": pytest.approx(10.0), "pixels": 60},
+    }
+    assert psnr_by_size(restored, clean, np.zeros_like(mask)) == {}
 
 
 def test_ssim_in_mask():

@@ -8,7 +8,9 @@ sequence's). Methods are a detector and an inpainter of the registry (:mod:`rest
 run through the same per-frame core as ``restoration restore`` (:func:`restoration.core.restore.detect`,
 :func:`restoration.core.restore.fill`: same settings, same per-frame seeds), plus two the benchmark alone
 knows: ``oracle`` detection (the true mask: isolates the inpainter's quality from the detector's)
-and ``none`` (nothing detected, nothing filled).
+and ``none`` (nothing detected, nothing filled). A method can also be run with its inpainter's
+neighbours withheld (``Method.neighbours = "none"``), the case of a reel's first and last frames
+without mirroring, a scene cut, a still, or damage on the same place in consecutive frames.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from restoration.evaluate.metrics import (
     detection_scores,
     object_recall,
     psnr,
+    psnr_by_size,
     ssim_in_mask,
     warping_error,
 )
 from restoration.io.reel import probe, read_frames
 from restoration.models.weights import shipped
-from restoration.motion.flow import MotionConfig, compensate
+from restoration.motion.flow import MotionConfig, compensate, no_neighbour
 from restoration.simulate.damage import DAMAGE_CLASSES, DamageConfig, simulate_damage
 from restoration.simulate.film_look import add_film_look, to_gray
 
@@ -59,16 +62,28 @@ class BenchConfig:
     sprites_dir: str | None = None
 
 
+NEIGHBOURS = ("both", "none")
+
+
 @dataclass(frozen=True)
 class Method:
     """A detector and an inpainter. ``aware``: the inpainter's neighbours exclude each neighbour's
     own detected damage, as the pipeline gives them; False = the plain motion-compensated
-    neighbours (the classical temporal median as DESIGN first defined it)."""
+    neighbours (the classical temporal median as DESIGN first defined it). ``neighbours``: "both"
+    = the inpainter gets the motion-compensated previous and next frames; "none" = it gets them
+    withheld, each as :func:`restoration.motion.flow.compensate` gives a neighbour past the clip's
+    end (black, no valid pixel), so every fill must come from the frame itself. Only the inpainter's
+    neighbours are withheld: the detector sees the clip as ever (use ``oracle`` to judge the fill)."""
 
     name: str
     detector: str
     inpainter: str
     aware: bool = True
+    neighbours: str = "both"
+
+    def __post_init__(self) -> None:
+        if self.neighbours not in NEIGHBOURS:
+            raise ValueError(f"neighbours must be one of {NEIGHBOURS}, got {self.neighbours!r}")
 
 
 BASELINES = (
@@ -78,6 +93,11 @@ BASELINES = (
     Method("oracle + telea", "oracle", "telea"),
     Method("oracle + temporal median", "oracle", "temporal_median"),
     Method("oracle + temporal median, plain neighbours", "oracle", "temporal_median", aware=False),
+    # Without neighbours Telea is the same fill (it never reads them), and the temporal median falls
+    # back to Telea (radius 3) on every masked pixel: both rows equal "oracle + telea", the spatial
+    # baseline a no-neighbour fill has to beat, listed so the no-neighbour rows stand on their own.
+    Method("oracle + telea, no neighbours", "oracle", "telea", neighbours="none"),
+    Method("oracle + temporal median, no neighbours", "oracle", "temporal_median", neighbours="none"),
 )
 
 
@@ -119,6 +139,12 @@ def load_clip(path: str | Path, config: BenchConfig) -> tuple[np.ndarray, dict]:
     return clean, {"clip": Path(path).name, "start": start, "frames": count, "size": f"{info.width}x{info.height}"}
 
 
+def withheld(neighbours: list) -> list:
+    """One frame's ``(warped, valid)`` neighbours from :func:`compensate` as if none were there:
+    as many, each black with no valid pixel (:func:`restoration.motion.flow.no_neighbour`)."""
+    return [no_neighbour(warped.shape) for warped, _ in neighbours]
+
+
 def run_benchmark(
     clean: np.ndarray,
     config: BenchConfig,
@@ -155,11 +181,14 @@ def run_benchmark(
             found = np.stack([detectors[method.detector](f, neighbours[i], i) for i, f in enumerate(damaged.frames)])
             detected[method.detector] = (found, time.perf_counter() - t0)
         masks, t_detect = detected[method.detector]
-        if method.aware and method.detector not in aware_neighbours:
-            aware_neighbours[method.detector] = [
-                compensate(damaged.frames, i, config=motion, damage=masks, cache=motion_cache) for i in range(len(clean))
-            ]
-        given = aware_neighbours[method.detector] if method.aware else neighbours
+        if method.neighbours == "none":
+            given = [withheld(nb) for nb in neighbours]
+        else:
+            if method.aware and method.detector not in aware_neighbours:
+                aware_neighbours[method.detector] = [
+                    compensate(damaged.frames, i, config=motion, damage=masks, cache=motion_cache) for i in range(len(clean))
+                ]
+            given = aware_neighbours[method.detector] if method.aware else neighbours
         restored = np.empty_like(damaged.frames)
         t0 = time.perf_counter()
         for i, frame in enumerate(damaged.frames):
@@ -173,6 +202,7 @@ def run_benchmark(
                 "detector": method.detector,
                 "inpainter": method.inpainter,
                 "aware": method.aware,
+                "neighbours": method.neighbours,
                 **score_restoration(clean, damaged.frames, restored, truth, masks, damaged.class_map),
                 "flicker": warping_error(restored, clean, flows=flows),
                 "flicker_clean": clean_flicker,
@@ -225,7 +255,12 @@ def score_restoration(
     predicted: np.ndarray,
     class_map: np.ndarray,
 ) -> dict:
-    """Detection and restoration scores of one method on one clip. All arrays ``(T, H, W[, C])``."""
+    """Detection and restoration scores of one method on one clip. All arrays ``(T, H, W[, C])``.
+
+    ``psnr_in_mask_by_size``: the in-mask PSNR per damage size (true mask components, 8-connected,
+    per frame; :func:`restoration.evaluate.metrics.psnr_by_size`), each ``{"psnr", "pixels"}``,
+    only the sizes present.
+    """
     detection = detection_scores(predicted, truth)
     per_class = {}
     for k, name in enumerate(DAMAGE_CLASSES, start=1):
@@ -237,6 +272,7 @@ def score_restoration(
         "recall_per_class": per_class,
         "recall_per_object": object_recall(predicted, truth),
         "psnr_in_mask": psnr(restored, clean, mask=truth),
+        "psnr_in_mask_by_size": psnr_by_size(restored, clean, truth),
         "psnr_in_mask_damaged": psnr(damaged, clean, mask=truth),
         "ssim_in_mask": float(np.mean([ssim_in_mask(r, c, m) for r, c, m in zip(restored, clean, truth) if m.any()])),
         "psnr_frame": psnr(restored, clean),
@@ -265,7 +301,11 @@ def available_methods(
     if have_detector:
         methods += [Method("diffedit + temporal median", "diffedit", "temporal_median")]
     if have_inpainter:
-        methods += [Method("temporal + palette", "temporal", "palette"), Method("oracle + palette", "oracle", "palette")]
+        methods += [
+            Method("temporal + palette", "temporal", "palette"),
+            Method("oracle + palette", "oracle", "palette"),
+            Method("oracle + palette, no neighbours", "oracle", "palette", neighbours="none"),
+        ]
     if have_detector and have_inpainter:
         methods += [Method("diffedit + palette", "diffedit", "palette")]
     return tuple(methods), detectors, inpainters

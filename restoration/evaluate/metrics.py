@@ -39,14 +39,48 @@ def object_recall(pred: np.ndarray, truth: np.ndarray, coverage: float = 0.8) ->
         raise ValueError(f"pred and truth must be bool arrays of one shape: {pred.dtype} {pred.shape}, {truth.dtype} {truth.shape}")
     objects = found = 0
     for p, t in zip(pred.reshape(-1, *truth.shape[-2:]), truth.reshape(-1, *truth.shape[-2:])):
-        labels, k = ndi.label(t, structure=np.ones((3, 3), bool))
+        labels, area = _components(t)
+        k = len(area) - 1
         if not k:
             continue
-        size = np.bincount(labels.ravel(), minlength=k + 1)[1:]
         hit = np.bincount(labels[p], minlength=k + 1)[1:]
         objects += k
-        found += int(np.count_nonzero(hit >= coverage * size))
+        found += int(np.count_nonzero(hit >= coverage * area[1:]))
     return {"objects": objects, "found": found, "recall": found / objects if objects else 1.0}
+
+
+def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 8-connected components of a bool ``(H, W)`` mask: ``(labels int (H, W), 0 = background;
+    area int (K + 1,), pixels per label, area[0] = 0)``."""
+    labels, k = ndi.label(mask, structure=np.ones((3, 3), bool))
+    area = np.bincount(labels.ravel(), minlength=k + 1)
+    area[0] = 0  # the background is no component
+    return labels, area
+
+
+# Damage size buckets: a component's area in pixels, both bounds inclusive. Under 50 px is dust and
+# specks (a neighbour or a 32 px tile's context covers them), over 500 px the stains and tears larger
+# than a tile; the cut-offs are issue 15's.
+SIZE_BUCKETS = {"<50": (1, 49), "50-500": (50, 500), ">500": (501, np.inf)}
+
+
+def size_buckets(mask: np.ndarray) -> dict[str, np.ndarray]:
+    """``mask`` split by the size of its damage: per :data:`SIZE_BUCKETS` name, the pixels of the
+    connected components (8-connected, per frame) whose area falls in that bucket.
+
+    mask: bool ``(H, W)`` or ``(T, H, W)``. Returns every bucket, in :data:`SIZE_BUCKETS` order, as a
+    bool array of ``mask``'s shape (all False where no component is that size); together they are
+    ``mask``, and no pixel is in two.
+    """
+    if mask.dtype != bool or mask.ndim not in (2, 3):
+        raise ValueError(f"mask must be bool (H, W) or (T, H, W), got {mask.dtype} {mask.shape}")
+    frames = mask.reshape(-1, *mask.shape[-2:])
+    out = {name: np.zeros(frames.shape, bool) for name in SIZE_BUCKETS}
+    for t, frame in enumerate(frames):
+        labels, area = _components(frame)
+        for name, (low, high) in SIZE_BUCKETS.items():
+            out[name][t] = ((area >= low) & (area <= high))[labels]
+    return {name: bucket.reshape(mask.shape) for name, bucket in out.items()}
 
 
 def detection_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float | int]:
@@ -94,6 +128,20 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None, peak: flo
         diff = diff[mask]
     mse = float(np.mean(diff**2))
     return float("inf") if mse == 0 else float(10 * np.log10(top**2 / mse))
+
+
+def psnr_by_size(a: np.ndarray, b: np.ndarray, mask: np.ndarray, peak: float | None = None) -> dict[str, dict[str, float | int]]:
+    """:func:`psnr` inside ``mask``, per damage size (:func:`size_buckets`).
+
+    a, b, mask, peak: as for :func:`psnr` (mask ``(H, W)`` / ``(T, H, W)``, required). Returns, for
+    each bucket with any pixel (in :data:`SIZE_BUCKETS` order), ``{"psnr": dB, "pixels": count}``;
+    an empty mask gives ``{}``.
+    """
+    return {
+        name: {"psnr": psnr(a, b, mask=bucket, peak=peak), "pixels": int(np.count_nonzero(bucket))}
+        for name, bucket in size_buckets(mask).items()
+        if bucket.any()
+    }
 
 
 def ssim_in_mask(a: np.ndarray, b: np.ndarray, mask: np.ndarray, peak: float | None = None) -> float:

@@ -35,7 +35,7 @@ import torch
 from diffusers import DDIMScheduler, UNet2DModel
 from scipy import ndimage as ndi
 
-from restoration.motion.flow import validate_frame
+from restoration.motion.flow import no_neighbour, validate_frame
 
 # Scheduler shared by training and sampling; stored in the weights' facts so both always agree.
 SCHEDULER_CONFIG = {
@@ -368,7 +368,7 @@ def inpaint_palette_many(
             if j < len(nb):
                 pair.append((crop_tile(nb[j][0], tile.oy, tile.ox, s) / peak, crop_tile(nb[j][1], tile.oy, tile.ox, s)))
             else:
-                pair.append((np.zeros((s, s, frame.shape[2]), np.float32), np.zeros((s, s), bool)))
+                pair.append(no_neighbour((s, s, frame.shape[2])))
         f = crop_tile(frame, tile.oy, tile.ox, s).astype(np.float32) / peak
         skip = False
         if config.agree_tol > 0:

@@ -272,6 +272,13 @@ def flat_regions(luma: np.ndarray, threshold: float) -> np.ndarray:
     return near_edge < threshold * 255
 
 
+def no_neighbour(shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(warped, valid)`` pair of :func:`compensate` for a neighbour that is not there (past a
+    clip's end): warped float32 zeros of the frame's ``(H, W, C)`` shape, valid bool ``(H, W)``, all
+    False. Black carries no picture, so nothing that reads the warped values can copy the truth."""
+    return np.zeros(shape, np.float32), np.zeros(shape[:2], bool)
+
+
 def compensate(
     frames: np.ndarray | Sequence[np.ndarray],
     index: int,
@@ -321,7 +328,7 @@ def compensate(
     h, w, c = frame.shape
     for j in select_neighbours(lumas, index, offsets, config):
         if j is None:
-            out.append((np.zeros((h, w, c), np.float32), np.zeros((h, w), bool)))
+            out.append(no_neighbour((h, w, c)))
             continue
         if cache is not None and (index, j) in cache:
             fw, warped, matched = cache[(index, j)]
