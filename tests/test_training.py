@@ -203,6 +203,15 @@ def test_flags_resolve_to_the_config_a_run_records():
     assert dataclasses.asdict(fine_tune.model) == dataclasses.asdict(config.model)  # the init weights' shape, not the default
 
 
+def test_inpainter_neighbour_knock_out_flags_reach_the_config():
+    def config(flags: list[str]) -> inpainter_trainer.TrainInpainterConfig:
+        return training_config(inpainter_trainer.TrainInpainterConfig, settings_from_args(inpainter_trainer.parser().parse_args(flags)))
+
+    raised = config(["--p-drop-neighbour", "0.4", "--p-occlude-blob", "0.25"])
+    assert (raised.p_drop_neighbour, raised.p_occlude_blob) == (0.4, 0.25)
+    assert (config([]).p_drop_neighbour, config([]).p_occlude_blob) == (0.15, 0.15)  # the config's defaults
+
+
 def test_committed_detector_v2_checkpoint_resumes(tmp_path):
     checkpoint = V2 / "checkpoint.safetensors"
     if not checkpoint.is_file():

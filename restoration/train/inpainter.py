@@ -183,7 +183,19 @@ def train(config: TrainInpainterConfig, log=None) -> Path:
 
 def parser() -> argparse.ArgumentParser:
     """The command line (``python -m restoration.train.inpainter``, ``restoration train inpainter``)."""
-    return training_parser("python -m restoration.train.inpainter", __doc__.split("\n\n")[0], "inpainter")
+    ap = training_parser("python -m restoration.train.inpainter", __doc__.split("\n\n")[0], "inpainter")
+    # Raising these trains more of the no-neighbour case (a reel's ends, cuts, stills: issue 15).
+    ap.add_argument(
+        "--p-drop-neighbour",
+        type=float,
+        help="the share of training tiles whose neighbour is knocked out (no valid pixel, wrong values), per neighbour",
+    )
+    ap.add_argument(
+        "--p-occlude-blob",
+        type=float,
+        help="the share of training tiles whose neighbour loses a random disc of validity, per neighbour not knocked out",
+    )
+    return ap
 
 
 def main(argv: list[str] | None = None) -> None:
