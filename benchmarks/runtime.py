@@ -44,13 +44,16 @@ def runnable(runtime: str, precision: str) -> bool:
     return runtime_installed(runtime) and (precision == "float32" or native_bf16(torch.device("cpu")))
 
 
-def damaged_clip(path: Path, size: tuple[int, int], frames: int, seed: int):
-    """``(clean (T, H, W, 1) uint8, damaged clip)``: the last ``frames`` frames of ``path``, resized."""
+def damaged_clip(path: Path, size: tuple[int, int], frames: int, seed: int, level: str = "medium", bits: int = 8):
+    """``(clean (T, H, W, 1), damaged clip)``: the last ``frames`` frames of ``path``, gray, resized to
+    ``size`` (width, height), ``bits`` 8 (uint8) or 16 (uint16), film look, damage at ``level``."""
     info = probe(path)
     source = to_gray(read_frames(info, info.frame_count - frames, info.frame_count))
+    if bits == 16:  # as a 16-bit scan would hold it: code v becomes 257 v, the cubic resize fills in between
+        source = source.astype(np.uint16) * 257
     resized = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_CUBIC)[..., None] for f in source])
     clean = add_film_look(resized, seed=seed)
-    return clean, simulate_damage(clean, DamageConfig(level="medium", seed=seed))
+    return clean, simulate_damage(clean, DamageConfig(level=level, seed=seed))
 
 
 def measure(args: argparse.Namespace) -> dict:
