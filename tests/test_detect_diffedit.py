@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from restoration.detect.diffedit import (
+    PROPOSAL_TILES,
     DiffEditConfig,
     detect_damage,
     diffedit_map,
@@ -20,7 +21,8 @@ from restoration.detect.diffedit import (
 from restoration.models.detector import CHANNELS, LABELS, build_detector, make_scheduler, tiny_detector_config
 from restoration.models.weights import shipped
 
-CFG = DiffEditConfig(tile=16, margin=3, n_draws=2, batch=8, floor=0.0)
+# The first detector's mode (DiffEdit around the proposals), small tiles for the tiny model.
+CFG = replace(PROPOSAL_TILES, tile=16, margin=3, n_draws=2, batch=8, floor=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +89,7 @@ def test_both_conditions_in_one_batch(tiny):
     for labels in rec.calls:
         assert labels == [LABELS["damaged"]] * 5 + [LABELS["clean"]] * 5
     with Recorder(model) as rec:  # chunked: every chunk still carries both conditions
-        diffedit_map(model, sched, torch.cat([x, x]), DiffEditConfig(tile=16, margin=3, n_draws=1, batch=4), generator=0)
+        diffedit_map(model, sched, torch.cat([x, x]), replace(CFG, n_draws=1, batch=4), generator=0)
     assert [len(c) for c in rec.calls] == [8, 8, 4]
     assert all(c.count(LABELS["damaged"]) == c.count(LABELS["clean"]) for c in rec.calls)
 
@@ -131,7 +133,7 @@ def test_proposals_none_empty_and_thorough(tiny):
     with Recorder(model) as rec:
         m = detect_damage(frame, nb, model, sched, CFG, generator=0, proposals=None)  # spike detector
     assert m.shape == frame.shape[:2] and len(rec.calls) == CFG.n_draws  # it proposes the speck
-    cfg = DiffEditConfig(tile=16, margin=3, n_draws=1, batch=64, thorough=True)
+    cfg = replace(CFG, n_draws=1, batch=64, thorough=True)
     with Recorder(model) as rec:
         m = detect_damage(frame, nb, model, sched, cfg, generator=0, proposals=empty)
     assert m.shape == frame.shape[:2] and len(rec.calls[0]) == 2 * 3 * 4  # every tile: 3 x 4 grid
@@ -151,21 +153,22 @@ def test_colour_frames(tiny, dtype):
         detect_damage(frame[..., :2], nb, model, sched, CFG, proposals=prop)
 
 
-def test_shipped_weights_detect_a_speck():
+def test_shipped_weights_find_a_speck_and_nothing_else():
+    """The shipped detector with the default settings (whole frame): the speck is found where it is,
+    with no proposal pointing at it and without neighbours too; the clean picture stays unflagged."""
     path = shipped("detector")
     assert path.is_file(), "restoration/weights/detector.safetensors must ship"
     model, sched = load_detector()
     assert model.config.num_class_embeds == len(LABELS)
-    frame, nb = scene(48, 64, speck=(24, 30))
-    prop = np.zeros((48, 64), bool)
-    prop[22:26, 28:32] = True
-    prop[5:8, 50:53] = True  # a false proposal on clean picture
-    m, score = detect_damage(frame, nb, model, sched, DiffEditConfig(), generator=0, proposals=prop, return_score=True)
-    assert m.shape == (48, 64) and m.dtype == bool
-    assert m[22:26, 28:32].all()  # the speck, grown to its full extent
-    assert score[22:26, 28:32].max() > 1 and score[:12, 44:].max() < 1  # DiffEdit tells them apart
-    v = detect_damage(frame, nb, model, sched, DiffEditConfig(fusion="verify"), generator=0, proposals=prop)
-    assert v[23:25, 29:31].all() and not v[:12, 44:].any()  # "verify" drops the false proposal
+    frame, nb = scene(96, 128, speck=(40, 60))
+    empty = np.zeros((96, 128), bool)
+    for neighbours in (nb, []):
+        m, score = detect_damage(frame, neighbours, model, sched, DiffEditConfig(), generator=0, proposals=empty, return_score=True)
+        assert m.shape == (96, 128) and m.dtype == bool
+        assert m[39:41, 59:61].all()  # the speck's core
+        speck = np.zeros((96, 128), bool)
+        speck[36:44, 56:64] = True
+        assert not m[~speck].any() and score[~speck].max() < 1  # nothing of the clean picture
 
 
 WHOLE = DiffEditConfig(whole_frame=True, tile=16, margin=2, n_draws=2, batch=64, picture_threshold=0.04)

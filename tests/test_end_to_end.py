@@ -93,19 +93,19 @@ def test_revert_is_bit_exact(restored, tmp_path):
 
 
 def test_detection_and_fill_quality_on_the_sample_reel(restored):
-    """Floors a little under what the default restore measured on the sample reel (2026-12-02,
-    float32 and bf16 alike): precision 0.955, recall 0.633; PSNR against the clean reel inside the
-    true damage that was found 27.5 dB (the damaged reel: 6.9 dB), inside all true damage 15.9 dB
-    (damaged: 8.2 dB)."""
+    """Floors a little under what the default restore measured on the sample reel (2026-12-03,
+    detector v2 at step 5,805, bf16): precision 0.943, recall 0.693; PSNR against the clean reel
+    inside the true damage that was found 27.1 dB (the damaged reel: 6.8 dB), inside all true damage
+    19.5 dB (damaged: 8.2 dB). The first detector gave precision 0.955, recall 0.633, 15.9 dB."""
     truth = read_frames(probe(SAMPLE / "bbb_damaged.truth.mkv"))[..., 0] > 0
     clean = read_frames(probe(SAMPLE / "bbb_clean.mkv"))
     master = read_frames(probe(restored / "bbb_damaged.master.mkv"))
     mask = ProvenanceStore(restored / "bbb_damaged.zarr").read_diff(0, len(truth))[0]
     scores = detection_scores(mask, truth)
-    assert scores["precision"] >= 0.93 and scores["recall"] >= 0.60, scores
+    assert scores["precision"] >= 0.93 and scores["recall"] >= 0.66, scores
     assert psnr(master, clean, truth & mask) >= 26.0
-    assert psnr(master, clean, truth) >= 15.0
-    # The reel's ends are detected like the interior: per-frame recall measured 0.56 (frame 0) and
-    # 0.85 (frame 47) against 0.657 on the interior frames' mean (0.51-0.79); before mirror_ends, 0.
+    assert psnr(master, clean, truth) >= 18.5
+    # The reel's ends are detected like the interior: per-frame recall measured 0.60 (frame 0) and
+    # 0.86 (frame 47) against 0.690 on the interior frames' mean (0.57-0.82); before mirror_ends, 0.
     recall = (mask & truth).sum(axis=(1, 2)) / truth.sum(axis=(1, 2))
     assert min(recall[0], recall[-1]) >= recall[1:-1].mean() - 0.15, recall

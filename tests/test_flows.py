@@ -279,9 +279,8 @@ def test_finetune_registers_weights_with_their_digest(harness, clip, tmp_path, m
     monkeypatch.setattr(train_detector, "train", fake_train("detector"))
     from dataclasses import asdict
 
-    from restoration.models.detector import DetectorModelConfig
     from restoration.models.inpainter import build_inpainter, tiny_inpainter_config
-    from restoration.models.weights import save_unet
+    from restoration.models.weights import load_unet, save_unet, shipped
 
     base = tmp_path / "base.safetensors"
     save_unet(build_inpainter(tiny_inpainter_config()), base, {"train_config": {"model": asdict(tiny_inpainter_config())}})
@@ -298,7 +297,8 @@ def test_finetune_registers_weights_with_their_digest(harness, clip, tmp_path, m
     assert seen["inpainter"].data == (str(clip),)
     # A fine-tune's model shape is its base weights' (as on the trainers' command lines).
     assert seen["inpainter"].model == tiny_inpainter_config()
-    assert seen["detector"].model == DetectorModelConfig()  # the shipped detector's shape
+    shipped_shape = load_unet(shipped("detector"))[1]["train_config"]["model"]
+    assert asdict(seen["detector"].model) == {**shipped_shape, "block_out_channels": tuple(shipped_shape["block_out_channels"])}
     assert entries[0]["base"]["sha256"] == sha256_file(base)
     for e in entries:
         assert e["sha256"] == sha256_file(e["path"]) and e["data"] == [str(clip)]

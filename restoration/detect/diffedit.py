@@ -10,12 +10,17 @@ a per-patch normalisation turns any clean patch into a "mask" too, so a pixel mu
 absolute ``floor`` (in noise units, calibrated on clean grain/flicker patches): the effective
 threshold per tile is ``max(threshold * clamp * mean(M), floor)``.
 
-Cost grows with the damaged area, not the frame: by default DiffEdit runs only on tiles around the
-cheap spike detector's proposals (:func:`restoration.detect.temporal.detect_spikes`), all tiles in
-one batched network call per draw (chunked by ``DiffEditConfig.batch``) with both conditions in the
-same batch. ``thorough`` mode runs every tile of the frame (persistent damage, such as a line
-scratch, has no temporal spike) and adds DiffEdit-only detections above a stronger ``strong``
-level. See :func:`detect_damage` for the fusion.
+By default (``whole_frame``, the shipped detector v2, trained with the *disagreement* objective of
+:mod:`restoration.train.detector`) every pixel of a frame is scored: the frame is cut into tiles
+of the model's training size (64 px; fewer, larger tiles would cost less per pixel, but the model's
+one self-attention layer, in its middle block, makes the score depend on the tile, and 64 px tiles
+found more at the same precision than 128 or 256 px ones), one noise draw at a low strength, and
+the mask rule is absolute, in picture units (``picture_threshold``); the spike proposals only lower
+the level inside them. The first detector's
+mode (``whole_frame=False``, the ``eps`` objective) ran DiffEdit only on tiles around the cheap spike
+detector's proposals (:func:`restoration.detect.temporal.detect_spikes`), so its cost grew with the
+damaged area and it saw nothing the proposals missed; ``thorough`` ran every tile and added
+DiffEdit-only detections above a stronger ``strong`` level. See :func:`detect_damage` for the fusion.
 """
 
 from __future__ import annotations
@@ -40,12 +45,15 @@ FUSIONS = ("verify", "grow", "intersect", "diffedit")
 class DiffEditConfig:
     """Settings for :func:`diffedit_map` and :func:`detect_damage`.
 
+    The defaults are the shipped detector's (v2: whole frame, absolute rule); the first detector
+    (``eps`` objective) ran with :data:`PROPOSAL_TILES`.
+
     strength: noise level r in (0, 1]: timestep ``round(r * T)`` of the T-step training schedule.
     n_draws: independent noise draws averaged.
     clamp, threshold: diffusers' normalisation: a pixel is damage above ``threshold * clamp *
         mean(M)`` of its tile ...
     floor: ... and above this absolute level of ``M`` (noise units), so clean tiles give nothing.
-    tile: tile side in pixels (the model's training patch size is best).
+    tile: tile side in pixels (the model's training patch size is best: measured for v2, 64 px).
     margin: a proposal is kept at least this far from its tile's edge (context for the model).
     fusion: "intersect" = DiffEdit mask inside the proposals dilated by ``proposal_dilate``;
         "verify" = proposal components DiffEdit confirms (any DiffEdit pixel within their
@@ -72,13 +80,13 @@ class DiffEditConfig:
         level elsewhere (1 = proposals change nothing).
     """
 
-    strength: float = 0.06
-    n_draws: int = 4
+    strength: float = 0.03
+    n_draws: int = 1
     clamp: float = 3.0
     threshold: float = 0.5
     floor: float = 0.45
-    tile: int = 32
-    margin: int = 6
+    tile: int = 64
+    margin: int = 8
     fusion: str = "grow"
     proposal_dilate: int = 4
     thorough: bool = False
@@ -86,10 +94,10 @@ class DiffEditConfig:
     min_area: int = 2
     close: int = 1
     dilate: int = 0
-    batch: int = 64
-    whole_frame: bool = False
-    picture_threshold: float = 0.0
-    proposal_relief: float = 1.0
+    batch: int = 8
+    whole_frame: bool = True
+    picture_threshold: float = 0.14
+    proposal_relief: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0 < self.strength <= 1:
@@ -106,6 +114,13 @@ class DiffEditConfig:
             )
         if self.whole_frame and self.tile % 4:
             raise ValueError(f"whole_frame tiles must be a multiple of 4 (the U-Net halves them twice), got {self.tile}")
+
+
+# The first detector's settings (weights trained with the ``eps`` objective): DiffEdit on 32 px tiles
+# around the spike proposals, four draws, the relative rule.
+PROPOSAL_TILES = DiffEditConfig(
+    strength=0.06, n_draws=4, tile=32, margin=6, batch=64, whole_frame=False, picture_threshold=0.0, proposal_relief=1.0
+)
 
 
 def load_detector(path: str | Path | None = None) -> tuple[UNet2DModel, DDPMScheduler]:
