@@ -2,7 +2,8 @@
 level and threads, beside the decode + encode floor, and how many 1,000-ft reels a day that makes.
 
 Usage: ``python benchmarks/restore_speed.py [--data ../shared/data] [--sizes 384x216:8 720x576:8 2048x1556:16]
-[--levels low medium high] [--threads 1 2] [--frames 8] [--methods diffedit/palette temporal/temporal_median]``
+[--levels low medium high] [--threads 1 2] [--frames 8] [--methods diffedit/palette diffedit/palette-one-step
+temporal/temporal_median]``
 
 For each size (``WIDTHxHEIGHT:BITS``) and level, the last ``--frames`` frames of the clean clip are
 resized, made gray and film-like and damaged (as ``runtime.py`` makes its clip), and written as an
@@ -16,6 +17,9 @@ FFV1/Matroska reel by the project's own master writer. Then, for each thread cou
   starts as it does for a user. Wall clock runs from start to exit; the run's own seconds (its
   ``run_finished`` event: the flow from probe to master) split off the start-up (everything else:
   imports, the server, the models, which the command loads while the server starts, shut-down).
+  Its quality comes from its provenance store: detection F1 of the recorded masks against the true
+  mask, and PSNR inside the true mask of the restored frames (the master's pixels) against the clean
+  frames, so that a faster setting is judged against the slow one in the same run.
 
 Each row is kept in ``benchmarks/results/restore-speed.json`` keyed by size, level, threads and
 method (a rerun replaces the keys it measures); the section ``section-7-restore-speed.md`` is
@@ -42,6 +46,7 @@ from run_all import machine, write_results_md
 from runtime import damaged_clip
 
 from restoration.core.restore import RestoreConfig
+from restoration.evaluate.metrics import detection_scores, psnr
 from restoration.io.atomic import write_json_atomic
 from restoration.io.encode import write_master
 from restoration.io.reel import ReelInfo, probe, read_frames
@@ -52,7 +57,7 @@ HERE = Path(__file__).parent
 SIZES = ("384x216:8", "720x576:8", "2048x1556:16")
 LEVELS = ("low", "medium", "high")
 DEFAULT = f"{RestoreConfig().detector}/{RestoreConfig().inpainter}"
-METHODS = (DEFAULT, "temporal/temporal_median")
+METHODS = (DEFAULT, "diffedit/palette-one-step", "temporal/temporal_median")
 FLOOR = "floor: decode + encode"
 # A 1,000 ft reel of 35 mm film at 16 frames a foot.
 REEL_FRAMES = 16_000
@@ -92,12 +97,27 @@ def reel_info(path: Path, frames: np.ndarray) -> ReelInfo:
     )
 
 
-def make_reel(clip: Path, size: str, level: str, frames: int, seed: int, path: Path) -> float:
-    """Write the damaged reel of ``clip`` at ``size`` and ``level`` to ``path``; returns the damaged fraction of pixels."""
+def make_reel(clip: Path, size: str, level: str, frames: int, seed: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Write the damaged reel of ``clip`` at ``size`` and ``level`` to ``path``; returns the truth:
+    ``(clean frames (T, H, W, 1), damage mask (T, H, W) bool)``."""
     width, height, bits = parse_size(size)
-    _, damaged = damaged_clip(clip, (width, height), frames, seed, level=level, bits=bits)
+    clean, damaged = damaged_clip(clip, (width, height), frames, seed, level=level, bits=bits)
     write_master(path, reel_info(path, damaged.frames), iter(damaged.frames))
-    return float(damaged.mask.mean())
+    return clean, damaged.mask
+
+
+def quality(store: Path, clean: np.ndarray, truth: np.ndarray) -> dict:
+    """Detection scores of the masks a run recorded in ``store`` and PSNR (dB) inside the true mask of
+    its restored frames (its master's pixels) against ``clean``."""
+    mask, original, restored = ProvenanceStore(store).read_diff(0, len(clean))
+    full = np.where(mask[..., None], restored, original)
+    scores = detection_scores(mask, truth)
+    return {
+        "precision": scores["precision"],
+        "recall": scores["recall"],
+        "f1": scores["f1"],
+        "psnr_in_damage": psnr(full, clean, mask=truth),
+    }
 
 
 def floor_row(reel: Path, out: Path) -> dict:
@@ -118,8 +138,9 @@ def restore_command(reel: Path, out: Path, threads: int, method: str) -> list[st
     return [str(cli), "restore", str(reel), "--out", str(out), "--no-access-copy", "--threads", str(threads), *methods]
 
 
-def restore_row(reel: Path, out: Path, threads: int, method: str) -> dict:
-    """Run the restore command; wall seconds, the run's own seconds and what it computed with."""
+def restore_row(reel: Path, out: Path, threads: int, method: str, clean: np.ndarray, truth: np.ndarray) -> dict:
+    """Run the restore command; wall seconds, the run's own seconds, what it computed with and its
+    :func:`quality` against the truth ``clean``, ``truth``."""
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     # The checkout this script is in, not whichever one the environment was installed from.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
@@ -129,10 +150,11 @@ def restore_row(reel: Path, out: Path, threads: int, method: str) -> dict:
     wall = time.perf_counter() - t0
     if run.returncode != 0:
         raise SystemExit(f"{' '.join(command)}: exit {run.returncode}\n{run.stderr[-3000:]}")
-    events = ProvenanceStore(out / f"{reel.stem}.zarr").events()
+    store = out / f"{reel.stem}.zarr"
+    events = ProvenanceStore(store).events()
     started = next(e for e in events if e["kind"] == "run_started")
     finished = next(e for e in reversed(events) if e["kind"] == "run_finished")
-    return {"wall_s": wall, "run_s": finished["seconds"], "compute": started["methods"]["compute"]}
+    return {"wall_s": wall, "run_s": finished["seconds"], "compute": started["methods"]["compute"], **quality(store, clean, truth)}
 
 
 def timed(measure: Callable[[], dict], frames: int) -> dict:
@@ -164,11 +186,14 @@ def run_rows(
         for level in levels:
             with tempfile.TemporaryDirectory(dir=work) as tmp:
                 reel = Path(tmp) / "reel.mkv"
-                coverage = make_reel(clip, size, level, frames, seed, reel)
+                clean, truth = make_reel(clip, size, level, frames, seed, reel)
+                coverage = float(truth.mean())
                 for t in threads:
                     for method in [FLOOR, *methods]:
                         out = Path(tempfile.mkdtemp(dir=tmp))
-                        measure = partial(floor_row, reel, out) if method == FLOOR else partial(restore_row, reel, out, t, method)
+                        measure = (
+                            partial(floor_row, reel, out) if method == FLOOR else partial(restore_row, reel, out, t, method, clean, truth)
+                        )
                         row = timed(measure, frames)
                         when = datetime.now(UTC).date().isoformat()
                         row.update(size=size, level=level, threads=t, method=method, coverage=coverage, clip=clip.name, date=when)
@@ -192,10 +217,12 @@ def section(stored: dict) -> str:
         times_floor = f"{r['run_s'] / floor['run_s']:.1f}" if floor else "-"
         startup = "-" if r["method"] == FLOOR else f"{r['startup_s']:.1f}"
         width, height, bits = parse_size(r["size"])
+        f1 = f"{r['f1']:.3f}" if "f1" in r else "-"
+        in_damage = f"{r['psnr_in_damage']:.2f}" if "psnr_in_damage" in r else "-"
         lines.append(
             f"| {width}x{height} | {bits} | {r['level']} | {r['coverage']:.2%} | {r['threads']} | {r['method']} | {how} | {r['frames']} "
             f"| {r['wall_s']:.2f} | {startup} | {r['fps']:.3f} | {r['fps_run']:.3f} | {times_floor} "
-            f"| {r['reels_per_day']:.2f} | {r['load_before']:.1f} / {r['load_after']:.1f} |"
+            f"| {r['reels_per_day']:.2f} | {f1} | {in_damage} | {r['load_before']:.1f} / {r['load_after']:.1f} |"
         )
     machines = sorted({r["machine"] for r in rows})
     dates = sorted({r["date"] for r in rows})
@@ -214,12 +241,14 @@ def section(stored: dict) -> str:
             "excluding start-up: frames / the run's seconds. The floor: the same reel decoded chunk by chunk and encoded as an FFV1 master by "
             "the project's reader and writer in the benchmark's process, no detection or fill; x floor: the run's "
             "seconds over the floor's. Reels a day: a 1,000 ft reel of 35 mm film is 16,000 frames (16 frames a foot), "
-            "restored one at a time: 86,400 s / (start-up + 16,000 x the run's seconds a frame). Load: the 1-minute load "
+            "restored one at a time: 86,400 s / (start-up + 16,000 x the run's seconds a frame). F1: the run's recorded "
+            "masks against the true mask, every frame pooled; PSNR in damage: the restored frames inside the true mask "
+            "against the clean frames, dB (- : rows measured before the script recorded quality). Load: the 1-minute load "
             "average before / after the row; the machine is shared, and other work slows rows.",
             "",
             "| size | bits | level | damage | threads | method | precision, runtime | frames | wall s | start-up s "
-            "| frames/s end to end | frames/s excl. start-up | x floor | 1,000-ft reels a day | load |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| frames/s end to end | frames/s excl. start-up | x floor | 1,000-ft reels a day | F1 | PSNR in damage dB | load |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
             *lines,
         ]
     )
@@ -243,7 +272,13 @@ def main() -> None:
     if not args.tables_only:
         clip = args.data / "clean_video" / args.clip
         for name, row in run_rows(clip, args.sizes, args.levels, args.threads, args.methods, args.frames, args.seed, args.work):
-            print(name, json.dumps({k: row[k] for k in ("wall_s", "startup_s", "fps", "fps_run", "reels_per_day")}), flush=True)
+            print(
+                name,
+                json.dumps(
+                    {k: row[k] for k in ("wall_s", "startup_s", "fps", "fps_run", "reels_per_day", "f1", "psnr_in_damage") if k in row}
+                ),
+                flush=True,
+            )
             stored[name] = row
             write_json_atomic(path, stored)  # after every row: a long run that stops keeps what it measured
     if not stored:

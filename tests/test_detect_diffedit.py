@@ -13,6 +13,7 @@ from restoration.detect.diffedit import (
     DiffEditConfig,
     detect_damage,
     diffedit_map,
+    hysteresis,
     load_detector,
     mask_from_map,
     tile_scores,
@@ -216,3 +217,17 @@ def test_picture_rule_reads_the_difference_in_picture_units(tiny):
     raw = np.full((1, 4, 4), 2.0, np.float32)
     a = float(sched.alphas_cumprod[round(WHOLE.strength * 1000)])
     np.testing.assert_allclose(tile_scores(raw, sched, WHOLE), 2.0 * np.sqrt((1 - a) / a) / 2 / 0.04, rtol=1e-6)
+
+
+def test_hysteresis_grows_found_damage_through_faint_pixels_only():
+    score = np.zeros((6, 9), np.float32)
+    score[1, 1:5] = [1.5, 0.8, 0.8, 0.6]  # a strong pixel with a faint tail: the tail joins down to 0.7
+    score[4, 6:8] = 0.9  # faint alone: stays out
+    level = np.ones_like(score)
+    expected = np.zeros(score.shape, bool)
+    expected[1, 1:4] = True
+    assert np.array_equal(hysteresis(score, level, 0.7), expected)
+    assert np.array_equal(hysteresis(score, level, 1.0), score > 1)
+    level[4, 6] = 0.5  # a proposal lowers the level: its faint neighbour comes with it
+    grown = hysteresis(score, level, 0.7)
+    assert grown[4, 6] and grown[4, 7] and np.array_equal(grown[:3], expected[:3])

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from restoration.errors import RestorationError
 from restoration.inpaint.palette import (
     PaletteConfig,
     _tiles_for,
@@ -11,10 +12,11 @@ from restoration.inpaint.palette import (
     inpaint_palette,
     inpaint_palette_many,
     load_inpainter,
+    load_one_step_inpainter,
     make_scheduler,
 )
 from restoration.models.inpainter import build_inpainter, tiny_inpainter_config
-from restoration.models.weights import shipped
+from restoration.models.weights import save_unet, shipped
 
 CFG = PaletteConfig(steps=3, tile=16, context=4, samples=2)
 
@@ -125,6 +127,39 @@ def test_batched_frames_and_repaint(tiny):
     res = inpaint_palette_many([f1, f2], [m1, m2], [nb1, nb2], *tiny, cfg, torch.Generator().manual_seed(0))
     for (out, _), f, m in zip(res, (f1, f2), (m1, m2)):
         assert np.array_equal(out[~m], f[~m])
+
+
+def _count_calls(model: torch.nn.Module) -> list[int]:
+    calls: list[int] = []
+    model.register_forward_hook(lambda module, args, output: calls.append(len(args[0])))
+    return calls
+
+
+def test_one_step_student_calls_the_network_once_per_batch(tiny):
+    frame, mask, nb = _case(np.uint8, 3)
+    model = build_inpainter(tiny_inpainter_config())
+    calls = _count_calls(model)
+    a = inpaint_palette(frame, mask, nb, model, None, CFG, torch.Generator().manual_seed(7))
+    b = inpaint_palette(frame, mask, nb, model, None, CFG, torch.Generator().manual_seed(7))
+    # Two tiles, three channels, k = 2 draws: one call of 12 items per fill (DDIM: CFG.steps calls).
+    assert calls == [12, 12]
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert np.array_equal(a[0][~mask], frame[~mask]) and np.all(a[1][~mask] == 0) and a[1][mask].max() > 0
+    ddim = _count_calls(tiny[0])
+    inpaint_palette(frame, mask, nb, *tiny, CFG, torch.Generator().manual_seed(7))
+    assert ddim == [12] * CFG.steps
+
+
+def test_student_and_teacher_weights_are_not_mixed_up(tmp_path):
+    model = build_inpainter(tiny_inpainter_config())
+    student, teacher = tmp_path / "student.safetensors", tmp_path / "teacher.safetensors"
+    save_unet(model, student, {"sampling": "one-step"})
+    save_unet(model, teacher, {})
+    with pytest.raises(RestorationError, match="a one-step student"):
+        load_inpainter(student)
+    with pytest.raises(RestorationError, match="not a one-step student"):
+        load_one_step_inpainter(teacher)
+    assert load_one_step_inpainter(student)[1] is None
 
 
 def test_shipped_weights_fill_a_speck():

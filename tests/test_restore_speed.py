@@ -36,11 +36,12 @@ def test_the_default_restore_names_no_methods(tmp_path):
 
 
 def test_a_16_bit_reel_is_the_clip_resized_and_damaged(clip, tmp_path):
-    coverage = make_reel(clip, "40x30:16", "high", 4, 0, tmp_path / "reel.mkv")
+    clean, truth = make_reel(clip, "40x30:16", "high", 4, 0, tmp_path / "reel.mkv")
     info = probe(tmp_path / "reel.mkv")
     assert (info.width, info.height, info.bit_depth, info.frame_count, info.codec) == (40, 30, 16, 4, "ffv1")
-    assert read_frames(info).dtype == np.uint16
-    assert 0 < coverage < 1
+    damaged = read_frames(info)
+    assert damaged.dtype == clean.dtype == np.uint16 and clean.shape == damaged.shape and truth.shape == damaged.shape[:3]
+    assert 0 < truth.mean() < 1 and np.array_equal(damaged[~truth], clean[~truth])
 
 
 @pytest.mark.slow
@@ -55,6 +56,8 @@ def test_rows_for_the_floor_and_a_restore_through_the_command_line(clip, tmp_pat
     # The command's wall holds its run and the start-up around it (the temporary Prefect server).
     assert 0 < restore["run_s"] < restore["wall_s"] and restore["startup_s"] > 0
     assert restore["compute"]["threads"] == 1
+    # Quality from the run's store: its masks against the truth, its fill inside the true mask.
+    assert 0 < restore["f1"] <= 1 and 0 <= restore["precision"] <= 1 and restore["psnr_in_damage"] > 0
     table = section(json.loads(json.dumps(rows))).splitlines()
     assert table[0] == "## Restore speed at scale"
     assert [line.split(" | ")[5] for line in table if line.startswith("| 64x48 ")] == [FLOOR, CLASSICAL]

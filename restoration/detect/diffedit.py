@@ -78,6 +78,10 @@ class DiffEditConfig:
         relative rule above (``threshold``, ``clamp``, ``floor``).
     proposal_relief: with ``whole_frame``, the level inside the spike proposals, relative to the
         level elsewhere (1 = proposals change nothing).
+    grow_relief: with ``whole_frame``, hysteresis: a pixel above this fraction of its level joins
+        the mask when it is connected (8-neighbours, through such pixels) to one above the full level,
+        so a faint part of a found artefact (a soft rim, a translucent edge) comes with it while a
+        faint pixel alone stays out (1 = off).
     """
 
     strength: float = 0.03
@@ -98,6 +102,7 @@ class DiffEditConfig:
     whole_frame: bool = True
     picture_threshold: float = 0.14
     proposal_relief: float = 0.5
+    grow_relief: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0 < self.strength <= 1:
@@ -108,9 +113,10 @@ class DiffEditConfig:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
         if 2 * self.margin >= self.tile:
             raise ValueError(f"margin {self.margin} too large for tile {self.tile}")
-        if self.picture_threshold < 0 or not 0 < self.proposal_relief <= 1:
+        if self.picture_threshold < 0 or not 0 < self.proposal_relief <= 1 or not 0 < self.grow_relief <= 1:
             raise ValueError(
-                f"picture_threshold >= 0 and proposal_relief in (0, 1] required, got {self.picture_threshold}, {self.proposal_relief}"
+                "picture_threshold >= 0, proposal_relief and grow_relief in (0, 1] required, "
+                f"got {self.picture_threshold}, {self.proposal_relief}, {self.grow_relief}"
             )
         if self.whole_frame and self.tile % 4:
             raise ValueError(f"whole_frame tiles must be a multiple of 4 (the U-Net halves them twice), got {self.tile}")
@@ -258,6 +264,22 @@ def _tiles(stack: np.ndarray, proposals: np.ndarray | None, config: DiffEditConf
     if not origins:
         return [], torch.zeros((0, stack.shape[0], P, P))
     return origins, torch.from_numpy(np.stack([stack[:, y : y + P, x : x + P] for y, x in origins]))
+
+
+def hysteresis(score: np.ndarray, level: np.ndarray, grow: float) -> np.ndarray:
+    """``score > level``, grown through the 8-connected pixels above ``grow * level``.
+
+    score, level: float ``(H, W)``; grow in (0, 1] (1 = just ``score > level``). Returns bool ``(H, W)``:
+    every pixel of a component of ``score > grow * level`` that holds a pixel above ``level``.
+    """
+    strong = score > level
+    if grow >= 1 or not strong.any():
+        return strong
+    labels, _ = ndi.label(score > grow * level, structure=_SQUARE)
+    keep = np.zeros(labels.max() + 1, bool)
+    keep[labels[strong]] = True
+    keep[0] = False
+    return keep[labels]
 
 
 def _tidy(diff: np.ndarray, config: DiffEditConfig) -> np.ndarray:
@@ -441,7 +463,7 @@ def detect_damage(
     stack = _model_stack(frame, neighbours, model.config.in_channels)
     if config.whole_frame:
         score = whole_frame_score(stack, model, scheduler, config, generator, dtype)
-        found = _tidy(score > np.where(proposals, config.proposal_relief, 1.0), config)
+        found = _tidy(hysteresis(score, np.where(proposals, config.proposal_relief, 1.0), config.grow_relief), config)
         if config.dilate > 0 and found.any():
             found = ndi.binary_dilation(found, structure=_SQUARE, iterations=config.dilate)
         return (found, score) if return_score else found

@@ -20,7 +20,9 @@ How a frame is filled (:func:`inpaint_palette`):
    every other pixel is bit-exact.
 
 The sampling loop is written out step by step (as diffusers' ``pipeline_ddpm.py`` does) with
-``DDIMScheduler(timestep_spacing="trailing")``.
+``DDIMScheduler(timestep_spacing="trailing")``. A one-step student of the model
+(:mod:`restoration.train.distill`, :func:`load_one_step_inpainter`) replaces the loop by one network
+call per draw; everything else (tiles, baseline, draws, write-back) is the same.
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ import torch
 from diffusers import DDIMScheduler, UNet2DModel
 from scipy import ndimage as ndi
 
+from restoration.errors import RestorationError
 from restoration.motion.flow import no_neighbour, validate_frame
 
+TRAIN_TIMESTEPS = 1000
 # Scheduler shared by training and sampling; stored in the weights' facts so both always agree.
 SCHEDULER_CONFIG = {
-    "num_train_timesteps": 1000,
+    "num_train_timesteps": TRAIN_TIMESTEPS,
     "beta_schedule": "squaredcos_cap_v2",
     "prediction_type": "epsilon",
     # The residual x0 lies in [-2, 2]; with the cosine schedule alpha_bar(999) is ~0, so an
@@ -117,11 +121,28 @@ def load_inpainter(path: str | Path | None = None) -> tuple[UNet2DModel, DDIMSch
     """
     from restoration.models.weights import load_unet, shipped
 
-    model, facts = load_unet(shipped("inpainter") if path is None else path)
+    path = shipped("inpainter") if path is None else path
+    model, facts = load_unet(path)
+    if facts.get("sampling") == "one-step":
+        raise RestorationError(f"{path}: a one-step student (load it with load_one_step_inpainter, inpainter palette-one-step)")
     cfg = dict(SCHEDULER_CONFIG)
     cfg.update(facts.get("scheduler", {}))
     cfg["timestep_spacing"] = "trailing"
     return model, DDIMScheduler(**cfg)
+
+
+def load_one_step_inpainter(path: str | Path | None = None) -> tuple[UNet2DModel, None]:
+    """Load a one-step student of the inpainter (:mod:`restoration.train.distill`; default: the shipped
+    ``restoration/weights/inpainter_one_step.safetensors``). Returns ``(model in eval mode on CPU,
+    None)``: a student has no sampling schedule (:func:`inpaint_palette` with ``scheduler=None``).
+    Weights that are not a one-step student are a :class:`RestorationError`."""
+    from restoration.models.weights import load_unet, shipped
+
+    path = shipped("inpainter_one_step") if path is None else path
+    model, facts = load_unet(path)
+    if facts.get("sampling") != "one-step":
+        raise RestorationError(f"{path}: not a one-step student (its facts say sampling {facts.get('sampling', 'ddim')!r})")
+    return model, None
 
 
 # --------------------------------------------------------------------------- conditioning
@@ -195,16 +216,18 @@ def sample_residuals(
     config: PaletteConfig,
     generator: torch.Generator,
     dtype: torch.dtype = torch.float32,
+    noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Draw residuals ``x0`` for a batch of tiles with the DDIM loop (RePaint re-imposition).
 
-    cond: float32 ``(N, 6, P, P)`` (channel 1 is the hole mask). Returns float32 ``(N, 1, P, P)`` on
-    the CPU, 0 outside the holes. The network runs on the model's device; the noise is drawn on the
-    CPU from ``generator`` (a CPU generator), so a seed gives the same draws on every device;
-    ``dtype`` is the network's precision (bfloat16 = autocast; see :mod:`restoration.core.compute`).
-    The loop is the plain DDIM loop with, before every network call, the known
-    region replaced by the known residual (0) noised to the current t, and optional RePaint
-    jumps back up the schedule.
+    cond: float32 ``(N, 6, P, P)`` (channel 1 is the hole mask); noise: the initial x_T float32
+    ``(N, 1, P, P)`` (default: drawn from ``generator``; given, e.g., when distilling the loop into one
+    step from the same x_T). Returns float32 ``(N, 1, P, P)`` on the CPU, 0 outside the holes. The
+    network runs on the model's device; the noise is drawn on the CPU from ``generator`` (a CPU
+    generator), so a seed gives the same draws on every device; ``dtype`` is the network's precision
+    (bfloat16 = autocast; see :mod:`restoration.core.compute`). The loop is the plain DDIM loop with,
+    before every network call, the known region replaced by the known residual (0) noised to the
+    current t, and optional RePaint jumps back up the schedule.
     """
     n, _, p, q = cond.shape
     device = model.device
@@ -213,7 +236,7 @@ def sample_residuals(
     scheduler.set_timesteps(config.steps)
     timesteps = list(scheduler.timesteps)
     shape = (n, 1, p, q)
-    x = torch.randn(shape, generator=generator).to(device)
+    x = (torch.randn(shape, generator=generator) if noise is None else noise).to(device)
 
     def one_step(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         x = hole * x + (1 - hole) * _noised_known(scheduler, shape, t, generator, device)
@@ -248,6 +271,38 @@ def sample_residuals(
             x = jump_up(x, int(timesteps[i]), int(timesteps[i - jump]))
             i -= jump
     return (hole * x).cpu()
+
+
+# The timestep a one-step student is called at: the top of the schedule, where x_T is pure noise.
+ONE_STEP_T = TRAIN_TIMESTEPS - 1
+
+
+def one_step_residual(model: UNet2DModel, x_t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    """A one-step student's raw estimate of the residual x0 (differentiable; the distillation trains it).
+
+    x_t: the noise x_T ``(N, 1, P, P)``, cond ``(N, 6, P, P)``, both on the model's device. Returns the
+    network's output ``(N, 1, P, P)``, read as x0 itself (not as noise: at t = T alpha_bar is ~0 and no
+    x0 can be recovered from a noise estimate).
+    """
+    t = torch.full((len(x_t),), ONE_STEP_T, dtype=torch.long, device=x_t.device)
+    return model(torch.cat([x_t, cond], dim=1), t).sample
+
+
+@torch.no_grad()
+def sample_residuals_one_step(
+    model: UNet2DModel, cond: torch.Tensor, generator: torch.Generator, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Draw residuals with a one-step student (:mod:`restoration.train.distill`): one network call per draw.
+
+    As :func:`sample_residuals` (same inputs and output, noise drawn on the CPU from ``generator``)
+    but x0 comes straight from the student at t = T, clipped to the residual's range [-2, 2].
+    """
+    device = model.device
+    cond = cond.to(device)
+    x_t = torch.randn((len(cond), 1, *cond.shape[2:]), generator=generator).to(device)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+        x0 = one_step_residual(model, x_t, cond).float()
+    return (cond[:, 1:2] * x0.clamp(-2, 2)).cpu()
 
 
 # --------------------------------------------------------------------------- tiling
@@ -330,7 +385,7 @@ def inpaint_palette_many(
     masks: Sequence[np.ndarray],
     neighbours: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
     model: UNet2DModel,
-    scheduler: DDIMScheduler,
+    scheduler: DDIMScheduler | None,
     config: PaletteConfig = PaletteConfig(),
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float32,
@@ -392,7 +447,11 @@ def inpaint_palette_many(
         conds = conds.repeat_interleave(k, dim=0)  # k draws per item, adjacent
         out = []
         for a in range(0, len(conds), config.max_batch):
-            out.append(sample_residuals(model, scheduler, conds[a : a + config.max_batch], config, gen, dtype))
+            batch = conds[a : a + config.max_batch]
+            if scheduler is None:
+                out.append(sample_residuals_one_step(model, batch, gen, dtype))
+            else:
+                out.append(sample_residuals(model, scheduler, batch, config, gen, dtype))
         res = torch.cat(out).reshape(len(group), k, s, s).numpy()
         for (ti, c, _, base), r in zip(group, res):
             draws = base[None] + r / 2  # residual x0 = 2 (clean - baseline)
@@ -418,7 +477,7 @@ def inpaint_palette(
     mask: np.ndarray,
     neighbours: Sequence[tuple[np.ndarray, np.ndarray]],
     model: UNet2DModel,
-    scheduler: DDIMScheduler,
+    scheduler: DDIMScheduler | None,
     config: PaletteConfig = PaletteConfig(),
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float32,
@@ -429,7 +488,9 @@ def inpaint_palette(
     single-channel batch item); mask: bool ``(H, W)``, True = hole; neighbours: the
     ``[(prev_warped, prev_valid), (next_warped, next_valid)]`` list from
     :func:`restoration.motion.flow.compensate` (offsets ``(-1, 1)``; warped float32 ``(H, W, C)`` native
-    units, valid bool ``(H, W)``); model, scheduler: from :func:`load_inpainter`; generator: the
+    units, valid bool ``(H, W)``); model, scheduler: from :func:`load_inpainter`, or a one-step student
+    and None from :func:`load_one_step_inpainter` (one network call per draw; ``config.steps`` and
+    the RePaint settings then do not apply); generator: the
     randomness (default: seeded 0); dtype: the network's precision (float32, or bfloat16 autocast
     where the hardware has it: :mod:`restoration.core.compute`).
     Returns ``(restored, spread)``: restored has the frame's shape and dtype and equals ``frame``
