@@ -1,8 +1,7 @@
-"""The Palette inpainter's quality against its cost: DDIM steps, draws, the cheap path, RePaint, and
-the one-step student distilled from it (``restoration train distill``).
+"""The Palette inpainter's quality against its cost: DDIM steps, draws, the cheap path, RePaint.
 
 Usage: ``python benchmarks/palette_curve.py [--data ../shared/data] [--clip imageio_realshort.mp4] [--frames 6]
-[--student WEIGHTS]``
+[--only NAME ...]``
 
 One held-out clip window (its last ``--frames`` frames, as in the quality benchmark), gray with the
 film look, simulated damage at ``--level``, filled inside the true mask (the inpainter alone) with
@@ -33,14 +32,20 @@ from restoration.core.restore import RestoreConfig, fill, load_models
 from restoration.evaluate.benchmark import BenchConfig, load_clip
 from restoration.evaluate.metrics import consecutive_flows, grain_ratio, psnr, warping_error
 from restoration.inpaint.palette import PaletteConfig
-from restoration.models.weights import shipped
 from restoration.motion.flow import compensate
 from restoration.simulate.damage import DamageConfig, simulate_damage
 
 HERE = Path(__file__).parent
 BASE = PaletteConfig(samples=4, agree_tol=0.0)  # k is set here: the "k 4" rows must not follow the default
 SETTINGS = {
+    "steps 1, k 1": replace(BASE, steps=1, samples=1),
+    "steps 2, k 1": replace(BASE, steps=2, samples=1),
+    "steps 2, k 2": replace(BASE, steps=2, samples=2),
     "steps 2, k 4": replace(BASE, steps=2),
+    "steps 3, k 2": replace(BASE, steps=3, samples=2),
+    "steps 3, k 3": replace(BASE, steps=3, samples=3),
+    "steps 3, k 2, cheap path 0.02": replace(BASE, steps=3, samples=2, agree_tol=0.02),
+    "steps 2, k 4, cheap path 0.02": replace(BASE, steps=2, agree_tol=0.02),
     "steps 5, k 4": replace(BASE, steps=5),
     "steps 10, k 4": replace(BASE, steps=10),
     "steps 20, k 4": replace(BASE, steps=20),
@@ -52,13 +57,6 @@ SETTINGS = {
     "steps 5, k 2, cheap path 0.02": replace(BASE, steps=5, samples=2, agree_tol=0.02),
     "steps 5, k 2, cheap path 0.04": replace(BASE, steps=5, samples=2, agree_tol=0.04),
 }
-# The one-step student (inpainter palette-one-step): one network call per draw, steps do not apply.
-STUDENT_SETTINGS = {
-    "one-step student, k 1": replace(BASE, steps=1, samples=1),
-    "one-step student, k 2": replace(BASE, steps=1, samples=2),
-    "one-step student, k 4": replace(BASE, steps=1, samples=4),
-    "one-step student, k 2, cheap path 0.02": replace(BASE, steps=1, samples=2, agree_tol=0.02),
-}
 
 
 def main() -> None:
@@ -69,9 +67,6 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", default=None, help="Run only these settings (names as in the table).")
-    parser.add_argument(
-        "--student", type=Path, default=None, help="one-step student weights (default: the shipped ones; rows left out when absent)"
-    )
     args = parser.parse_args()
     torch.set_num_threads(1)  # as in run_all.py
 
@@ -105,21 +100,15 @@ def main() -> None:
         t0 = time.perf_counter()
         restored = np.stack([fill(damaged[i], mask[i], neighbours[i], i, cfg, models)[0] for i in range(len(clean))])
         rows[name] = score(restored, time.perf_counter() - t0, None)
-    runs = [(name, restore, models, setting, setting.evaluations() * setting.samples) for name, setting in SETTINGS.items()]
-    student = args.student or shipped("inpainter_one_step")
-    if student.is_file():
-        student_config = replace(restore, inpainter="palette-one-step", inpainter_weights=str(student))
-        student_models = load_models(student_config)
-        runs += [(name, student_config, student_models, setting, setting.samples) for name, setting in STUDENT_SETTINGS.items()]
-    for name, base, loaded, setting, evaluations in runs:
+    for name, setting in SETTINGS.items():
         if args.only and name not in args.only:
             continue
         t0 = time.perf_counter()
-        cfg = replace(base, palette=setting)
-        restored = np.stack([fill(damaged[i], mask[i], neighbours[i], i, cfg, loaded)[0] for i in range(len(clean))])
-        rows[name] = score(restored, time.perf_counter() - t0, evaluations)
+        cfg = replace(restore, palette=setting)
+        restored = np.stack([fill(damaged[i], mask[i], neighbours[i], i, cfg, models)[0] for i in range(len(clean))])
+        rows[name] = score(restored, time.perf_counter() - t0, setting.evaluations() * setting.samples)
         rows[name]["config"] = asdict(setting)
-        rows[name]["weights"] = loaded.weights.get("inpainter")
+        rows[name]["weights"] = models.weights.get("inpainter")
         print(name, json.dumps({k: v for k, v in rows[name].items() if k not in ("config", "weights")}), flush=True)
 
     result = {"source": source, "config": asdict(config), "damage_coverage": float(mask.mean()), "machine": machine(), "rows": rows}
@@ -132,10 +121,10 @@ def main() -> None:
         f"look, {config.level} damage ({result['damage_coverage']:.2%} of pixels), filled inside the true mask, the neighbours' "
         "own damage left out (as the pipeline fills). "
         "Grain: high-pass energy of the fill over the clean frame's (1 = as grainy as the film). Flicker: warping "
-        "error over the clean window's. Evaluations: network calls per tile (steps x draws, RePaint's extra steps "
-        "included). The cheap path fills a component from the neighbours' mean without the model when both are "
-        "valid there and agree within the tolerance (fraction of the range). The one-step student "
-        "(`restoration train distill`, inpainter `palette-one-step`) is called once per draw. "
+        "error over the clean window's. Evaluations: network calls per tile, all draws: (steps - 1) x draws, "
+        "RePaint's extra steps included (the step from the top of the schedule, where x0 is taken as 0, needs no call; "
+        "one step is the baseline itself). The cheap path fills a component from the neighbours' mean without the model when both are "
+        "valid there and agree within the tolerance (fraction of the range). "
         f"One thread of {result['machine']}; bf16 autocast where native.",
         "",
         "| fill | PSNR in mask | grain | flicker / clean | evaluations per tile | s/frame |",

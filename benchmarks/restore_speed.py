@@ -2,8 +2,7 @@
 level and threads, beside the decode + encode floor, and how many 1,000-ft reels a day that makes.
 
 Usage: ``python benchmarks/restore_speed.py [--data ../shared/data] [--sizes 384x216:8 720x576:8 2048x1556:16]
-[--levels low medium high] [--threads 1 2] [--frames 8] [--methods diffedit/palette diffedit/palette-one-step
-temporal/temporal_median]``
+[--levels low medium high] [--threads 1 2] [--frames 8] [--methods diffedit/palette temporal/temporal_median]``
 
 For each size (``WIDTHxHEIGHT:BITS``) and level, the last ``--frames`` frames of the clean clip are
 resized, made gray and film-like and damaged (as ``runtime.py`` makes its clip), and written as an
@@ -57,7 +56,7 @@ HERE = Path(__file__).parent
 SIZES = ("384x216:8", "720x576:8", "2048x1556:16")
 LEVELS = ("low", "medium", "high")
 DEFAULT = f"{RestoreConfig().detector}/{RestoreConfig().inpainter}"
-METHODS = (DEFAULT, "diffedit/palette-one-step", "temporal/temporal_median")
+METHODS = (DEFAULT, "temporal/temporal_median")
 FLOOR = "floor: decode + encode"
 # A 1,000 ft reel of 35 mm film at 16 frames a foot.
 REEL_FRAMES = 16_000

@@ -450,12 +450,3 @@ def train_inpainter(ctx: typer.Context):
     from restoration.train.inpainter import main as train_main
 
     train_main(ctx.args)
-
-
-@train_app.command("distill", context_settings=_FORWARD)
-def train_distill(ctx: typer.Context):
-    """Distil the Palette inpainter's DDIM sampler into one network call per draw (the
-    palette-one-step inpainter); options as `python -m restoration.train.distill --help`."""
-    from restoration.train.distill import main as train_main
-
-    train_main(ctx.args)

@@ -26,8 +26,7 @@ def tiny_models() -> Models:
     torch.manual_seed(0)
     detector = build_detector(tiny_detector_config()).eval()
     inpainter = build_inpainter(tiny_inpainter_config()).eval()
-    student = build_inpainter(tiny_inpainter_config()).eval()
-    return Models(detector=(detector, make_scheduler()), inpainter=(inpainter, palette_scheduler()), inpainter_one_step=(student, None))
+    return Models(detector=(detector, make_scheduler()), inpainter=(inpainter, palette_scheduler()))
 
 
 def damaged_clip() -> np.ndarray:

@@ -20,13 +20,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 import restoration.train.detector as detector_trainer
-import restoration.train.distill as distill_trainer
 import restoration.train.inpainter as inpainter_trainer
-from restoration.inpaint.palette import PaletteConfig, load_inpainter, load_one_step_inpainter
-from restoration.io.reel import sha256_file
 from restoration.models.detector import tiny_detector_config
-from restoration.models.inpainter import build_inpainter, tiny_inpainter_config
-from restoration.models.weights import load_unet, save_unet, shipped
+from restoration.models.inpainter import tiny_inpainter_config
+from restoration.models.weights import load_unet, shipped
 from restoration.train.checkpoint import TrainingState, load_checkpoint
 from restoration.train.config import settings_from_args, training_config
 from restoration.train.loop import LoopConfig, train_loop
@@ -34,12 +31,10 @@ from restoration.train.loop import LoopConfig, train_loop
 TRAINERS = {
     "detector": (detector_trainer, detector_trainer.TrainDetectorConfig, tiny_detector_config()),
     "inpainter": (inpainter_trainer, inpainter_trainer.TrainInpainterConfig, tiny_inpainter_config()),
-    "distill": (distill_trainer, distill_trainer.DistillConfig, tiny_inpainter_config()),
 }
 BANK_KEYS = {
     "detector": ("clean", "damaged", "mask", "prev", "prev_valid", "next", "next_valid"),
     "inpainter": ("clean", "mask", "prev", "prev_valid", "next", "next_valid"),
-    "distill": ("clean", "mask", "prev", "prev_valid", "next", "next_valid"),
 }
 V2 = Path(__file__).resolve().parents[1] / "restoration" / "weights" / "training" / "detector_v2"
 # The resume command of restoration/weights/training/detector_v2/README.md.
@@ -75,22 +70,9 @@ def tiny_bank(kind: str, patch: int, count: int = 6) -> dict[str, np.ndarray]:
     }
 
 
-def tiny_teacher(path: Path) -> Path:
-    """A tiny random-weight inpainter written to ``path``, its shape in its facts (as a trainer writes it)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(3)
-        model = build_inpainter(tiny_inpainter_config())
-    save_unet(model, path, {"kind": "palette-inpainter", "train_config": {"model": dataclasses.asdict(tiny_inpainter_config())}})
-    return path
-
-
 def tiny_run(kind: str, out_dir: Path, **settings):
-    """A fresh tiny model's config for ``out_dir``, with a cached random bank there; checkpoints every
-    step. The distillation's student starts from a tiny teacher written beside ``out_dir``."""
+    """A fresh tiny model's config for ``out_dir``, with a cached random bank there; checkpoints every step."""
     _, config_cls, shape = TRAINERS[kind]
-    if kind == "distill":
-        teacher = str(tiny_teacher(out_dir.parent / f"{out_dir.name}-teacher.safetensors"))
-        settings = {"teacher": teacher, "init": teacher, "teacher_steps": 3, **settings}
     config = training_config(
         config_cls,
         {
@@ -131,7 +113,7 @@ def checkpoint_contents(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
         return f.metadata(), load_file(str(path))
 
 
-@pytest.mark.parametrize("kind,log_every", [("detector", 2), ("inpainter", 1), ("distill", 2)])
+@pytest.mark.parametrize("kind,log_every", [("detector", 2), ("inpainter", 1)])
 def test_a_killed_and_resumed_run_is_the_run_that_never_stopped(tmp_path, kind, log_every):
     trainer, _, _ = TRAINERS[kind]
     straight = tiny_run(kind, tmp_path / "straight", log_every=log_every)
@@ -268,8 +250,7 @@ def test_committed_detector_v2_checkpoint_resumes(tmp_path):
 
 def test_fine_tune_from_shipped_weights_on_the_command_line(tmp_path):
     reel = write_clip(tmp_path / "clean.mkv", random_frames(8, 96, 128, 1, np.uint8), "gray", audio=False)
-    for name in ("detector", "inpainter"):
-        trainer, config_cls, _ = TRAINERS[name]
+    for name, (trainer, config_cls, _) in TRAINERS.items():
         out = tmp_path / name
         args = ["--data", str(reel), "--init", str(shipped(name)), "--triplets", "4", "--batch", "4", "--out-dir", str(out)]
         trainer.main([*args, "--steps", "2", "--no-resume"])
@@ -282,40 +263,3 @@ def test_fine_tune_from_shipped_weights_on_the_command_line(tmp_path):
         assert facts["train_config"]["model"] == load_unet(shipped(name))[1]["train_config"]["model"]
         assert "resumed at step 2" in (out / "train.log").read_text()
         assert checkpoint_contents(out / "checkpoint.safetensors")[0]["step"] == "4"
-
-
-def test_distilled_student_moves_towards_the_teachers_samples(tmp_path):
-    config = tiny_run("distill", tmp_path / "run", steps=60, lr=3e-3, warmup=0, log_every=20, checkpoint_minutes=5)
-    weights = distill_trainer.train(config)
-    assert loss_rows(tmp_path / "run")[0] == ["step", "loss", "truth_teacher", "truth_student", "lr"]
-    student, scheduler = load_one_step_inpainter(weights)
-    facts = load_unet(weights)[1]
-    assert scheduler is None and facts["sampling"] == "one-step"
-    assert facts["teacher"] == {"path": config.teacher, "sha256": sha256_file(Path(config.teacher)), "steps": 3}
-
-    teacher, teacher_scheduler = load_inpainter(config.teacher)
-    bank = dict(np.load(tmp_path / "run" / "bank.npz"))
-    batch = inpainter_trainer.sample_batch(bank, dataclasses.replace(config, batch=16), np.random.default_rng(11))
-    sampler = PaletteConfig(steps=3, samples=1)
-
-    def gap(model) -> float:
-        with torch.no_grad():
-            values = distill_trainer.distillation_loss(
-                model, batch, torch.Generator().manual_seed(5), teacher, teacher_scheduler, sampler, torch.float32
-            )
-        return float(values["loss"])
-
-    before, after = gap(teacher), gap(student)
-    assert after < 0.6 * before, (before, after)  # measured 0.378 -> 0.199
-
-
-def test_distill_starts_the_student_from_the_teacher_on_the_command_line(tmp_path):
-    teacher = tiny_teacher(tmp_path / "teacher.safetensors")
-    args = distill_trainer.parser().parse_args(["--teacher", str(teacher), "--teacher-steps", "2"])
-    settings = settings_from_args(args)
-    settings.setdefault("init", settings.get("teacher"))
-    config = training_config(distill_trainer.DistillConfig, settings)
-    assert (config.init, config.teacher, config.teacher_steps) == (str(teacher), str(teacher), 2)
-    assert dataclasses.asdict(config.model) == dataclasses.asdict(tiny_inpainter_config())
-    with pytest.raises(ValueError, match="starts from trained weights"):
-        distill_trainer.train(dataclasses.replace(config, init=None))

@@ -63,7 +63,7 @@ class Method:
     :class:`restoration.motion.flow.MotionConfig`) is not examined by it."""
 
     description: str
-    weights: str | None  # "detector", "inpainter", "inpainter_one_step" (shipped files) or "latent" (a local folder)
+    weights: str | None  # "detector", "inpainter" (shipped files) or "latent" (a local folder)
     run: Any
     needs_neighbours: Any = _never
 
@@ -129,11 +129,6 @@ DETECTORS: dict[str, Method] = {
 }
 INPAINTERS: dict[str, Method] = {
     "palette": Method("Palette-style conditional diffusion inpainting with warped neighbours, DDIM", "inpainter", _palette),
-    "palette-one-step": Method(
-        "Palette-style conditional diffusion inpainting with warped neighbours, distilled from the DDIM sampler to one step",
-        "inpainter_one_step",
-        _palette,
-    ),
     "temporal_median": Method("classical: motion-compensated temporal median, Telea where no neighbour is valid", None, _temporal_median),
     "telea": Method("classical: spatial fill from the hole's border (Telea), no neighbours", None, _telea),
     "sd-inpaint": Method("Stable Diffusion inpainting (or legacy latent masking) on crops around the damage, GPU", "latent", _sd_inpaint),

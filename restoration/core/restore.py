@@ -29,7 +29,7 @@ from restoration.core.methods import DEFAULT_DETECTOR, DEFAULT_INPAINTER, DETECT
 from restoration.detect.diffedit import DiffEditConfig, load_detector
 from restoration.detect.temporal import SpikeDetectorConfig
 from restoration.errors import RestorationError
-from restoration.inpaint.palette import PaletteConfig, load_inpainter, load_one_step_inpainter
+from restoration.inpaint.palette import PaletteConfig, load_inpainter
 from restoration.io.encode import EncodeConfig
 from restoration.io.reel import ReelInfo, read_frames, sha256_file
 from restoration.models.latent import LatentConfig, LatentModel, load_latent
@@ -105,13 +105,12 @@ class Models:
 
     detector: tuple | None = None
     inpainter: tuple | None = None
-    inpainter_one_step: tuple | None = None
     latent: LatentModel | None = None
     weights: dict[str, dict] = field(default_factory=dict)
     compute: Compute = field(default_factory=lambda: Compute(torch.device("cpu"), torch.float32))
 
 
-_LOADERS = {"detector": load_detector, "inpainter": load_inpainter, "inpainter_one_step": load_one_step_inpainter}
+_LOADERS = {"detector": load_detector, "inpainter": load_inpainter}
 
 
 def load_models(config: RestoreConfig) -> Models:
@@ -126,10 +125,7 @@ def load_models(config: RestoreConfig) -> Models:
         for role in ("detector", "inpainter"):
             if getattr(config, role) in LATENT_METHODS:
                 models.weights[role] = models.latent.describe()
-    for role, method, given in (
-        ("detector", DETECTORS[config.detector], config.detector_weights),
-        ("inpainter", INPAINTERS[config.inpainter], config.inpainter_weights),
-    ):
+    for method, given in ((DETECTORS[config.detector], config.detector_weights), (INPAINTERS[config.inpainter], config.inpainter_weights)):
         name = method.weights
         if name not in _LOADERS:
             continue
@@ -139,7 +135,7 @@ def load_models(config: RestoreConfig) -> Models:
         model, scheduler = _LOADERS[name](path)
         net = prepare_unet(model.to(models.compute.device), models.compute.runtime, torch.get_num_threads(), models.compute.dtype)
         setattr(models, name, (net, scheduler))
-        models.weights[role] = {"path": str(path), "sha256": sha256_file(path)}
+        models.weights[name] = {"path": str(path), "sha256": sha256_file(path)}
     return models
 
 

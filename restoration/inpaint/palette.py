@@ -20,9 +20,7 @@ How a frame is filled (:func:`inpaint_palette`):
    every other pixel is bit-exact.
 
 The sampling loop is written out step by step (as diffusers' ``pipeline_ddpm.py`` does) with
-``DDIMScheduler(timestep_spacing="trailing")``. A one-step student of the model
-(:mod:`restoration.train.distill`, :func:`load_one_step_inpainter`) replaces the loop by one network
-call per draw; everything else (tiles, baseline, draws, write-back) is the same.
+``DDIMScheduler(timestep_spacing="trailing")``.
 """
 
 from __future__ import annotations
@@ -37,13 +35,11 @@ import torch
 from diffusers import DDIMScheduler, UNet2DModel
 from scipy import ndimage as ndi
 
-from restoration.errors import RestorationError
 from restoration.motion.flow import no_neighbour, validate_frame
 
-TRAIN_TIMESTEPS = 1000
 # Scheduler shared by training and sampling; stored in the weights' facts so both always agree.
 SCHEDULER_CONFIG = {
-    "num_train_timesteps": TRAIN_TIMESTEPS,
+    "num_train_timesteps": 1000,
     "beta_schedule": "squaredcos_cap_v2",
     "prediction_type": "epsilon",
     # The residual x0 lies in [-2, 2]; with the cosine schedule alpha_bar(999) is ~0, so an
@@ -59,11 +55,14 @@ SCHEDULER_CONFIG = {
 class PaletteConfig:
     """Settings for :func:`inpaint_palette`.
 
-    steps: DDIM steps (network evaluations per draw without resampling). The defaults (5 steps,
-        k = 2, cheap path 0.02) come from the quality-against-cost table in benchmarks/RESULTS.md:
-        2 -> 5 -> 10 -> 20 steps (k = 4) add 0.31, 0.03, 0.21 dB for 2x the cost each; k = 2 is the
-        fewest draws that still give a spread (the uncertainty the consistency check reads), 0.24 dB
-        below k = 4 at half the cost; the cheap path at 0.02 saves 7 % for 0.04 dB.
+    steps: DDIM steps; the first (from the top of the schedule) needs no network call, so a draw
+        costs ``steps - 1`` evaluations without resampling, and one step is the baseline itself.
+        The defaults (5 steps, k = 2, cheap path 0.02) come from the quality-against-cost table in
+        benchmarks/RESULTS.md (imageio_realshort, medium): 2 / 5 / 10 / 20 steps at k = 4 give
+        30.77 / 31.05 / 30.81 / 31.00 dB (more steps stop paying after 5); k = 1 / 2 / 4 at 5 steps
+        30.40 / 30.88 / 31.05; k = 2 is the fewest draws that still give a spread (the uncertainty
+        the consistency check reads). 3 steps, k = 3 (6 evaluations against 8) matched k = 4 there
+        but lost 0.22 dB on intel_car: not taken.
     tile: side in pixels of the tile around an isolated speck (the model's training patch); larger
         damage is covered by a grid of tiles twice this side (see :func:`_tiles_for`).
     context: known pixels kept around the hole pixels a tile fills, at least.
@@ -102,10 +101,12 @@ class PaletteConfig:
             raise ValueError("repaint_jump must be >= 0 and repaint_resample >= 1")
 
     def evaluations(self) -> int:
-        """Network evaluations per draw and tile."""
-        if self.repaint_jump <= 0 or self.repaint_resample <= 1:
-            return self.steps
-        return self.steps + (self.repaint_resample - 1) * self.repaint_jump * (self.steps // self.repaint_jump - 1)
+        """Network evaluations per draw and tile: the DDIM steps (RePaint's repeats included) less
+        those at the top of the schedule, which need no network call (:func:`sample_residuals`)."""
+        if self.repaint_jump <= 0 or self.repaint_resample <= 1 or self.repaint_jump >= self.steps:
+            return self.steps - 1
+        steps = self.steps + (self.repaint_resample - 1) * self.repaint_jump * (self.steps // self.repaint_jump - 1)
+        return steps - self.repaint_resample  # the first step, and each jump back to it
 
 
 def make_scheduler() -> DDIMScheduler:
@@ -121,28 +122,11 @@ def load_inpainter(path: str | Path | None = None) -> tuple[UNet2DModel, DDIMSch
     """
     from restoration.models.weights import load_unet, shipped
 
-    path = shipped("inpainter") if path is None else path
-    model, facts = load_unet(path)
-    if facts.get("sampling") == "one-step":
-        raise RestorationError(f"{path}: a one-step student (load it with load_one_step_inpainter, inpainter palette-one-step)")
+    model, facts = load_unet(shipped("inpainter") if path is None else path)
     cfg = dict(SCHEDULER_CONFIG)
     cfg.update(facts.get("scheduler", {}))
     cfg["timestep_spacing"] = "trailing"
     return model, DDIMScheduler(**cfg)
-
-
-def load_one_step_inpainter(path: str | Path | None = None) -> tuple[UNet2DModel, None]:
-    """Load a one-step student of the inpainter (:mod:`restoration.train.distill`; default: the shipped
-    ``restoration/weights/inpainter_one_step.safetensors``). Returns ``(model in eval mode on CPU,
-    None)``: a student has no sampling schedule (:func:`inpaint_palette` with ``scheduler=None``).
-    Weights that are not a one-step student are a :class:`RestorationError`."""
-    from restoration.models.weights import load_unet, shipped
-
-    path = shipped("inpainter_one_step") if path is None else path
-    model, facts = load_unet(path)
-    if facts.get("sampling") != "one-step":
-        raise RestorationError(f"{path}: not a one-step student (its facts say sampling {facts.get('sampling', 'ddim')!r})")
-    return model, None
 
 
 # --------------------------------------------------------------------------- conditioning
@@ -216,18 +200,16 @@ def sample_residuals(
     config: PaletteConfig,
     generator: torch.Generator,
     dtype: torch.dtype = torch.float32,
-    noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Draw residuals ``x0`` for a batch of tiles with the DDIM loop (RePaint re-imposition).
 
-    cond: float32 ``(N, 6, P, P)`` (channel 1 is the hole mask); noise: the initial x_T float32
-    ``(N, 1, P, P)`` (default: drawn from ``generator``; given, e.g., when distilling the loop into one
-    step from the same x_T). Returns float32 ``(N, 1, P, P)`` on the CPU, 0 outside the holes. The
-    network runs on the model's device; the noise is drawn on the CPU from ``generator`` (a CPU
-    generator), so a seed gives the same draws on every device; ``dtype`` is the network's precision
-    (bfloat16 = autocast; see :mod:`restoration.core.compute`). The loop is the plain DDIM loop with,
-    before every network call, the known region replaced by the known residual (0) noised to the
-    current t, and optional RePaint jumps back up the schedule.
+    cond: float32 ``(N, 6, P, P)`` (channel 1 is the hole mask). Returns float32 ``(N, 1, P, P)`` on
+    the CPU, 0 outside the holes. The network runs on the model's device; the noise is drawn on the
+    CPU from ``generator`` (a CPU generator), so a seed gives the same draws on every device;
+    ``dtype`` is the network's precision (bfloat16 = autocast; see :mod:`restoration.core.compute`).
+    The loop is the plain DDIM loop with, before every network call, the known
+    region replaced by the known residual (0) noised to the current t, and optional RePaint
+    jumps back up the schedule.
     """
     n, _, p, q = cond.shape
     device = model.device
@@ -236,21 +218,23 @@ def sample_residuals(
     scheduler.set_timesteps(config.steps)
     timesteps = list(scheduler.timesteps)
     shape = (n, 1, p, q)
-    x = (torch.randn(shape, generator=generator) if noise is None else noise).to(device)
+    x = torch.randn(shape, generator=generator).to(device)
 
     def one_step(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         x = hole * x + (1 - hole) * _noised_known(scheduler, shape, t, generator, device)
-        tt = torch.full((n,), int(t), dtype=torch.long, device=device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
-            eps = model(torch.cat([x, cond], dim=1), tt).sample.float()
         a_t = scheduler.alphas_cumprod[int(t)]
         if a_t < 1e-3:
             # At the top of the cosine schedule alpha_bar is ~0 and x0 = (x - sqrt(1-a) eps) / sqrt(a)
             # only amplifies the eps error (measured: 5-step fills twice as far off). Take x0 = 0,
-            # the residual's prior mean (= the baseline), and step deterministically to t_prev.
+            # the residual's prior mean (= the baseline); then x holds only noise, eps = x / sqrt(1-a),
+            # so the step to t_prev needs no network call (the network's eps there is x to within
+            # sqrt(a) x0: the same fills within noise, one evaluation fewer a draw).
             t_prev = int(t) - scheduler.config.num_train_timesteps // scheduler.num_inference_steps
             a_prev = scheduler.alphas_cumprod[t_prev] if t_prev >= 0 else scheduler.final_alpha_cumprod
-            return (1 - a_prev).sqrt() * eps
+            return ((1 - a_prev) / (1 - a_t)).sqrt() * x
+        tt = torch.full((n,), int(t), dtype=torch.long, device=device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+            eps = model(torch.cat([x, cond], dim=1), tt).sample.float()
         return scheduler.step(eps, t, x, eta=config.eta, generator=generator).prev_sample
 
     def jump_up(x: torch.Tensor, t_from: int, t_to: int) -> torch.Tensor:
@@ -271,38 +255,6 @@ def sample_residuals(
             x = jump_up(x, int(timesteps[i]), int(timesteps[i - jump]))
             i -= jump
     return (hole * x).cpu()
-
-
-# The timestep a one-step student is called at: the top of the schedule, where x_T is pure noise.
-ONE_STEP_T = TRAIN_TIMESTEPS - 1
-
-
-def one_step_residual(model: UNet2DModel, x_t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-    """A one-step student's raw estimate of the residual x0 (differentiable; the distillation trains it).
-
-    x_t: the noise x_T ``(N, 1, P, P)``, cond ``(N, 6, P, P)``, both on the model's device. Returns the
-    network's output ``(N, 1, P, P)``, read as x0 itself (not as noise: at t = T alpha_bar is ~0 and no
-    x0 can be recovered from a noise estimate).
-    """
-    t = torch.full((len(x_t),), ONE_STEP_T, dtype=torch.long, device=x_t.device)
-    return model(torch.cat([x_t, cond], dim=1), t).sample
-
-
-@torch.no_grad()
-def sample_residuals_one_step(
-    model: UNet2DModel, cond: torch.Tensor, generator: torch.Generator, dtype: torch.dtype = torch.float32
-) -> torch.Tensor:
-    """Draw residuals with a one-step student (:mod:`restoration.train.distill`): one network call per draw.
-
-    As :func:`sample_residuals` (same inputs and output, noise drawn on the CPU from ``generator``)
-    but x0 comes straight from the student at t = T, clipped to the residual's range [-2, 2].
-    """
-    device = model.device
-    cond = cond.to(device)
-    x_t = torch.randn((len(cond), 1, *cond.shape[2:]), generator=generator).to(device)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
-        x0 = one_step_residual(model, x_t, cond).float()
-    return (cond[:, 1:2] * x0.clamp(-2, 2)).cpu()
 
 
 # --------------------------------------------------------------------------- tiling
@@ -385,7 +337,7 @@ def inpaint_palette_many(
     masks: Sequence[np.ndarray],
     neighbours: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
     model: UNet2DModel,
-    scheduler: DDIMScheduler | None,
+    scheduler: DDIMScheduler,
     config: PaletteConfig = PaletteConfig(),
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float32,
@@ -447,11 +399,7 @@ def inpaint_palette_many(
         conds = conds.repeat_interleave(k, dim=0)  # k draws per item, adjacent
         out = []
         for a in range(0, len(conds), config.max_batch):
-            batch = conds[a : a + config.max_batch]
-            if scheduler is None:
-                out.append(sample_residuals_one_step(model, batch, gen, dtype))
-            else:
-                out.append(sample_residuals(model, scheduler, batch, config, gen, dtype))
+            out.append(sample_residuals(model, scheduler, conds[a : a + config.max_batch], config, gen, dtype))
         res = torch.cat(out).reshape(len(group), k, s, s).numpy()
         for (ti, c, _, base), r in zip(group, res):
             draws = base[None] + r / 2  # residual x0 = 2 (clean - baseline)
@@ -477,7 +425,7 @@ def inpaint_palette(
     mask: np.ndarray,
     neighbours: Sequence[tuple[np.ndarray, np.ndarray]],
     model: UNet2DModel,
-    scheduler: DDIMScheduler | None,
+    scheduler: DDIMScheduler,
     config: PaletteConfig = PaletteConfig(),
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float32,
@@ -488,9 +436,7 @@ def inpaint_palette(
     single-channel batch item); mask: bool ``(H, W)``, True = hole; neighbours: the
     ``[(prev_warped, prev_valid), (next_warped, next_valid)]`` list from
     :func:`restoration.motion.flow.compensate` (offsets ``(-1, 1)``; warped float32 ``(H, W, C)`` native
-    units, valid bool ``(H, W)``); model, scheduler: from :func:`load_inpainter`, or a one-step student
-    and None from :func:`load_one_step_inpainter` (one network call per draw; ``config.steps`` and
-    the RePaint settings then do not apply); generator: the
+    units, valid bool ``(H, W)``); model, scheduler: from :func:`load_inpainter`; generator: the
     randomness (default: seeded 0); dtype: the network's precision (float32, or bfloat16 autocast
     where the hardware has it: :mod:`restoration.core.compute`).
     Returns ``(restored, spread)``: restored has the frame's shape and dtype and equals ``frame``
