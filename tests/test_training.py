@@ -40,7 +40,7 @@ V2 = Path(__file__).resolve().parents[1] / "restoration" / "weights" / "training
 # The resume command of restoration/weights/training/detector_v2/README.md.
 V2_FLAGS = (
     "--objective disagreement --t-min 10 --t-max 300 --channels 16 32 32 --no-attention --norm-groups 8 --patch 64 "
-    "--batch 32 --steps 12000 --triplets 300 --frac-proposal 0.2 --checkpoint-minutes 5 --out-dir training/detector_v2 "
+    "--batch 32 --steps 24000 --triplets 300 --frac-proposal 0.2 --checkpoint-minutes 5 --out-dir training/detector_v2 "
     "--threads 1 --lr 1e-3"
 ).split()
 

@@ -81,7 +81,10 @@ class DiffEditConfig:
     grow_relief: with ``whole_frame``, hysteresis: a pixel above this fraction of its level joins
         the mask when it is connected (8-neighbours, through such pixels) to one above the full level,
         so a faint part of a found artefact (a soft rim, a translucent edge) comes with it while a
-        faint pixel alone stays out (1 = off).
+        faint pixel alone stays out (1 = off). The default pair (level 0.16, growth down to 0.8 of it)
+        was measured against level 0.14 without growth on the same windows (benchmarks/RESULTS.md,
+        "Detector v2"): precision equal or higher on every clip, F1 +0.006 to +0.012, fewer false
+        alarms on imageio_realshort.
     """
 
     strength: float = 0.03
@@ -100,9 +103,9 @@ class DiffEditConfig:
     dilate: int = 0
     batch: int = 8
     whole_frame: bool = True
-    picture_threshold: float = 0.14
+    picture_threshold: float = 0.16
     proposal_relief: float = 0.5
-    grow_relief: float = 1.0
+    grow_relief: float = 0.8
 
     def __post_init__(self) -> None:
         if not 0 < self.strength <= 1:
