@@ -92,7 +92,9 @@ def main() -> None:
 
     stored = HERE / "results" / "curve-palette.json"
     earlier = json.loads(stored.read_text()) if stored.exists() else {}
-    now = json.loads(json.dumps({"source": source, "config": asdict(config), "machine": machine()}))
+    now = json.loads(
+        json.dumps({"source": source, "config": asdict(config), "machine": machine(), "weights": models.weights.get("inpainter")})
+    )
     same = all(earlier.get(k) == v for k, v in now.items())
     rows = earlier["rows"] if args.only and same else {}
     for name, inpainter in (("telea", "telea"), ("temporal median", "temporal_median")):
@@ -108,10 +110,9 @@ def main() -> None:
         restored = np.stack([fill(damaged[i], mask[i], neighbours[i], i, cfg, models)[0] for i in range(len(clean))])
         rows[name] = score(restored, time.perf_counter() - t0, setting.evaluations() * setting.samples)
         rows[name]["config"] = asdict(setting)
-        rows[name]["weights"] = models.weights.get("inpainter")
-        print(name, json.dumps({k: v for k, v in rows[name].items() if k not in ("config", "weights")}), flush=True)
+        print(name, json.dumps({k: v for k, v in rows[name].items() if k != "config"}), flush=True)
 
-    result = {"source": source, "config": asdict(config), "damage_coverage": float(mask.mean()), "machine": machine(), "rows": rows}
+    result = {**now, "damage_coverage": float(mask.mean()), "rows": rows}
     (HERE / "results").mkdir(exist_ok=True)
     stored.write_text(json.dumps(result, indent=1))
     lines = [
