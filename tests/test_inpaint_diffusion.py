@@ -81,12 +81,17 @@ def test_tiles_cover_every_hole_pixel_once_and_follow_the_damaged_area():
     covered = np.zeros(mask.shape, int)
     for t in tiles:
         np.add.at(covered, (t.ys, t.xs), 1)
-        assert 0 <= t.oy <= 240 - t.size and 0 <= t.ox <= 320 - t.size
-        assert (t.ys >= t.oy).all() and (t.ys < t.oy + t.size).all() and (t.xs >= t.ox).all() and (t.xs < t.ox + t.size).all()
+        assert 0 <= t.oy <= 240 - t.height and 0 <= t.ox <= 320 - t.width
+        inside = (t.ys >= t.oy + 8) & (t.ys < t.oy + t.height - 8) & (t.xs >= t.ox + 8) & (t.xs < t.ox + t.width - 8)
+        assert inside.all() or t.oy in (0, 240 - t.height) or t.ox in (0, 320 - t.width)  # context, but at a border
     assert np.array_equal(covered, mask.astype(int))
-    sizes = sorted(t.size for t in tiles)
-    # three 32 px tiles for the specks; the 240 px scratch in 48 px cells of 64 px tiles
-    assert sizes == [32, 32, 32] + [64] * 5
+    shapes = sorted((t.height, t.width) for t in tiles)
+    # three 32 px squares for the specks; the 240 px scratch in 48 px cells, each tile long along the
+    # line (48 + 2 x 8 context) and one small tile across (2 + 2 x 8 fits in 32): half a square's cost
+    assert shapes == [(32, 32)] * 3 + [(64, 32)] * 5
+    blob = np.zeros((240, 320), bool)
+    blob[100:130, 100:140] = True  # 30 x 40 px stain: one 48 x 64 tile (context 8 each side)
+    assert [(t.height, t.width) for t in _tiles_for(blob, cfg, 0)] == [(48, 64)]
 
 
 def test_baseline_takes_the_valid_neighbours_and_telea_where_none_is():
@@ -165,3 +170,22 @@ def test_shipped_weights_fill_a_speck():
     assert np.array_equal(out[~mask], frame[~mask])
     err = np.abs(out[mask].astype(float) - clean[mask].astype(float)).mean()
     assert err < 12, err
+
+
+def test_a_margin_hides_the_rim_from_the_model_but_writes_only_the_mask(tiny):
+    frame, mask, nb = _case(np.uint8, 1)
+    cfg = PaletteConfig(steps=3, tile=16, context=4, samples=2, margin=1)
+    ring = np.zeros_like(mask)
+    ring[9:14, 19:25] = True
+    ring &= ~mask
+    rimmed = frame.copy()
+    rimmed[ring] = 255 - rimmed[ring]  # a soft rim the mask left outside
+    a, spread = inpaint_palette(frame, mask, nb, *tiny, cfg, torch.Generator().manual_seed(3))
+    b, _ = inpaint_palette(rimmed, mask, nb, *tiny, cfg, torch.Generator().manual_seed(3))
+    assert np.array_equal(a[~mask], frame[~mask]) and np.array_equal(b[~mask], rimmed[~mask])
+    assert np.array_equal(a[mask], b[mask])  # the rim's values never reach the fill
+    assert np.all(spread[~mask] == 0)
+    c, _ = inpaint_palette(rimmed, mask, nb, *tiny, CFG, torch.Generator().manual_seed(3))
+    assert not np.array_equal(b[mask], c[mask])  # without the margin they do
+    with pytest.raises(ValueError, match="margin"):
+        PaletteConfig(tile=16, context=4, margin=4)

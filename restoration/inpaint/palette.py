@@ -4,7 +4,8 @@ How a frame is filled (:func:`inpaint_palette`):
 
 1. The mask is cut into tiles (:func:`_tiles_for`): one ``config.tile`` square centred on each
    isolated speck with at least ``config.context`` known pixels around it, and a grid of larger
-   tiles over a long scratch or a dense cluster; shifted inside the frame at borders. Tiles of all
+   tiles over a long scratch or a dense cluster (each sized to its damage: a line gets tiles long
+   along it and ``tile`` across); shifted inside the frame at borders. Tiles of all
    frames (with :func:`inpaint_palette_many`) and all colour channels are batched together; each
    colour channel is a separate single-channel batch item (the model is gray / luma).
 2. Per tile: the *baseline* (cheap first, DESIGN) is the frame outside the holes and, inside, the
@@ -64,7 +65,7 @@ class PaletteConfig:
         the consistency check reads). 3 steps, k = 3 (6 evaluations against 8) matched k = 4 there
         but lost 0.22 dB on intel_car: not taken.
     tile: side in pixels of the tile around an isolated speck (the model's training patch); larger
-        damage is covered by a grid of tiles twice this side (see :func:`_tiles_for`).
+        damage is covered by a grid of tiles up to twice this side (see :func:`_tiles_for`).
     context: known pixels kept around the hole pixels a tile fills, at least.
     samples: k draws per tile (fill = combine of them, spread = their std).
     eta: DDIM eta (0 = deterministic given the initial noise).
@@ -76,6 +77,9 @@ class PaletteConfig:
     agree_tol: cheap first: a tile whose hole pixels all have both neighbours valid and agreeing
         within this fraction of the range is filled with the baseline without the model (0 = always
         run the model).
+    margin: px around the mask the model also treats as unknown, though only the mask is written:
+        real damage has soft rims that a mask drawn at a threshold leaves outside, and the model
+        trusts its context.
     """
 
     steps: int = 5
@@ -88,13 +92,16 @@ class PaletteConfig:
     combine: str = "mean"
     max_batch: int = 256
     agree_tol: float = 0.02
+    margin: int = 0
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.tile < 8 or self.context < 0 or self.samples < 1 or self.max_batch < 1:
+        if self.steps < 1 or self.tile < 8 or self.context < 0 or self.samples < 1 or self.max_batch < 1 or self.margin < 0:
             raise ValueError(f"invalid PaletteConfig {self}")
         if self.tile % 4 or 2 * self.context >= self.tile:
             # The U-Net halves the tile twice; a cell must be left once the context is taken off.
             raise ValueError(f"tile must be a multiple of 4 larger than 2 * context, got tile {self.tile}, context {self.context}")
+        if self.margin >= self.context:
+            raise ValueError(f"margin must be smaller than context, got margin {self.margin}, context {self.context}")
         if self.combine not in ("mean", "first"):
             raise ValueError(f"combine must be 'mean' or 'first', got {self.combine!r}")
         if self.repaint_jump < 0 or self.repaint_resample < 1:
@@ -265,7 +272,8 @@ class _Tile:
     frame: int  # index into the batch of frames
     oy: int
     ox: int
-    size: int
+    height: int
+    width: int
     ys: np.ndarray  # component pixel rows (frame coordinates)
     xs: np.ndarray
 
@@ -276,48 +284,52 @@ def _tiles_for(mask: np.ndarray, config: PaletteConfig, frame_index: int) -> lis
     Components closer than ``2 * context`` form a cluster (they share context). A cluster whose
     bounding box fits inside a ``tile`` with ``context`` around it gets one tile centred on it. A
     larger cluster (a scratch, a dense patch of dirt) is cut into grid cells of ``2 * tile - 2 *
-    context`` px; each cell holding hole pixels gets a tile of ``2 * tile`` px (the cell plus its
-    context) that writes back the hole pixels of its own cell only. Cost thus follows the damaged
-    area: one small tile per isolated speck, and a few larger tiles, not one frame-sized tile, for a
-    long scratch or a dense cluster. Tiles are shifted inside the frame at its borders.
+    context`` px; each cell holding hole pixels gets a tile that writes back the hole pixels of its
+    own cell only, sized per side to those pixels plus ``context`` (``tile``, ``1.5 tile`` or ``2
+    tile``): a line scratch gets ``2 tile x tile`` tiles along it, half the cost of squares, with the
+    same context along the line. Cost thus follows the damaged area: one small tile per isolated
+    speck, and a few larger tiles, not one frame-sized tile, for a long scratch or a dense cluster.
+    Tiles are shifted inside the frame at its borders.
     """
     h, w = mask.shape
     ctx, small = config.context, config.tile
+    sides = (small, small + small // 2 // 4 * 4, 2 * small)  # multiples of 4: the U-Net halves twice
     near = ndi.binary_dilation(mask, iterations=ctx) if ctx > 0 else mask
     clusters, _ = ndi.label(near, structure=np.ones((3, 3), bool))
     clusters = np.where(mask, clusters, 0)
     tiles = []
 
-    def add(y0: int, y1: int, x0: int, x1: int, size: int, ys: np.ndarray, xs: np.ndarray) -> None:
-        cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
-        oy = min(max(cy - size // 2, 0), max(h - size, 0))
-        ox = min(max(cx - size // 2, 0), max(w - size, 0))
-        tiles.append(_Tile(frame_index, oy, ox, size, ys, xs))
+    def add(ys: np.ndarray, xs: np.ndarray) -> None:
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        th = next(s for s in sides if y1 - y0 + 2 * ctx <= s)
+        tw = next(s for s in sides if x1 - x0 + 2 * ctx <= s)
+        oy = min(max((y0 + y1) // 2 - th // 2, 0), max(h - th, 0))
+        ox = min(max((x0 + x1) // 2 - tw // 2, 0), max(w - tw, 0))
+        tiles.append(_Tile(frame_index, int(oy), int(ox), th, tw, ys, xs))
 
+    cell = 2 * small - 2 * ctx
     for k, sl in enumerate(ndi.find_objects(clusters), start=1):
         if sl is None:
             continue
-        y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
+        y0, x0 = sl[0].start, sl[1].start
         ys, xs = np.nonzero(clusters[sl] == k)
         ys, xs = ys + y0, xs + x0
-        if max(y1 - y0, x1 - x0) + 2 * ctx <= small:
-            add(y0, y1, x0, x1, small, ys, xs)
+        if max(np.ptp(ys), np.ptp(xs)) + 1 + 2 * ctx <= small:
+            add(ys, xs)
             continue
-        big = 2 * small
-        cell = big - 2 * ctx
-        cells = ((ys - y0) // cell) * ((x1 - x0) // cell + 1) + (xs - x0) // cell
+        cells = ((ys - y0) // cell) * ((sl[1].stop - x0) // cell + 1) + (xs - x0) // cell
         for c in np.unique(cells):
             sel = cells == c
-            cy0, cx0 = y0 + ((ys[sel][0] - y0) // cell) * cell, x0 + ((xs[sel][0] - x0) // cell) * cell
-            add(cy0, cy0 + cell, cx0, cx0 + cell, big, ys[sel], xs[sel])
+            add(ys[sel], xs[sel])
     return tiles
 
 
-def crop_tile(a: np.ndarray, oy: int, ox: int, size: int) -> np.ndarray:
-    """``a[oy:oy+size, ox:ox+size]`` with edge replication past the frame (frames smaller than a tile)."""
+def crop_tile(a: np.ndarray, oy: int, ox: int, size: int, width: int | None = None) -> np.ndarray:
+    """``a[oy:oy+size, ox:ox+width]`` (``width`` default ``size``: a square) with edge replication
+    past the frame (frames smaller than a tile)."""
     h, w = a.shape[:2]
     yi = np.clip(np.arange(oy, oy + size), 0, h - 1)
-    xi = np.clip(np.arange(ox, ox + size), 0, w - 1)
+    xi = np.clip(np.arange(ox, ox + (size if width is None else width)), 0, w - 1)
     return a[yi[:, None], xi[None, :]]
 
 
@@ -355,28 +367,30 @@ def inpaint_palette_many(
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     results = []
     tiles: list[_Tile] = []
+    holes = []  # what the model fills: the mask and its margin
     for i, (frame, mask, nb) in enumerate(zip(frames, masks, neighbours)):
         _check_inputs(frame, mask, nb)
         results.append((frame.copy(), np.zeros(mask.shape, np.float32)))
         tiles.extend(_tiles_for(mask, config, i))
+        holes.append(ndi.binary_dilation(mask, np.ones((3, 3), bool), iterations=config.margin) if config.margin and mask.any() else mask)
     if not tiles:
         return results
 
-    # Per tile and channel: conditioning (6, S, S) and baseline (S, S); group by tile size.
-    items: dict[int, list[tuple[int, int, np.ndarray, np.ndarray]]] = {}
+    # Per tile and channel: conditioning (6, H, W) and baseline (H, W); group by tile shape.
+    items: dict[tuple[int, int], list[tuple[int, int, np.ndarray, np.ndarray]]] = {}
     cheap: list[tuple[int, int, np.ndarray]] = []  # (tile, channel, baseline) filled without the model
     for ti, tile in enumerate(tiles):
-        frame, mask, nb = frames[tile.frame], masks[tile.frame], list(neighbours[tile.frame])
+        frame, nb = frames[tile.frame], list(neighbours[tile.frame])
         peak = float(np.iinfo(frame.dtype).max)
-        s = tile.size
-        m = crop_tile(mask, tile.oy, tile.ox, s)
+        s = (tile.height, tile.width)
+        m = crop_tile(holes[tile.frame], tile.oy, tile.ox, *s)
         pair = []
         for j in range(2):
             if j < len(nb):
-                pair.append((crop_tile(nb[j][0], tile.oy, tile.ox, s) / peak, crop_tile(nb[j][1], tile.oy, tile.ox, s)))
+                pair.append((crop_tile(nb[j][0], tile.oy, tile.ox, *s) / peak, crop_tile(nb[j][1], tile.oy, tile.ox, *s)))
             else:
-                pair.append(no_neighbour((s, s, frame.shape[2])))
-        f = crop_tile(frame, tile.oy, tile.ox, s).astype(np.float32) / peak
+                pair.append(no_neighbour((*s, frame.shape[2])))
+        f = crop_tile(frame, tile.oy, tile.ox, *s).astype(np.float32) / peak
         skip = False
         if config.agree_tol > 0:
             ly, lx = tile.ys - tile.oy, tile.xs - tile.ox
@@ -395,12 +409,12 @@ def inpaint_palette_many(
     for ti, c, base in cheap:
         fills[(ti, c)] = (base, np.zeros_like(base))
     for s, group in sorted(items.items()):
-        conds = torch.from_numpy(np.stack([g[2] for g in group]))  # (G, 6, S, S)
+        conds = torch.from_numpy(np.stack([g[2] for g in group]))  # (G, 6, H, W)
         conds = conds.repeat_interleave(k, dim=0)  # k draws per item, adjacent
         out = []
         for a in range(0, len(conds), config.max_batch):
             out.append(sample_residuals(model, scheduler, conds[a : a + config.max_batch], config, gen, dtype))
-        res = torch.cat(out).reshape(len(group), k, s, s).numpy()
+        res = torch.cat(out).reshape(len(group), k, *s).numpy()
         for (ti, c, _, base), r in zip(group, res):
             draws = base[None] + r / 2  # residual x0 = 2 (clean - baseline)
             fill = draws.mean(axis=0) if config.combine == "mean" else draws[0]
