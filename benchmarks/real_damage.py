@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from scipy import ndimage as ndi
 
 from restoration.core.restore import Models, RestoreConfig, detect, fill, load_models, restore_frames
 from restoration.detect.diffedit import PROPOSAL_TILES
@@ -71,10 +72,18 @@ def film_r_table(folder: Path, config: RestoreConfig, models: Models, previous: 
         "|---|---|---|---|---|---|---|---|",
     ]
     detectors = still_detectors(config, models, previous)
+    telea = replace(config, inpainter="telea")
+    rimmed = replace(config, palette=replace(config.palette, margin=1))
     fills = {
-        "telea": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, replace(config, inpainter="telea"), models)[0],
+        "telea": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, telea, models)[0],
         # No neighbours: the baseline is Telea and the model adds the texture.
         "palette": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, config, models)[0],
+        # The thresholded mask leaves the damage's soft rims outside; with a margin the fill does not
+        # start from them (only the mask is written). Telea given the same margin, for a fair pair.
+        "palette, margin 1": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, rimmed, models)[0],
+        "telea, margin 1": lambda scan, mask: np.where(
+            mask[..., None], fill(scan, ndi.binary_dilation(mask, np.ones((3, 3), bool)), no_neighbours(scan), 0, telea, models)[0], scan
+        ),
     }
     for name in PAIRS:
         scan, target, truth = load_pair(folder, name)
@@ -191,7 +200,9 @@ def main() -> None:
         "Single stills have no neighbours, so only still-image detectors run: a spatial-median outlier test, the "
         "default DiffEdit (whole frame, from the still's own picture) and, with `--previous-weights`, the first "
         "detector over every tile (`thorough`); `oracle` uses the thresholded mask itself. Fills: Telea, and the "
-        "Palette inpainter on the oracle mask (without neighbours its baseline is Telea).",
+        "Palette inpainter on the oracle mask (without neighbours its baseline is Telea); `margin 1`: the pixels next to the "
+        "mask are also treated as unknown (the fill does not start from the damage's soft rims, which the thresholded mask "
+        "leaves outside) while only the mask is written (`PaletteConfig.margin`; Telea given the same margin beside it).",
         "",
         *film_r_table(args.data / "film_r_pairs", config, models, previous),
         "",

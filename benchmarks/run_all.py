@@ -111,16 +111,24 @@ def false_alarm_table() -> list[str]:
         "",
         f"The same clip windows with the film look (grain {runs[0]['config']['grain']}, flicker "
         f"{runs[0]['config']['flicker']}, seed {runs[0]['config']['seed']}) and no damage: every flagged pixel is a "
-        "false alarm. The target is under 0.01 % of pixels.",
+        "false alarm. The target is under 0.01 % of pixels. Vertical structure: the picture's long vertical edges and "
+        "thin lines (poles, door frames, text; `restoration.evaluate.metrics.vertical_structure`), where a detector of "
+        "persistent line scratches would take picture for damage: the share of the clip's pixels it covers, and the "
+        "flagged share of those pixels (- : not measured in that run).",
         "",
-        "| clip | frames | detector | flagged pixels | flagged % | worst frame % | s/frame |",
-        "|---|---|---|---|---|---|---|",
+        "| clip | frames | detector | flagged pixels | flagged % | worst frame % | vertical structure % of pixels "
+        "| flagged % of vertical structure | s/frame |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
+        share = r.get("vertical_structure_fraction")
         for name, d in r["detectors"].items():
+            on = d.get("flagged_vertical_fraction")
             lines.append(
                 f"| {r['source']['clip']} ({r['source']['size']}) | {r['frames']} | {name} | {d['flagged_pixels']} "
-                f"| {100 * d['flagged_fraction']:.4f} | {100 * d['max_frame_fraction']:.4f} | {d['seconds_per_frame']:.3f} |"
+                f"| {100 * d['flagged_fraction']:.4f} | {100 * d['max_frame_fraction']:.4f} "
+                f"| {'-' if share is None else f'{100 * share:.2f}'} | {'-' if on is None else f'{100 * on:.4f}'} "
+                f"| {d['seconds_per_frame']:.3f} |"
             )
     return lines + [""]
 
@@ -149,11 +157,13 @@ def quality_tables(pattern: str = "quality-*.json", levels: tuple[str, ...] = LE
         "`oracle` methods get the true mask and measure the inpainter alone. The inpainters get the neighbours as "
         "the pipeline gives them: a neighbour's pixels inside its own frame's detected damage do not count; "
         "`, plain neighbours` rows count them (the classical median as first measured; the 24-frame runs of "
-        "`diffedit + temporal median` were measured that way only). `, no neighbours` rows withhold the neighbours "
+        "`diffedit + temporal median` of the runs before 2026-12-03 were measured that way only). `, no neighbours` rows withhold the neighbours "
         "from the inpainter (each black with no valid pixel, as past a reel's end; a scene cut or a still is the "
         "same case): Telea never reads them and the temporal median falls back to Telea on every pixel, so both "
-        "equal `oracle + telea`. `diffedit` is the fused detector "
-        "(DiffEdit verifying and growing the spike detector's proposals). s/frame is wall time on a shared "
+        "equal `oracle + telea`. `diffedit` is the default detector as `restoration restore` runs it (the shipped weights "
+        "and `DiffEditConfig`'s defaults: in runs from 2026-12-03 the whole-frame DiffEdit v2; before, the first "
+        "detector, DiffEdit verifying and growing the spike detector's proposals). `diffedit + palette` is the "
+        "default pair end to end (in the Palette runs). s/frame is wall time on a shared "
         "machine, one thread: compare it within one table only.",
         "",
     ]
@@ -178,7 +188,43 @@ def quality_tables(pattern: str = "quality-*.json", levels: tuple[str, ...] = LE
                     f"| {m['seconds_per_frame_detect'] + m['seconds_per_frame_inpaint']:.3f} |"
                 )
         lines.append("")
-    return lines + size_table(runs, levels)
+    return lines + recall_table(runs, levels) + size_table(runs, levels)
+
+
+def recall_table(runs: list[dict], levels: tuple[str, ...] = LEVELS) -> list[str]:
+    """Recall per damage class and per object of every detecting method (``oracle`` and ``untouched``
+    left out: 1 and 0 by definition). ``runs``: the benchmark JSON of :func:`run_clips`; a class absent
+    from a clip's damage is ``-``."""
+    rows = [
+        (r, m)
+        for r in runs
+        for m in r["methods"]
+        if m.get("recall_per_object") and m.get("recall_per_class") and not m["method"].startswith(("oracle", "untouched"))
+    ]
+    if not rows:
+        return []
+    classes = list(dict.fromkeys(c for _, m in rows for c in m["recall_per_class"]))
+    lines = [
+        "### Recall per damage class and per object",
+        "",
+        "Pixel recall inside each class of the simulated damage; per object: an artefact (a connected component of the "
+        "true mask, 8-connected, per frame) counts as found when 80 % of its pixels are flagged. Issue 13's bars at medium: "
+        "every class >= 0.85, per object >= 0.95.",
+        "",
+        f"| clip | level | method | per object (found / objects) | {' | '.join(classes)} |",
+        "|---|---|---|---|" + "---|" * len(classes),
+    ]
+    for level in levels:
+        for r, m in rows:
+            if r["config"]["level"] != level:
+                continue
+            per = m["recall_per_class"]
+            cells = " | ".join(f"{per[c]['recall']:.2f}" if c in per else "-" for c in classes)
+            o = m["recall_per_object"]
+            lines.append(
+                f"| {r['source']['clip']} | {level} | {m['method']} | {o['recall']:.2f} ({o['found']} / {o['objects']}) | {cells} |"
+            )
+    return lines + [""]
 
 
 def _size_cell(row: dict, bucket: str, key: str) -> str:
@@ -273,7 +319,8 @@ def main() -> None:
             detector_names = tuple(dict.fromkeys(m.detector for m in quality if m.detector not in ("none", "oracle")))
             run_false_alarm_clips(args.data, args.frames, args.seed, detector_names, detectors)
         if args.palette_frames:
-            palette = tuple(m for m in methods if m.detector == "oracle")
+            # The inpainters on the true masks, and the default pair end to end beside them.
+            palette = tuple(m for m in methods if m.detector == "oracle" or m.name == "diffedit + palette")
             run_clips(args.data, args.palette_frames, args.seed, palette, detectors, inpainters, "palette", args.clips)
     print(write_results_md())
 

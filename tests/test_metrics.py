@@ -14,6 +14,7 @@ from restoration.evaluate.metrics import (
     psnr_by_size,
     size_buckets,
     ssim_in_mask,
+    vertical_structure,
     warping_error,
 )
 
@@ -161,3 +162,19 @@ def test_grain_ratio_is_one_for_the_truth_zero_for_a_flat_fill_and_two_for_doubl
     assert grain_ratio(doubled, clean, mask) == pytest.approx(2.0, rel=0.02)
     with pytest.raises(ValueError, match="empty"):
         grain_ratio(clean, clean, np.zeros_like(mask))
+
+
+def test_vertical_structure_finds_a_pole_not_a_horizon_nor_grain():
+    rng = np.random.default_rng(0)
+    frame = np.full((80, 100, 1), 100.0)
+    frame[:, 40:43] = 180  # a pole, frame high, 3 px wide
+    frame[60:, :] += 40  # a horizon: a long horizontal edge
+    frame[10:20, 70:73] = 180  # a 10 px vertical stroke: shorter than the run asked for
+    frame = np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8)  # grain
+    v = vertical_structure(frame)
+    assert v.dtype == bool and v.shape == (80, 100)
+    assert v[5:55, 40:43].all()  # the pole, along its length (where the horizon crosses it, the edge is not vertical)
+    assert not v[:, :30].any() and not v[:, 55:].any()  # the horizon, the grain, the short stroke
+    assert not vertical_structure(np.zeros((40, 40, 3), np.uint16)).any()
+    with pytest.raises(ValueError):
+        vertical_structure(np.zeros((40, 40)))

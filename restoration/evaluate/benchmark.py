@@ -32,6 +32,7 @@ from restoration.evaluate.metrics import (
     psnr,
     psnr_by_size,
     ssim_in_mask,
+    vertical_structure,
     warping_error,
 )
 from restoration.io.reel import probe, read_frames
@@ -229,10 +230,13 @@ def run_false_alarms(
     """Run detectors on an undamaged film-like clip ``(T, H, W, C)`` (grain and flicker only).
 
     Every flagged pixel is a false alarm. Returns a JSON-ready dict: per detector the flagged
-    fraction over the clip, the largest fraction on one frame, and seconds per frame.
+    fraction over the clip, the largest fraction on one frame, the flagged fraction of the picture's
+    long vertical structure (:func:`restoration.evaluate.metrics.vertical_structure`: poles, door
+    frames, text, which a line-scratch detector may take for damage), and seconds per frame.
     """
     detectors = {**CLASSICAL[0], **(detectors or {})}
     neighbours = [compensate(clean, i, config=motion) for i in range(len(clean))]
+    vertical = np.stack([vertical_structure(f) for f in clean])
     out = {}
     for name in detector_names:
         t0 = time.perf_counter()
@@ -242,9 +246,15 @@ def run_false_alarms(
             "flagged_fraction": float(flagged.mean()),
             "max_frame_fraction": float(per_frame.max()),
             "flagged_pixels": int(flagged.sum()),
+            "flagged_vertical_fraction": float(flagged[vertical].mean()) if vertical.any() else None,
             "seconds_per_frame": (time.perf_counter() - t0) / len(clean),
         }
-    return {"frame_shape": list(clean.shape[1:]), "frames": len(clean), "detectors": out}
+    return {
+        "frame_shape": list(clean.shape[1:]),
+        "frames": len(clean),
+        "vertical_structure_fraction": float(vertical.mean()),
+        "detectors": out,
+    }
 
 
 def score_restoration(

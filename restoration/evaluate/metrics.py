@@ -83,6 +83,26 @@ def size_buckets(mask: np.ndarray) -> dict[str, np.ndarray]:
     return {name: bucket.reshape(mask.shape) for name, bucket in out.items()}
 
 
+def vertical_structure(frame: np.ndarray, strength: float = 0.02, length: int = 15, ratio: float = 9.0) -> np.ndarray:
+    """The picture's long vertical edges and thin vertical lines (poles, door frames, text strokes):
+    where a detector of persistent line scratches is most likely to take picture for damage.
+
+    frame: ``(H, W, C)`` uint8/uint16 (channels averaged). A pixel belongs when, in the structure
+    tensor (Sobel gradients of the frame blurred by 1 px, averaged over 3 px), the horizontal
+    gradient's RMS is at least ``strength`` of the range per pixel and ``ratio`` times the vertical
+    one's, along a vertical run of at least ``length`` px; then widened by 2 px each side (both
+    sides of the edge). Returns bool ``(H, W)``.
+    """
+    if frame.ndim != 3 or not np.issubdtype(frame.dtype, np.unsignedinteger):
+        raise ValueError(f"frame must be (H, W, C) unsigned integers, got {frame.dtype} {frame.shape}")
+    g = ndi.gaussian_filter(frame.mean(axis=-1) / float(np.iinfo(frame.dtype).max), 1.0)
+    gx, gy = ndi.sobel(g, axis=1) / 8, ndi.sobel(g, axis=0) / 8  # per pixel of the blurred frame
+    jxx, jyy = ndi.gaussian_filter(gx * gx, 3.0), ndi.gaussian_filter(gy * gy, 3.0)
+    edge = (jxx >= strength**2) & (jxx >= ratio * jyy)
+    edge = ndi.binary_opening(edge, structure=np.ones((length, 1), bool))
+    return ndi.binary_dilation(edge, structure=np.ones((1, 5), bool))
+
+
 def detection_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float | int]:
     """Per-pixel detection scores of a predicted damage mask.
 
