@@ -94,6 +94,7 @@ def section(rows: list[dict]) -> str:
                 f"tile {d['tile']}, r {d['strength']}, {d['n_draws']} draw, level {d['picture_threshold']}, relief {d['proposal_relief']}"
             )
             settings += f", min area {d['min_area']}" if d["min_area"] != 2 else ""
+            settings += f", overlap {2 * d['margin']}" if d["margin"] != 8 else ""
             settings += f", growth to {d['grow_relief']}" if d.get("grow_relief", 1.0) < 1 else ""
         else:
             settings = f"first detector's: {d['tile']} px tiles at proposals, r {d['strength']}, {d['n_draws']} draws"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from restoration.io.reel import probe, read_frames
 from restoration.motion.flow import compensate
 
 HERE = Path(__file__).parent
+CUT_AT = 4  # a cut window's frame before the cut (the window starts this many frames before it)
 PAIRS = {"cinestill50d_half_1": "thresholded_cinestill50d_1.jpg", "cinestill800t_half_1": "thresholded_cinestill800_half_1.jpg"}
 
 
@@ -115,7 +117,7 @@ def film_windows(data: Path) -> dict[str, tuple]:
     if clip.is_file():
         info = probe(clip)
         for cut in (43, 133, 298):  # last frame before each cut (frame differences 10-20x the median)
-            windows[f"{clip.stem} cut after {cut}"] = (info, max(cut - 4, 0), min(cut + 6, info.frame_count))
+            windows[f"{clip.stem} cut after {cut}"] = (info, cut - CUT_AT, min(cut + 6, info.frame_count))
     return windows
 
 
@@ -156,10 +158,11 @@ def real_film_rows(windows: dict[str, tuple], detectors: dict) -> list[str]:
     return rows
 
 
-def contact_sheet(frames: np.ndarray, out: Path, config: RestoreConfig, models, picks: int = 4) -> Path:
-    """Rows of before | after | mask (red) for ``picks`` frames of ``frames`` ``(T, H, W, C)``."""
+def contact_sheet(frames: np.ndarray, out: Path, config: RestoreConfig, models, picks: Sequence[int]) -> Path:
+    """Rows of before | after | mask (red) for the frames ``picks`` of ``frames`` ``(T, H, W, C)``, each
+    restored as the window's frame (the first and last have one neighbour, as at a reel's ends)."""
     rows = []
-    for i in np.linspace(2, len(frames) - 3, picks).astype(int):
+    for i in picks:
         [(mask, after, _, _)] = restore_frames(frames, [i], 0, config, models)
         before = np.repeat(frames[i], 3 // frames.shape[-1], axis=-1)
         shown = before.copy()
@@ -219,13 +222,24 @@ def main() -> None:
         "",
         f"Before | after | mask (red), as `restoration restore` does it ({config.detector} + {config.inpainter}); "
         "written to `benchmarks/work/` by this script (not committed: the films are not the project's to "
-        "redistribute).",
+        "redistribute). Rows: the window's first frame (one neighbour, as at a reel's start), the frames on both "
+        "sides of the cut (the frame before a cut has no good next neighbour, the one after no good previous), "
+        "and the window's last frame; for the frame folders (no cut), first, two inside, last. The sample reel's "
+        "two first and two last frames (`sample_reels/bbb_damaged.mkv`, CC BY 3.0, so committed): "
+        "`contact-sample-reel-ends.png`.",
         "",
     ]
     for name, (info, start, stop) in windows.items():
         out = HERE / "work" / f"contact-{name.replace(' ', '_')}.png"
-        sheet = contact_sheet(read_frames(info, start, stop), out, config, models)
+        n = stop - start
+        picks = (0, CUT_AT, CUT_AT + 1, n - 1) if "cut after" in name else (0, n // 3, 2 * n // 3, n - 1)
+        sheet = contact_sheet(read_frames(info, start, stop), out, config, models, picks)
         lines.append(f"- `{sheet.relative_to(HERE)}`")
+    sample = probe(HERE.parent / "sample_reels" / "bbb_damaged.mkv")
+    ends = contact_sheet(
+        read_frames(sample), HERE / "contact-sample-reel-ends.png", config, models, (0, 1, sample.frame_count - 2, sample.frame_count - 1)
+    )
+    lines.append(f"- `{ends.relative_to(HERE)}` (committed)")
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "section-2-real-damage.md").write_text("\n".join(lines) + "\n")
     from run_all import write_results_md

@@ -54,7 +54,10 @@ class DiffEditConfig:
         mean(M)`` of its tile ...
     floor: ... and above this absolute level of ``M`` (noise units), so clean tiles give nothing.
     tile: tile side in pixels (the model's training patch size is best: measured for v2, 64 px).
-    margin: a proposal is kept at least this far from its tile's edge (context for the model).
+    margin: a proposal is kept at least this far from its tile's edge (context for the model). With
+        ``whole_frame``, half the tiles' overlap: 4 (8 px of overlap) against 8 scored F1 within 0.003
+        and per-object recall within 0.016 on imageio, intel_car and person (medium, 6 frames, step
+        24,000), in 19-30 % less time; 2 lost up to 0.002 F1 more (2026-12-03, ad hoc).
     fusion: "intersect" = DiffEdit mask inside the proposals dilated by ``proposal_dilate``;
         "verify" = proposal components DiffEdit confirms (any DiffEdit pixel within their
         dilation), each with the DiffEdit pixels around it; "grow" = every proposal, grown by the
@@ -93,7 +96,7 @@ class DiffEditConfig:
     threshold: float = 0.5
     floor: float = 0.45
     tile: int = 64
-    margin: int = 8
+    margin: int = 4
     fusion: str = "grow"
     proposal_dilate: int = 4
     thorough: bool = False
