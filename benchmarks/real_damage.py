@@ -169,7 +169,7 @@ def contact_sheet(frames: np.ndarray, out: Path, config: RestoreConfig, models, 
         shown[mask] = (255, 0, 0)
         rows.append(np.concatenate([before, np.repeat(after, 3 // frames.shape[-1], axis=-1), shown], axis=1))
     out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(out), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     return out
 
 
