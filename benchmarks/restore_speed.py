@@ -18,7 +18,9 @@ FFV1/Matroska reel by the project's own master writer. Then, for each thread cou
   imports, the server, the models, which the command loads while the server starts, shut-down).
   Its quality comes from its provenance store: detection F1 of the recorded masks against the true
   mask, and PSNR inside the true mask of the restored frames (the master's pixels) against the clean
-  frames, so that a faster setting is judged against the slow one in the same run.
+  frames, so that a faster setting is judged against the slow one in the same run. ``--slow-path
+  WEIGHTS --slow-steps N`` adds that slow one: the default restore with other inpainter weights (the
+  teacher of the distilled default) sampled with N DDIM steps.
 
 Each row is kept in ``benchmarks/results/restore-speed.json`` keyed by size, level, threads and
 method (a rerun replaces the keys it measures); the section ``section-7-restore-speed.md`` is
@@ -34,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from fractions import Fraction
 from functools import partial
@@ -48,7 +50,7 @@ from restoration.core.restore import RestoreConfig
 from restoration.evaluate.metrics import detection_scores, psnr
 from restoration.io.atomic import write_json_atomic
 from restoration.io.encode import write_master
-from restoration.io.reel import ReelInfo, probe, read_frames
+from restoration.io.reel import ReelInfo, probe, read_frames, sha256_file
 from restoration.store.provenance import ProvenanceStore
 from restoration.store.runs import chunk_ranges
 
@@ -129,21 +131,31 @@ def floor_row(reel: Path, out: Path) -> dict:
     return {"wall_s": seconds, "run_s": seconds}
 
 
-def restore_command(reel: Path, out: Path, threads: int, method: str) -> list[str]:
-    """The user's command line: the default restore names no methods."""
-    detector, inpainter = method.split("/")
-    methods = [] if method == DEFAULT else ["--detector", detector, "--inpainter", inpainter]
+def restore_command(reel: Path, out: Path, threads: int, method: str, options: Sequence[str] = ()) -> list[str]:
+    """The user's command line: the default restore names no methods; ``options`` follow (the slow
+    path's weights and settings)."""
+    detector, inpainter = method.split(" ")[0].split("/")
+    methods = [] if method.split(" ")[0] == DEFAULT else ["--detector", detector, "--inpainter", inpainter]
     cli = Path(sys.executable).with_name("restoration")
-    return [str(cli), "restore", str(reel), "--out", str(out), "--no-access-copy", "--threads", str(threads), *methods]
+    return [str(cli), "restore", str(reel), "--out", str(out), "--no-access-copy", "--threads", str(threads), *methods, *options]
 
 
-def restore_row(reel: Path, out: Path, threads: int, method: str, clean: np.ndarray, truth: np.ndarray) -> dict:
+def slow_path(weights: Path, steps: int) -> tuple[str, list[str]]:
+    """The default restore with other inpainter weights sampled with ``steps`` DDIM steps (the
+    teacher a distilled inpainter is judged against): its method name and options."""
+    name = f"{DEFAULT} slow path ({steps} steps, {sha256_file(weights)[:12]})"
+    return name, ["--inpainter-weights", str(weights), "--settings", json.dumps({"palette": {"steps": steps}})]
+
+
+def restore_row(
+    reel: Path, out: Path, threads: int, method: str, clean: np.ndarray, truth: np.ndarray, options: Sequence[str] = ()
+) -> dict:
     """Run the restore command; wall seconds, the run's own seconds, what it computed with and its
     :func:`quality` against the truth ``clean``, ``truth``."""
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     # The checkout this script is in, not whichever one the environment was installed from.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
-    command = restore_command(reel, out, threads, method)
+    command = restore_command(reel, out, threads, method, options)
     t0 = time.perf_counter()
     run = subprocess.run(command, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
@@ -178,9 +190,18 @@ def key(size: str, level: str, threads: int, method: str) -> str:
 
 
 def run_rows(
-    clip: Path, sizes: list[str], levels: list[str], threads: list[int], methods: list[str], frames: int, seed: int, work: Path | None
+    clip: Path,
+    sizes: list[str],
+    levels: list[str],
+    threads: list[int],
+    methods: list[str],
+    frames: int,
+    seed: int,
+    work: Path | None,
+    options: dict[str, list[str]] | None = None,
 ) -> Iterator[tuple[str, dict]]:
-    """``(key, row)`` for the floor and every method at every size, level and thread count, as measured."""
+    """``(key, row)`` for the floor and every method at every size, level and thread count, as measured;
+    ``options``: a method's extra command-line options, by method name."""
     for size in sizes:
         for level in levels:
             with tempfile.TemporaryDirectory(dir=work) as tmp:
@@ -191,7 +212,9 @@ def run_rows(
                     for method in [FLOOR, *methods]:
                         out = Path(tempfile.mkdtemp(dir=tmp))
                         measure = (
-                            partial(floor_row, reel, out) if method == FLOOR else partial(restore_row, reel, out, t, method, clean, truth)
+                            partial(floor_row, reel, out)
+                            if method == FLOOR
+                            else partial(restore_row, reel, out, t, method, clean, truth, (options or {}).get(method, ()))
                         )
                         row = timed(measure, frames)
                         when = datetime.now(UTC).date().isoformat()
@@ -233,7 +256,9 @@ def section(stored: dict) -> str:
             f"Each reel: the last frames of `{rows[0]['clip']}`, resized, "
             "gray (8 or 16 bit), film look, simulated damage at the level, written as FFV1/Matroska. Each method row is "
             "`restoration restore REEL --out DIR --no-access-copy --threads T` (plus `--detector D --inpainter I` for "
-            f"other than the default `{DEFAULT}`) run as a user runs it, with `PREFECT_API_URL` unset, so the temporary "
+            f"other than the default `{DEFAULT}`; a `slow path` row adds `--inpainter-weights W --settings "
+            '\'{"palette": {"steps": N}}\'`: the teacher a distilled inpainter is judged against, on the same reel '
+            "in the same run) run as a user runs it, with `PREFECT_API_URL` unset, so the temporary "
             "Prefect server starts as it does for a user. Wall: from start to exit. Start-up: wall less the run's own "
             "seconds (its `run_finished` event: the flow from probe to master: detection, fill, encoding), i.e. imports, the "
             "server, the models (loaded while the server starts) and shut-down. Frames/s end to end: frames / wall; "
@@ -262,6 +287,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--frames", type=int, default=8, help="Frames in each reel; every one is restored.")
     parser.add_argument("--methods", nargs="*", default=list(METHODS), help="DETECTOR/INPAINTER, e.g. temporal/temporal_median.")
+    parser.add_argument("--slow-path", type=Path, default=None, help="Also run the default restore with these inpainter weights ...")
+    parser.add_argument(
+        "--slow-steps", type=int, default=5, help="... sampled with this many DDIM steps (the teacher of a distilled inpainter)."
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=None, help="Folder for the reels and outputs (default: the system's temporary one).")
     parser.add_argument("--tables-only", action="store_true", help="Only rebuild the section from restore-speed.json.")
@@ -270,7 +299,12 @@ def main() -> None:
     stored = json.loads(path.read_text()) if path.exists() else {}
     if not args.tables_only:
         clip = args.data / "clean_video" / args.clip
-        for name, row in run_rows(clip, args.sizes, args.levels, args.threads, args.methods, args.frames, args.seed, args.work):
+        methods, options = list(args.methods), {}
+        if args.slow_path:
+            name, extra = slow_path(args.slow_path, args.slow_steps)
+            methods.insert(1, name)
+            options[name] = extra
+        for name, row in run_rows(clip, args.sizes, args.levels, args.threads, methods, args.frames, args.seed, args.work, options):
             print(
                 name,
                 json.dumps(

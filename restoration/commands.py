@@ -450,3 +450,12 @@ def train_inpainter(ctx: typer.Context):
     from restoration.train.inpainter import main as train_main
 
     train_main(ctx.args)
+
+
+@train_app.command("distill", context_settings=_FORWARD)
+def train_distill(ctx: typer.Context):
+    """Distil the Palette inpainter into a student that samples in half the network calls
+    (progressive distillation); options as `python -m restoration.train.distill --help`."""
+    from restoration.train.distill import main as train_main
+
+    train_main(ctx.args)

@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage as ndi
 
 from restoration.detect.diffedit import (
     PROPOSAL_TILES,
@@ -231,3 +232,21 @@ def test_hysteresis_grows_found_damage_through_faint_pixels_only():
     level[4, 6] = 0.5  # a proposal lowers the level: its faint neighbour comes with it
     grown = hysteresis(score, level, 0.7)
     assert grown[4, 6] and grown[4, 7] and np.array_equal(grown[:3], expected[:3])
+
+
+def test_specks_under_min_area_are_kept_only_well_above_their_level(tiny):
+    """A one-pixel component joins the mask only where its score clears ``single_level`` times the
+    level: a speck stands out more than grain does."""
+    model, sched = tiny
+    frame, _ = scene(20, 24, speck=(10, 12))
+    off = replace(WHOLE, close=0, grow_relief=1.0, min_area=2, single_level=0.0, picture_threshold=0.012)
+    none = np.zeros((20, 24), bool)
+    dropped, score = detect_damage(frame, [], model, sched, off, generator=0, proposals=none, return_score=True)
+    above = score > 1.0
+    labels, _ = ndi.label(above, structure=np.ones((3, 3), bool))
+    single = above & (np.bincount(labels.ravel())[labels] == 1)
+    assert single.sum() >= 2 and not (dropped & single).any()
+    k = float(np.median(score[single]))  # half the single pixels clear it
+    kept = detect_damage(frame, [], model, sched, replace(off, single_level=k), generator=0, proposals=none)
+    np.testing.assert_array_equal(kept, dropped | (single & (score > k)))
+    assert (kept & single).any() and (single & ~kept).any()

@@ -12,7 +12,7 @@ from restoration.io.reel import probe, read_frames
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from restore_speed import DEFAULT, FLOOR, make_reel, parse_size, restore_command, run_rows, section  # noqa: E402
+from restore_speed import DEFAULT, FLOOR, make_reel, parse_size, restore_command, run_rows, section, slow_path  # noqa: E402
 
 CLASSICAL = "temporal/temporal_median"
 
@@ -33,6 +33,15 @@ def test_the_default_restore_names_no_methods(tmp_path):
     reel, out = tmp_path / "reel.mkv", tmp_path / "out"
     assert restore_command(reel, out, 2, DEFAULT)[1:] == ["restore", str(reel), "--out", str(out), "--no-access-copy", "--threads", "2"]
     assert restore_command(reel, out, 1, CLASSICAL)[-4:] == ["--detector", "temporal", "--inpainter", "temporal_median"]
+
+
+def test_the_slow_path_is_the_default_restore_with_the_teachers_weights_and_steps(tmp_path):
+    weights = tmp_path / "teacher.safetensors"
+    weights.write_bytes(b"teacher")
+    name, options = slow_path(weights, 5)
+    assert name.startswith(f"{DEFAULT} slow path (5 steps, ")
+    command = restore_command(tmp_path / "reel.mkv", tmp_path / "out", 1, name, options)
+    assert command[-6:] == ["--threads", "1", "--inpainter-weights", str(weights), "--settings", '{"palette": {"steps": 5}}']
 
 
 def test_a_16_bit_reel_is_the_clip_resized_and_damaged(clip, tmp_path):

@@ -70,11 +70,12 @@ def tiny_bank(kind: str, patch: int, count: int = 6) -> dict[str, np.ndarray]:
     }
 
 
-def tiny_run(kind: str, out_dir: Path, **settings):
-    """A fresh tiny model's config for ``out_dir``, with a cached random bank there; checkpoints every step."""
-    _, config_cls, shape = TRAINERS[kind]
+def tiny_run(kind: str, out_dir: Path, config_cls=None, **settings):
+    """A fresh tiny model's config for ``out_dir`` (``config_cls``: the trainer's own by default), with a
+    cached random bank there; checkpoints every step."""
+    _, own_cls, shape = TRAINERS[kind]
     config = training_config(
-        config_cls,
+        config_cls or own_cls,
         {
             "out_dir": str(out_dir),
             "data": ["unused.mkv"],  # the cached bank below is what the run trains on
