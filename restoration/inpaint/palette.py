@@ -58,12 +58,15 @@ class PaletteConfig:
 
     steps: DDIM steps; the first (from the top of the schedule) needs no network call, so a draw
         costs ``steps - 1`` evaluations without resampling, and one step is the baseline itself.
-        The defaults (5 steps, k = 2, cheap path 0.02) come from the quality-against-cost table in
-        benchmarks/RESULTS.md (imageio_realshort, medium): 2 / 5 / 10 / 20 steps at k = 4 give
-        30.77 / 31.05 / 30.81 / 31.00 dB (more steps stop paying after 5); k = 1 / 2 / 4 at 5 steps
-        30.40 / 30.88 / 31.05; k = 2 is the fewest draws that still give a spread (the uncertainty
-        the consistency check reads). 3 steps, k = 3 (6 evaluations against 8) matched k = 4 there
-        but lost 0.22 dB on intel_car: not taken.
+        3: the shipped weights are a student distilled to take in 3 steps what its teacher took in 5
+        (:mod:`restoration.train.distill`); other weights want their own count (the teacher's was
+        5: 2 / 5 / 10 / 20 steps at k = 4 gave 30.77 / 31.05 / 30.81 / 31.00 dB on imageio_realshort
+        medium, benchmarks/RESULTS.md, "quality against cost"). True masks, medium, 6 frames
+        (2026-12-03, ad hoc): the student at 3 steps against the teacher at 5, 30.79 / 38.23 / 34.49
+        / 33.47 dB against 30.91 / 38.44 / 34.74 / 33.61 (imageio, intel_car, person, BBB) at 0.53x
+        the seconds; the teacher itself at 3 steps lost 0.45 dB on intel_car.
+        k = 2 (``samples``) is the fewest draws that still give a spread (the uncertainty the
+        consistency check reads); k = 1 / 2 / 4 at the teacher's 5 steps gave 30.40 / 30.88 / 31.05.
     tile: side in pixels of the tile around an isolated speck (the model's training patch); larger
         damage is covered by a grid of tiles up to twice this side (see :func:`_tiles_for`).
     context: known pixels kept around the hole pixels a tile fills, at least.
@@ -82,7 +85,7 @@ class PaletteConfig:
         trusts its context.
     """
 
-    steps: int = 5
+    steps: int = 3
     tile: int = 32
     context: int = 8
     samples: int = 2
