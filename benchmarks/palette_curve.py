@@ -59,6 +59,34 @@ SETTINGS = {
 }
 
 
+def section(result: dict) -> str:
+    """The section's markdown from a stored run."""
+    source, config, rows = result["source"], result["config"], result["rows"]
+    weights = (result.get("weights") or {}).get("sha256", "?")[:12]
+    lines = [
+        "## The Palette inpainter: quality against cost",
+        "",
+        f"`benchmarks/palette_curve.py`: {source['clip']} ({source['size']}), last {source['frames']} frames, gray + film "
+        f"look, {config['level']} damage ({result['damage_coverage']:.2%} of pixels), filled inside the true mask, the neighbours' "
+        "own damage left out (as the pipeline fills). "
+        "Grain: high-pass energy of the fill over the clean frame's (1 = as grainy as the film). Flicker: warping "
+        "error over the clean window's. Evaluations: network calls per tile, all draws: (steps - 1) x draws, "
+        "RePaint's extra steps included (the step from the top of the schedule, where x0 is taken as 0, needs no call; "
+        "one step is the baseline itself). The cheap path fills a component from the neighbours' mean without the model when both are "
+        "valid there and agree within the tolerance (fraction of the range). "
+        f"One thread of {result['machine']}; bf16 autocast where native. Weights: `{weights}`.",
+        "",
+        "| fill | PSNR in mask | grain | flicker / clean | evaluations per tile | s/frame |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in rows.items():
+        evals = "-" if r["evaluations"] is None else str(r["evaluations"])
+        lines.append(
+            f"| {name} | {r['psnr_in_mask']:.2f} | {r['grain_ratio']:.3f} | {r['flicker']:.3f} | {evals} | {r['seconds_per_frame']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
@@ -67,7 +95,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", default=None, help="Run only these settings (names as in the table).")
+    parser.add_argument("--tables-only", action="store_true", help="Only rebuild the section from curve-palette.json.")
     args = parser.parse_args()
+    stored = HERE / "results" / "curve-palette.json"
+    if args.tables_only:
+        result = json.loads(stored.read_text())
+        (HERE / "results" / "section-1-palette-curve.md").write_text(section(result))
+        print(write_results_md())
+        return
     torch.set_num_threads(1)  # as in run_all.py
 
     sprites = args.data / "damage_overlays"
@@ -90,7 +125,6 @@ def main() -> None:
             "seconds_per_frame": seconds / len(clean),
         }
 
-    stored = HERE / "results" / "curve-palette.json"
     earlier = json.loads(stored.read_text()) if stored.exists() else {}
     now = json.loads(
         json.dumps({"source": source, "config": asdict(config), "machine": machine(), "weights": models.weights.get("inpainter")})
@@ -115,28 +149,7 @@ def main() -> None:
     result = {**now, "damage_coverage": float(mask.mean()), "rows": rows}
     (HERE / "results").mkdir(exist_ok=True)
     stored.write_text(json.dumps(result, indent=1))
-    lines = [
-        "## The Palette inpainter: quality against cost",
-        "",
-        f"`benchmarks/palette_curve.py`: {source['clip']} ({source['size']}), last {source['frames']} frames, gray + film "
-        f"look, {config.level} damage ({result['damage_coverage']:.2%} of pixels), filled inside the true mask, the neighbours' "
-        "own damage left out (as the pipeline fills). "
-        "Grain: high-pass energy of the fill over the clean frame's (1 = as grainy as the film). Flicker: warping "
-        "error over the clean window's. Evaluations: network calls per tile, all draws: (steps - 1) x draws, "
-        "RePaint's extra steps included (the step from the top of the schedule, where x0 is taken as 0, needs no call; "
-        "one step is the baseline itself). The cheap path fills a component from the neighbours' mean without the model when both are "
-        "valid there and agree within the tolerance (fraction of the range). "
-        f"One thread of {result['machine']}; bf16 autocast where native.",
-        "",
-        "| fill | PSNR in mask | grain | flicker / clean | evaluations per tile | s/frame |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, r in rows.items():
-        evals = "-" if r["evaluations"] is None else str(r["evaluations"])
-        lines.append(
-            f"| {name} | {r['psnr_in_mask']:.2f} | {r['grain_ratio']:.3f} | {r['flicker']:.3f} | {evals} | {r['seconds_per_frame']:.2f} |"
-        )
-    (HERE / "results" / "section-1-palette-curve.md").write_text("\n".join(lines) + "\n")
+    (HERE / "results" / "section-1-palette-curve.md").write_text(section(result))
 
     print(write_results_md())
 

@@ -114,11 +114,11 @@ def test_a_killed_and_resumed_distillation_is_the_run_that_never_stopped(tmp_pat
 
 def test_distill_starts_the_student_from_the_teacher_on_the_command_line(tmp_path):
     teacher = tiny_teacher(tmp_path / "teacher.safetensors")
-    args = distill.parser().parse_args(["--teacher", str(teacher), "--student-steps", "2"])
+    args = distill.parser().parse_args(["--teacher", str(teacher), "--student-steps", "2", "--p-drop-neighbour", "0.3"])
     settings = settings_from_args(args)
     settings.setdefault("init", settings.get("teacher"))
     config = training_config(distill.DistillConfig, settings)
-    assert (config.init, config.teacher, config.student_steps) == (str(teacher), str(teacher), 2)
+    assert (config.init, config.teacher, config.student_steps, config.p_drop_neighbour) == (str(teacher), str(teacher), 2, 0.3)
     assert dataclasses.asdict(config.model) == dataclasses.asdict(tiny_inpainter_config())
     with pytest.raises(ValueError, match="starts from trained weights"):
         distill.train(dataclasses.replace(config, init=None))

@@ -30,8 +30,9 @@ from diffusers import DDIMScheduler, UNet2DModel
 from restoration.inpaint.palette import SCHEDULER_CONFIG, load_inpainter
 from restoration.io.reel import sha256_file
 from restoration.models.inpainter import build_inpainter
-from restoration.train.config import settings_from_args, training_config, training_parser
+from restoration.train.config import settings_from_args, training_config
 from restoration.train.inpainter import TrainInpainterConfig, build_bank, sample_batch
+from restoration.train.inpainter import parser as inpainter_parser
 from restoration.train.loop import run_training
 
 
@@ -162,7 +163,7 @@ def train(config: DistillConfig, log=None) -> Path:
 
 def parser() -> argparse.ArgumentParser:
     """The command line (``python -m restoration.train.distill``, ``restoration train distill``)."""
-    ap = training_parser("python -m restoration.train.distill", __doc__.split("\n\n")[0], "inpainter")
+    ap = inpainter_parser("python -m restoration.train.distill", __doc__.split("\n\n")[0])
     ap.add_argument("--teacher", help="the teacher's weights (required; the student starts from them unless --init names others)")
     ap.add_argument("--student-steps", type=int, help="DDIM steps the student samples with (default 3: two network calls a draw)")
     return ap

@@ -181,9 +181,10 @@ def train(config: TrainInpainterConfig, log=None) -> Path:
     return run_training(config, "inpainter", build_bank, build_inpainter, sample_batch, loss, ("loss",), facts, log)
 
 
-def parser() -> argparse.ArgumentParser:
-    """The command line (``python -m restoration.train.inpainter``, ``restoration train inpainter``)."""
-    ap = training_parser("python -m restoration.train.inpainter", __doc__.split("\n\n")[0], "inpainter")
+def parser(prog: str = "python -m restoration.train.inpainter", description: str | None = None) -> argparse.ArgumentParser:
+    """The command line (``python -m restoration.train.inpainter``, ``restoration train inpainter``);
+    the distillation's (:mod:`restoration.train.distill`) adds its own flags to it."""
+    ap = training_parser(prog, description or __doc__.split("\n\n")[0], "inpainter")
     # Raising these trains more of the no-neighbour case (a reel's ends, cuts, stills: issue 15).
     ap.add_argument(
         "--p-drop-neighbour",
