@@ -49,7 +49,7 @@ def test_the_students_target_is_one_ddim_step_to_where_the_teachers_two_land():
     """With the target x0, diffusers' step at the student's schedule lands on the teacher's result."""
     scheduler = make_scheduler()
     gen = torch.Generator().manual_seed(1)
-    for t, a_t, a_next in distill.call_points(scheduler, 3):
+    for t, _, a_t, a_next in distill.call_points(scheduler, 3):
         x_in = torch.randn((1, 1, 8, 8), generator=gen)
         x_next = 0.5 * torch.randn((1, 1, 8, 8), generator=gen)  # where the teacher's two steps landed
         c = ((1 - a_next) / (1 - a_t)) ** 0.5
@@ -64,8 +64,8 @@ def test_the_students_target_is_one_ddim_step_to_where_the_teachers_two_land():
 
 def test_call_points_are_the_samplers_network_calls():
     points = distill.call_points(make_scheduler(), 3)
-    assert [t for t, _, _ in points] == [666, 332]
-    assert points[-1][2] == 1.0  # the last step lands on x0
+    assert [(t, t_prev) for t, t_prev, _, _ in points] == [(666, 333), (332, -1)]
+    assert points[-1][3] == 1.0  # the last step lands on x0
     assert PaletteConfig(steps=3).evaluations() == len(points)  # network calls a draw
 
 

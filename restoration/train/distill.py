@@ -60,17 +60,13 @@ class DistillConfig(TrainInpainterConfig):
             raise ValueError(f"student_steps must be at least 2 (the first step needs no call), got {self.student_steps}")
 
 
-def call_points(scheduler: DDIMScheduler, steps: int) -> list[tuple[int, float, float]]:
-    """The network calls of a ``steps``-step DDIM draw: ``(t, alpha_bar(t), alpha_bar(t_prev))`` for
-    each timestep after the first (the step from the top needs no call), ``t_prev`` as diffusers'
+def call_points(scheduler: DDIMScheduler, steps: int) -> list[tuple[int, int, float, float]]:
+    """The network calls of a ``steps``-step DDIM draw: ``(t, t_prev, alpha_bar(t), alpha_bar(t_prev))``
+    for each timestep after the first (the step from the top needs no call), ``t_prev`` as diffusers'
     ``DDIMScheduler.step`` takes it (``t - T // steps``; alpha_bar 1 below 0)."""
     scheduler.set_timesteps(steps)
     span = scheduler.config.num_train_timesteps // steps
-    out = []
-    for t in scheduler.timesteps[1:].tolist():
-        prev = t - span
-        out.append((t, alpha(scheduler, t), alpha(scheduler, prev)))
-    return out
+    return [(t, t - span, alpha(scheduler, t), alpha(scheduler, t - span)) for t in scheduler.timesteps[1:].tolist()]
 
 
 def alpha(scheduler: DDIMScheduler, t: int) -> float:
@@ -112,12 +108,10 @@ def distillation_loss(
     points = call_points(scheduler, student_steps)
     # The free first step from the top (x0 taken as 0) leaves pure noise at the first call point.
     a_top = alpha(scheduler, int(scheduler.timesteps[0]))
-    x = ((1 - points[0][1]) / (1 - a_top)) ** 0.5 * torch.randn(x0_true.shape, generator=generator)
+    x = ((1 - points[0][2]) / (1 - a_top)) ** 0.5 * torch.randn(x0_true.shape, generator=generator)
     loss = torch.zeros(())
-    x0_student = x0_teacher = torch.zeros_like(x0_true)
-    for t, a_t, a_next in points:
+    for t, t_next, a_t, a_next in points:
         x_in = hole * x + (1 - hole) * known_noised(a_t)
-        t_next = t - scheduler.config.num_train_timesteps // student_steps
         mid = (t + max(t_next, 0)) // 2
         a_mid = alpha(scheduler, mid)
         with torch.no_grad():
