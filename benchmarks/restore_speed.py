@@ -134,8 +134,9 @@ def floor_row(reel: Path, out: Path) -> dict:
 def restore_command(reel: Path, out: Path, threads: int, method: str, options: Sequence[str] = ()) -> list[str]:
     """The user's command line: the default restore names no methods; ``options`` follow (the slow
     path's weights and settings)."""
-    detector, inpainter = method.split(" ")[0].split("/")
-    methods = [] if method.split(" ")[0] == DEFAULT else ["--detector", detector, "--inpainter", inpainter]
+    pair = method.split(" ")[0]  # a slow path's name carries its description after the pair
+    detector, inpainter = pair.split("/")
+    methods = [] if pair == DEFAULT else ["--detector", detector, "--inpainter", inpainter]
     cli = Path(sys.executable).with_name("restoration")
     return [str(cli), "restore", str(reel), "--out", str(out), "--no-access-copy", "--threads", str(threads), *methods, *options]
 
