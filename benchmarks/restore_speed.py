@@ -20,7 +20,7 @@ FFV1/Matroska reel by the project's own master writer. Then, for each thread cou
   mask, and PSNR inside the true mask of the restored frames (the master's pixels) against the clean
   frames, so that a faster setting is judged against the slow one in the same run. ``--slow-path
   WEIGHTS --slow-steps N`` adds that slow one: the default restore with other inpainter weights (the
-  teacher of the distilled default) sampled with N DDIM steps.
+  teacher of the distilled default) sampled with N DDIM steps, a full tile around every speck.
 
 Each row is kept in ``benchmarks/results/restore-speed.json`` keyed by size, level, threads and
 method (a rerun replaces the keys it measures); the section ``section-7-restore-speed.md`` is
@@ -143,9 +143,10 @@ def restore_command(reel: Path, out: Path, threads: int, method: str, options: S
 
 def slow_path(weights: Path, steps: int) -> tuple[str, list[str]]:
     """The default restore with other inpainter weights sampled with ``steps`` DDIM steps (the
-    teacher a distilled inpainter is judged against): its method name and options."""
-    name = f"{DEFAULT} slow path ({steps} steps, {sha256_file(weights)[:12]})"
-    return name, ["--inpainter-weights", str(weights), "--settings", json.dumps({"palette": {"steps": steps}})]
+    teacher a distilled inpainter is judged against) and a full tile around every speck (no
+    ``speck_tile``): its method name and options."""
+    name = f"{DEFAULT} slow path ({steps} steps, full speck tiles, {sha256_file(weights)[:12]})"
+    return name, ["--inpainter-weights", str(weights), "--settings", json.dumps({"palette": {"steps": steps, "speck_tile": 0}})]
 
 
 def restore_row(
@@ -258,7 +259,8 @@ def section(stored: dict) -> str:
             "gray (8 or 16 bit), film look, simulated damage at the level, written as FFV1/Matroska. Each method row is "
             "`restoration restore REEL --out DIR --no-access-copy --threads T` (plus `--detector D --inpainter I` for "
             f"other than the default `{DEFAULT}`; a `slow path` row adds `--inpainter-weights W --settings "
-            '\'{"palette": {"steps": N}}\'`: the teacher a distilled inpainter is judged against, on the same reel '
+            '\'{"palette": {"steps": N, "speck_tile": 0}}\'`: the teacher a distilled inpainter is judged against, a full tile '
+            "around every speck, on the same reel "
             "in the same run) run as a user runs it, with `PREFECT_API_URL` unset, so the temporary "
             "Prefect server starts as it does for a user. Wall: from start to exit. Start-up: wall less the run's own "
             "seconds (its `run_finished` event: the flow from probe to master: detection, fill, encoding), i.e. imports, the "

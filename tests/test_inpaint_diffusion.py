@@ -1,5 +1,7 @@
 """Palette inpainting: only masked pixels change, determinism, tiling at borders, shipped weights."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -54,6 +56,18 @@ def test_deterministic_for_a_seed(tiny):
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
 
 
+def test_a_tiles_fill_does_not_depend_on_the_other_tiles_or_the_batching(tiny):
+    frame, mask, nb = _case(np.uint16, 1, h=40, w=64)
+    mask[:] = False
+    mask[5:8, 5:7] = True  # speck A
+    mask[30:33, 50:55] = True  # speck B, far from A: its own tile
+    both, _ = inpaint_palette(frame, mask, nb, *tiny, CFG, torch.Generator().manual_seed(3))
+    only_a = mask.copy()
+    only_a[30:33, 50:55] = False
+    alone, _ = inpaint_palette(frame, only_a, nb, *tiny, replace(CFG, max_batch=1), torch.Generator().manual_seed(3))
+    assert np.array_equal(both[only_a], alone[only_a])
+
+
 def test_speck_in_corner_and_small_frame(tiny):
     frame, _, nb = _case(np.uint16, 1)
     mask = np.zeros(frame.shape[:2], bool)
@@ -70,7 +84,7 @@ def test_speck_in_corner_and_small_frame(tiny):
 
 
 def test_tiles_cover_every_hole_pixel_once_and_follow_the_damaged_area():
-    cfg = PaletteConfig(tile=32, context=8)
+    cfg = PaletteConfig(tile=32, context=8, speck_tile=0)
     mask = np.zeros((240, 320), bool)
     mask[100:103, 50:54] = True  # isolated speck
     mask[0:2, 318:320] = True  # speck in a corner
@@ -92,6 +106,25 @@ def test_tiles_cover_every_hole_pixel_once_and_follow_the_damaged_area():
     blob = np.zeros((240, 320), bool)
     blob[100:130, 100:140] = True  # 30 x 40 px stain: one 48 x 64 tile (context 8 each side)
     assert [(t.height, t.width) for t in _tiles_for(blob, cfg, 0)] == [(48, 64)]
+
+
+def test_a_speck_gets_the_small_tile_and_anything_wider_the_full_one():
+    cfg = PaletteConfig(tile=32, context=8, speck_tile=16)
+    mask = np.zeros((120, 160), bool)
+    mask[40:44, 30:34] = True  # 4 x 4 speck: at most 16 // 4 px across
+    mask[40:45, 100:101] = True  # 5 px hair: too long for the small tile
+    mask[0, 159] = True  # one pixel in a corner: the tile is shifted inside the frame
+    tiles = sorted(_tiles_for(mask, cfg, 0), key=lambda t: t.ox)
+    assert [(t.oy, t.ox, t.height, t.width) for t in tiles] == [(34, 24, 16, 16), (26, 84, 32, 32), (0, 144, 16, 16)]
+    speck = tiles[0]  # 6 px of context on every side
+    assert (speck.ys.min() - speck.oy, speck.oy + speck.height - 1 - speck.ys.max()) == (6, 6)
+    assert [(t.height, t.width) for t in _tiles_for(mask, replace(cfg, speck_tile=0), 0)] == [(32, 32)] * 3
+
+
+@pytest.mark.parametrize("speck_tile", [6, 18, 48])
+def test_speck_tile_must_be_a_multiple_of_4_between_8_and_the_tile(speck_tile):
+    with pytest.raises(ValueError, match="speck_tile"):
+        PaletteConfig(tile=32, context=8, speck_tile=speck_tile)
 
 
 def test_baseline_takes_the_valid_neighbours_and_telea_where_none_is():

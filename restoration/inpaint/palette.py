@@ -83,6 +83,12 @@ class PaletteConfig:
     margin: px around the mask the model also treats as unknown, though only the mask is written:
         real damage has soft rims that a mask drawn at a threshold leaves outside, and the model
         trusts its context.
+    speck_tile: side of the tile around a cluster at most ``speck_tile // 4`` px across (0 = off:
+        ``tile``). Three quarters of the simulated artefacts are 1-4 px specks, and a 32 px tile
+        around each one was most of the fill's cost (at 720x576, medium damage, 144 tiles covered
+        half the frame for 0.5 % of it damaged); a 16 px tile keeps at least 6 px of context around
+        such a speck for a quarter of the pixels. True masks, 6 frames (2026-12-03, ad hoc): see
+        benchmarks/RESULTS.md, "The Palette inpainter".
     """
 
     steps: int = 3
@@ -96,6 +102,7 @@ class PaletteConfig:
     max_batch: int = 256
     agree_tol: float = 0.02
     margin: int = 0
+    speck_tile: int = 16
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.tile < 8 or self.context < 0 or self.samples < 1 or self.max_batch < 1 or self.margin < 0:
@@ -103,6 +110,8 @@ class PaletteConfig:
         if self.tile % 4 or 2 * self.context >= self.tile:
             # The U-Net halves the tile twice; a cell must be left once the context is taken off.
             raise ValueError(f"tile must be a multiple of 4 larger than 2 * context, got tile {self.tile}, context {self.context}")
+        if self.speck_tile and (self.speck_tile % 4 or not 8 <= self.speck_tile <= self.tile):
+            raise ValueError(f"speck_tile must be 0 or a multiple of 4 in [8, tile], got {self.speck_tile}")
         if self.margin >= self.context:
             raise ValueError(f"margin must be smaller than context, got margin {self.margin}, context {self.context}")
         if self.combine not in ("mean", "first"):
@@ -194,11 +203,22 @@ def conditioning(
 # --------------------------------------------------------------------------- sampling
 
 
+Generators = torch.Generator | Sequence[torch.Generator]
+
+
+def _randn(shape: tuple[int, ...], generator: Generators) -> torch.Tensor:
+    """Standard normal float32 noise of ``shape`` on the CPU: from one generator, or batch item i
+    from ``generator[i]``."""
+    if isinstance(generator, torch.Generator):
+        return torch.randn(shape, generator=generator)
+    return torch.stack([torch.randn(shape[1:], generator=g) for g in generator])
+
+
 def _noised_known(
-    scheduler: DDIMScheduler, shape: tuple[int, ...], t: torch.Tensor, generator: torch.Generator, device: torch.device
+    scheduler: DDIMScheduler, shape: tuple[int, ...], t: torch.Tensor, generator: Generators, device: torch.device
 ) -> torch.Tensor:
     """Known pixels (residual 0) noised to t: sqrt(1 - alpha_bar_t) * noise."""
-    noise = torch.randn(shape, generator=generator).to(device)
+    noise = _randn(shape, generator).to(device)
     return scheduler.add_noise(torch.zeros(shape, device=device), noise, t)
 
 
@@ -208,27 +228,30 @@ def sample_residuals(
     scheduler: DDIMScheduler,
     cond: torch.Tensor,
     config: PaletteConfig,
-    generator: torch.Generator,
+    generator: Generators,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Draw residuals ``x0`` for a batch of tiles with the DDIM loop (RePaint re-imposition).
 
     cond: float32 ``(N, 6, P, P)`` (channel 1 is the hole mask). Returns float32 ``(N, 1, P, P)`` on
     the CPU, 0 outside the holes. The network runs on the model's device; the noise is drawn on the
-    CPU from ``generator`` (a CPU generator), so a seed gives the same draws on every device;
+    CPU from ``generator`` (a CPU generator, or N of them: item i's noise from the i-th, so that an
+    item's draws do not depend on the batch it is in), so a seed gives the same draws on every device;
     ``dtype`` is the network's precision (bfloat16 = autocast; see :mod:`restoration.core.compute`).
     The loop is the plain DDIM loop with, before every network call, the known
     region replaced by the known residual (0) noised to the current t, and optional RePaint
     jumps back up the schedule.
     """
     n, _, p, q = cond.shape
+    if not isinstance(generator, torch.Generator) and len(generator) != n:
+        raise ValueError(f"one generator per batch item: {n} items, {len(generator)} generators")
     device = model.device
     cond = cond.to(device)
     hole = cond[:, 1:2]
     scheduler.set_timesteps(config.steps)
     timesteps = list(scheduler.timesteps)
     shape = (n, 1, p, q)
-    x = torch.randn(shape, generator=generator).to(device)
+    x = _randn(shape, generator).to(device)
 
     def one_step(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         x = hole * x + (1 - hole) * _noised_known(scheduler, shape, t, generator, device)
@@ -251,7 +274,7 @@ def sample_residuals(
         # q(x_{t_to} | x_{t_from}): scale by sqrt(a_to / a_from) and add the missing noise.
         a = scheduler.alphas_cumprod
         ratio = a[t_to] / a[t_from]
-        return ratio.sqrt() * x + (1 - ratio).sqrt() * torch.randn(shape, generator=generator).to(device)
+        return ratio.sqrt() * x + (1 - ratio).sqrt() * _randn(shape, generator).to(device)
 
     # x at index i is at the noise level of timesteps[i] (the input of step i).
     jump, resample = config.repaint_jump, config.repaint_resample
@@ -286,6 +309,7 @@ def _tiles_for(mask: np.ndarray, config: PaletteConfig, frame_index: int) -> lis
 
     Components closer than ``2 * context`` form a cluster (they share context). A cluster whose
     bounding box fits inside a ``tile`` with ``context`` around it gets one tile centred on it. A
+    cluster at most ``speck_tile // 4`` px across (a speck) gets a ``speck_tile`` square instead. A
     larger cluster (a scratch, a dense patch of dirt) is cut into grid cells of ``2 * tile - 2 *
     context`` px; each cell holding hole pixels gets a tile that writes back the hole pixels of its
     own cell only, sized per side to those pixels plus ``context`` (``tile``, ``1.5 tile`` or ``2
@@ -302,10 +326,10 @@ def _tiles_for(mask: np.ndarray, config: PaletteConfig, frame_index: int) -> lis
     clusters = np.where(mask, clusters, 0)
     tiles = []
 
-    def add(ys: np.ndarray, xs: np.ndarray) -> None:
+    def add(ys: np.ndarray, xs: np.ndarray, side: int = 0) -> None:
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        th = next(s for s in sides if y1 - y0 + 2 * ctx <= s)
-        tw = next(s for s in sides if x1 - x0 + 2 * ctx <= s)
+        th = side or next(s for s in sides if y1 - y0 + 2 * ctx <= s)
+        tw = side or next(s for s in sides if x1 - x0 + 2 * ctx <= s)
         oy = min(max((y0 + y1) // 2 - th // 2, 0), max(h - th, 0))
         ox = min(max((x0 + x1) // 2 - tw // 2, 0), max(w - tw, 0))
         tiles.append(_Tile(frame_index, int(oy), int(ox), th, tw, ys, xs))
@@ -317,7 +341,11 @@ def _tiles_for(mask: np.ndarray, config: PaletteConfig, frame_index: int) -> lis
         y0, x0 = sl[0].start, sl[1].start
         ys, xs = np.nonzero(clusters[sl] == k)
         ys, xs = ys + y0, xs + x0
-        if max(np.ptp(ys), np.ptp(xs)) + 1 + 2 * ctx <= small:
+        extent = max(np.ptp(ys), np.ptp(xs)) + 1
+        if config.speck_tile and extent <= config.speck_tile // 4:
+            add(ys, xs, config.speck_tile)
+            continue
+        if extent + 2 * ctx <= small:
             add(ys, xs)
             continue
         cells = ((ys - y0) // cell) * ((sl[1].stop - x0) // cell + 1) + (xs - x0) // cell
@@ -408,15 +436,27 @@ def inpaint_palette_many(
                 items.setdefault(s, []).append((ti, c, cond, base))
 
     k = config.samples
+    # Each draw of each tile has its own noise stream, named by the tile (its frame, first hole pixel
+    # and shape) and the call's seed: a tile's fill does not depend on which other tiles are filled
+    # with it, how they are batched or in what order (a changed mask elsewhere leaves it as it was).
+    seed = int(torch.randint(0, 2**62, (1,), generator=gen))
+
+    def streams(ti: int, c: int) -> list[torch.Generator]:
+        t = tiles[ti]
+        key = [seed, t.frame, int(t.ys[0]), int(t.xs[0]), t.height, t.width, c]
+        seeds = [int(np.random.SeedSequence([*key, d]).generate_state(1, np.uint64)[0] >> 1) for d in range(k)]
+        return [torch.Generator().manual_seed(s) for s in seeds]
+
     fills: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (tile, channel) -> (fill, std) in [0,1]
     for ti, c, base in cheap:
         fills[(ti, c)] = (base, np.zeros_like(base))
     for s, group in sorted(items.items()):
         conds = torch.from_numpy(np.stack([g[2] for g in group]))  # (G, 6, H, W)
         conds = conds.repeat_interleave(k, dim=0)  # k draws per item, adjacent
+        gens = [g for ti, c, _, _ in group for g in streams(ti, c)]
         out = []
         for a in range(0, len(conds), config.max_batch):
-            out.append(sample_residuals(model, scheduler, conds[a : a + config.max_batch], config, gen, dtype))
+            out.append(sample_residuals(model, scheduler, conds[a : a + config.max_batch], config, gens[a : a + config.max_batch], dtype))
         res = torch.cat(out).reshape(len(group), k, *s).numpy()
         for (ti, c, _, base), r in zip(group, res):
             draws = base[None] + r / 2  # residual x0 = 2 (clean - baseline)
@@ -454,7 +494,8 @@ def inpaint_palette(
     ``[(prev_warped, prev_valid), (next_warped, next_valid)]`` list from
     :func:`restoration.motion.flow.compensate` (offsets ``(-1, 1)``; warped float32 ``(H, W, C)`` native
     units, valid bool ``(H, W)``); model, scheduler: from :func:`load_inpainter`; generator: the
-    randomness (default: seeded 0); dtype: the network's precision (float32, or bfloat16 autocast
+    randomness (default: seeded 0; one number drawn from it seeds each tile's own noise streams, so a
+    tile fills the same whatever else the mask holds); dtype: the network's precision (float32, or bfloat16 autocast
     where the hardware has it: :mod:`restoration.core.compute`).
     Returns ``(restored, spread)``: restored has the frame's shape and dtype and equals ``frame``
     bit-exactly outside ``mask``; spread is float32 ``(H, W)``, the per-pixel std over the k draws
