@@ -37,6 +37,7 @@ from restoration.motion.flow import compensate
 
 HERE = Path(__file__).parent
 CUT_AT = 4  # a cut window's frame before the cut (the window starts this many frames before it)
+RIM_TOL = 0.04  # the rim rule measured on FILM-R (see PaletteConfig.rim_tol)
 PAIRS = {"cinestill50d_half_1": "thresholded_cinestill50d_1.jpg", "cinestill800t_half_1": "thresholded_cinestill800_half_1.jpg"}
 
 
@@ -76,6 +77,7 @@ def film_r_table(folder: Path, config: RestoreConfig, models: Models, previous: 
     detectors = still_detectors(config, models, previous)
     telea = replace(config, inpainter="telea")
     rimmed = replace(config, palette=replace(config.palette, margin=1))
+    rim_only = replace(config, palette=replace(config.palette, margin=1, rim_tol=RIM_TOL))
     fills = {
         "telea": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, telea, models)[0],
         # No neighbours: the baseline is Telea and the model adds the texture.
@@ -83,6 +85,8 @@ def film_r_table(folder: Path, config: RestoreConfig, models: Models, previous: 
         # The thresholded mask leaves the damage's soft rims outside; with a margin the fill does not
         # start from them (only the mask is written). Telea given the same margin, for a fair pair.
         "palette, margin 1": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, rimmed, models)[0],
+        # Only the ring pixels that depart from the picture towards the damage (PaletteConfig.rim_tol).
+        f"palette, margin 1, rim {RIM_TOL}": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, rim_only, models)[0],
         "telea, margin 1": lambda scan, mask: np.where(
             mask[..., None], fill(scan, ndi.binary_dilation(mask, np.ones((3, 3), bool)), no_neighbours(scan), 0, telea, models)[0], scan
         ),
@@ -205,7 +209,9 @@ def main() -> None:
         "detector over every tile (`thorough`); `oracle` uses the thresholded mask itself. Fills: Telea, and the "
         "Palette inpainter on the oracle mask (without neighbours its baseline is Telea); `margin 1`: the pixels next to the "
         "mask are also treated as unknown (the fill does not start from the damage's soft rims, which the thresholded mask "
-        "leaves outside) while only the mask is written (`PaletteConfig.margin`; Telea given the same margin beside it).",
+        "leaves outside) while only the mask is written (`PaletteConfig.margin`; Telea given the same margin beside it); "
+        f"`rim {RIM_TOL}`: of those, only the pixels that depart from the picture around them towards the damage by more than "
+        f"{RIM_TOL} of the range (`PaletteConfig.rim_tol`, off by default: on the simulated damage, whose edges are hard, it costs).",
         "",
         *film_r_table(args.data / "film_r_pairs", config, models, previous),
         "",

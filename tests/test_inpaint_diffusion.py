@@ -5,6 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage as ndi
 
 from restoration.inpaint.palette import (
     PaletteConfig,
@@ -14,6 +15,7 @@ from restoration.inpaint.palette import (
     inpaint_palette_many,
     load_inpainter,
     make_scheduler,
+    rim,
 )
 from restoration.models.inpainter import build_inpainter, tiny_inpainter_config
 from restoration.models.weights import shipped
@@ -222,3 +224,20 @@ def test_a_margin_hides_the_rim_from_the_model_but_writes_only_the_mask(tiny):
     assert not np.array_equal(b[mask], c[mask])  # without the margin they do
     with pytest.raises(ValueError, match="margin"):
         PaletteConfig(tile=16, context=4, margin=4)
+
+
+def test_the_rim_is_the_ring_that_departs_towards_the_damage():
+    frame = np.full((24, 24, 1), 100, np.uint8)
+    mask = np.zeros((24, 24), bool)
+    mask[10:13, 10:13] = True
+    frame[mask] = 240  # a bright speck with hard edges
+    assert not rim(frame, mask, 1, 0.02).any()  # clean surroundings are not a rim
+    assert np.array_equal(rim(frame, mask, 1, 0.0), ndi.binary_dilation(mask, np.ones((3, 3), bool)) & ~mask)
+    frame[9, 10:13] = 150  # brighter above: the speck's soft rim
+    frame[13, 10:13] = 60  # darker below: picture, not this speck's rim
+    found = rim(frame, mask, 1, 0.02)
+    assert found[9, 10:13].all() and found.sum() == 3
+    dark = 255 - frame  # a dark speck: its rim is darker than the picture
+    assert np.array_equal(rim(dark, mask, 1, 0.02), found)
+    with pytest.raises(ValueError, match="rim_tol"):
+        PaletteConfig(rim_tol=-0.1)
