@@ -201,9 +201,12 @@ def run_rows(
     seed: int,
     work: Path | None,
     options: dict[str, list[str]] | None = None,
+    chunk_frames: int = 0,
 ) -> Iterator[tuple[str, dict]]:
     """``(key, row)`` for the floor and every method at every size, level and thread count, as measured;
-    ``options``: a method's extra command-line options, by method name."""
+    ``options``: a method's extra command-line options, by method name; ``chunk_frames``: the
+    restores' ``--chunk-frames`` (0 = the command's default), named in the method's row."""
+    chunking = ["--chunk-frames", str(chunk_frames)] if chunk_frames else []
     for size in sizes:
         for level in levels:
             with tempfile.TemporaryDirectory(dir=work) as tmp:
@@ -216,13 +219,14 @@ def run_rows(
                         measure = (
                             partial(floor_row, reel, out)
                             if method == FLOOR
-                            else partial(restore_row, reel, out, t, method, clean, truth, (options or {}).get(method, ()))
+                            else partial(restore_row, reel, out, t, method, clean, truth, [*(options or {}).get(method, ()), *chunking])
                         )
                         row = timed(measure, frames)
                         when = datetime.now(UTC).date().isoformat()
-                        row.update(size=size, level=level, threads=t, method=method, coverage=coverage, clip=clip.name, date=when)
+                        name = f"{method}, chunks of {chunk_frames}" if chunk_frames and method != FLOOR else method
+                        row.update(size=size, level=level, threads=t, method=name, coverage=coverage, clip=clip.name, date=when)
                         row["machine"] = machine()
-                        yield key(size, level, t, method), row
+                        yield key(size, level, t, name), row
 
 
 def _order(row: dict) -> tuple:
@@ -260,8 +264,10 @@ def section(stored: dict) -> str:
             "`restoration restore REEL --out DIR --no-access-copy --threads T` (plus `--detector D --inpainter I` for "
             f"other than the default `{DEFAULT}`; a `slow path` row adds `--inpainter-weights W --settings "
             '\'{"palette": {"steps": N, "speck_tile": 0}}\'`: the teacher a distilled inpainter is judged against, a full tile '
-            "around every speck, on the same reel "
-            "in the same run) run as a user runs it, with `PREFECT_API_URL` unset, so the temporary "
+            "around every speck, on the same reel in the same run; `, chunks of N`: `--chunk-frames N` on a reel of "
+            "several chunks, which the command restores as many at once as it chooses (`--parallel` automatic: one chunk "
+            "per core on one thread each, or one per `--threads` cores, so a 1-thread row runs two chunks at once on 2 "
+            "cores and a 2-thread row one)) run as a user runs it, with `PREFECT_API_URL` unset, so the temporary "
             "Prefect server starts as it does for a user. Wall: from start to exit. Start-up: wall less the run's own "
             "seconds (its `run_finished` event: the flow from probe to master: detection, fill, encoding), i.e. imports, the "
             "server, the models (loaded while the server starts) and shut-down. Frames/s end to end: frames / wall; "
@@ -294,6 +300,13 @@ def main() -> None:
     parser.add_argument(
         "--slow-steps", type=int, default=5, help="... sampled with this many DDIM steps (the teacher of a distilled inpainter)."
     )
+    parser.add_argument(
+        "--chunk-frames",
+        type=int,
+        default=0,
+        help="Frames per chunk of each restore (0: the command's default, 16). A reel of several chunks shows how many "
+        "the command restores at once (--parallel automatic: one per core on one thread each, or one per --threads cores).",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=None, help="Folder for the reels and outputs (default: the system's temporary one).")
     parser.add_argument("--tables-only", action="store_true", help="Only rebuild the section from restore-speed.json.")
@@ -307,7 +320,8 @@ def main() -> None:
             name, extra = slow_path(args.slow_path, args.slow_steps)
             methods.insert(1, name)
             options[name] = extra
-        for name, row in run_rows(clip, args.sizes, args.levels, args.threads, methods, args.frames, args.seed, args.work, options):
+        rows = run_rows(clip, args.sizes, args.levels, args.threads, methods, args.frames, args.seed, args.work, options, args.chunk_frames)
+        for name, row in rows:
             print(
                 name,
                 json.dumps(

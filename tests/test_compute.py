@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from restoration.core import compute
-from restoration.core.compute import Compute, native_bf16, resolve_device, resolve_dtype
+from restoration.core.compute import Compute, default_parallel, native_bf16, resolve_device, resolve_dtype
 from restoration.core.restore import RestoreConfig, load_models, method_description
 from restoration.detect.diffedit import DiffEditConfig, diffedit_map, load_detector
 from restoration.errors import RestorationError
@@ -76,3 +76,21 @@ def test_default_precision_is_not_slower_than_float32_on_this_cpu():
 
     best_of(torch.float32)  # warm-up: first calls allocate and pick kernels
     assert best_of(auto) <= 3 * best_of(torch.float32)
+
+
+def test_parallel_chunks_follow_the_cores_the_reel_and_the_memory(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(compute.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(compute, "available_memory", lambda: 64 * 2**30)
+    samples = 20 * 720 * 576  # a 16-frame chunk and its context, gray
+    assert default_parallel(cpu, chunks=100, chunk_samples=samples) == 4  # one a core
+    assert default_parallel(cpu, chunks=3, chunk_samples=samples) == 3  # no more than the reel has
+    assert default_parallel(cpu, chunks=100, chunk_samples=samples, threads=2) == 2  # the user's threads a chunk
+    assert default_parallel(cpu, chunks=100, chunk_samples=samples, threads=8) == 1
+    # half of 1 GiB holds one 720x576 chunk (0.58 GB) at most: never fewer than one
+    monkeypatch.setattr(compute, "available_memory", lambda: 2**30)
+    assert default_parallel(cpu, chunks=100, chunk_samples=samples) == 1
+    monkeypatch.setattr(compute, "available_memory", lambda: 3 * 2**30)
+    assert default_parallel(cpu, chunks=100, chunk_samples=samples) == 2
+    assert default_parallel(torch.device("cuda"), chunks=100, chunk_samples=samples) == 1
+    assert compute.available_memory() > 0
