@@ -54,6 +54,12 @@ class Hooks:
     on_frame: Callable[[], None] | None = None
     on_start: Callable[[int], None] | None = None  # frames already done when the run starts
 
+    def __reduce__(self):
+        # A chunk task sent to a Dask worker is pickled by value with the globals it reads, this
+        # object among them; the callbacks belong to the caller's process (its progress bars,
+        # which hold locks) and mean nothing in another, so a copy carries none.
+        return (Hooks, ())
+
 
 HOOKS = Hooks()
 

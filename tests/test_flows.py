@@ -337,3 +337,24 @@ def test_pull_step_finds_the_app_dir_or_says_what_to_set(tmp_path, monkeypatch):
     monkeypatch.setenv("RESTORATION_APP_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="holds no flows/restore_reel.py: set RESTORATION_APP_DIR on the worker"):
         enter_app_dir()
+
+
+def test_a_chunk_task_pickles_for_a_dask_worker_while_the_cli_holds_progress_callbacks():
+    import threading
+
+    import cloudpickle
+
+    from flows.restore_reel import HOOKS, Hooks, restore_chunk
+
+    lock = threading.RLock()  # what the CLI's progress bar holds: it cannot be pickled
+    saved = dict(vars(HOOKS))
+    HOOKS.on_restored = lambda: lock.acquire(False)
+    try:
+        # distributed pickles the task's function by value (the module attribute is the Task), with
+        # the globals it reads: HOOKS among them.
+        fn = cloudpickle.loads(cloudpickle.dumps(restore_chunk.fn))
+        assert fn.__globals__["HOOKS"] == Hooks()  # the copy carries no callbacks
+        assert cloudpickle.loads(cloudpickle.dumps(restore_chunk)).name == "restore-chunk"
+    finally:
+        for name, value in saved.items():
+            setattr(HOOKS, name, value)
