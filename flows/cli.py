@@ -123,6 +123,8 @@ def restore(
     from restoration.errors import OutputExistsError
     from restoration.io.outputs import ReelOutputs
 
+    if parallel < 0:  # before anything is loaded or removed
+        raise typer.BadParameter("must be 0 (automatic) or more", param_hint="--parallel")
     outputs = ReelOutputs.for_reel(out, reel)
     if outputs.master.exists() and not overwrite and not _resumes(outputs, access_copy):  # before models and Prefect load
         raise OutputExistsError(f"{outputs.master}: output already exists; --overwrite replaces it, or choose another --out")
@@ -164,8 +166,6 @@ def restore(
 
         if overwrite and outputs.master.exists():
             _remove_outputs(outputs)
-        if parallel < 0:
-            raise typer.BadParameter("must be 0 (automatic) or more", param_hint="--parallel")
         if not parallel:
             chunk_samples = (config.chunk_frames + 2 * config.context_frames) * info.width * info.height * info.channels
             chunks = -(-info.frame_count // config.chunk_frames)

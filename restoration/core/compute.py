@@ -113,6 +113,11 @@ def resolve_runtime(runtime: str, device: torch.device, dtype: torch.dtype) -> s
     return runtime
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 # A chunk in flight adds about this much peak memory per sample of the frames it holds (its own and
 # its context): a second 8-frame chunk of a 720x576 gray reel at once took the restore's peak from
 # 1.52 to 1.87 GB (2026-12-03).
@@ -144,9 +149,8 @@ def default_parallel(device: torch.device, chunks: int, chunk_samples: int, thre
     """
     if device.type != "cpu":
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     fits = available_memory() // 2 // max(1, CHUNK_BYTES_PER_SAMPLE * chunk_samples)
-    return max(1, min(cores // max(1, threads), chunks, fits))
+    return max(1, min(usable_cores() // max(1, threads), chunks, fits))
 
 
 def default_threads(workers: int = 1) -> int:
@@ -155,8 +159,7 @@ def default_threads(workers: int = 1) -> int:
     Oversubscription is what costs here: two processes with two threads each on two cores ran far
     slower than one thread each.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(1, workers))
+    return max(1, usable_cores() // max(1, workers))
 
 
 def set_threads(threads: int) -> None:

@@ -166,6 +166,14 @@ def load_inpainter(path: str | Path | None = None) -> tuple[UNet2DModel, DDIMSch
 # --------------------------------------------------------------------------- conditioning
 
 
+def telea_unit(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Telea fill (radius 3) of ``mask`` (bool ``(P, Q)``) in ``image``, float32 ``(P, Q)`` in [0, 1];
+    returns float32 ``(P, Q)``. OpenCV's Telea mishandles float32 in [0, 1] (a flat 0.8 fills as
+    0.45), so it runs on the image as uint16."""
+    u16 = np.clip(np.rint(image * 65535), 0, 65535).astype(np.uint16)
+    return cv2.inpaint(u16, mask.astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32) / 65535
+
+
 def baseline_fill(
     known: np.ndarray,
     mask: np.ndarray,
@@ -190,10 +198,7 @@ def baseline_fill(
     out[mask] = temporal[mask]
     alone = mask & (n == 0)
     if alone.any():
-        # OpenCV's Telea mishandles float32 in [0, 1] (a flat 0.8 fills as 0.45): go through uint16.
-        u16 = np.clip(np.rint(known * 65535), 0, 65535).astype(np.uint16)
-        spatial = cv2.inpaint(u16, mask.astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32) / 65535
-        out[alone] = spatial[alone]
+        out[alone] = telea_unit(known, mask)[alone]
     return out
 
 
@@ -213,9 +218,7 @@ def rim(frame: np.ndarray, mask: np.ndarray, margin: int, tol: float = 0.0) -> n
         return ring
     peak = float(np.iinfo(frame.dtype).max)
     luma = frame.astype(np.float32).mean(axis=-1) / peak
-    u16 = np.clip(np.rint(luma * 65535), 0, 65535).astype(np.uint16)  # Telea in float32 is wrong
-    estimate = cv2.inpaint(u16, grown.astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32) / 65535
-    depart = luma - estimate
+    depart = luma - telea_unit(luma, grown)
     pieces, n = ndi.label(grown, structure=np.ones((3, 3), bool))
     sign = np.sign(ndi.mean(depart, labels=np.where(mask, pieces, 0), index=np.arange(n + 1)))
     return ring & (depart * sign[pieces] > tol)
