@@ -123,8 +123,9 @@ def restore(
     from restoration.errors import OutputExistsError
     from restoration.io.outputs import ReelOutputs
 
-    if parallel < 0:  # before anything is loaded or removed
-        raise typer.BadParameter("must be 0 (automatic) or more", param_hint="--parallel")
+    for value, hint in ((parallel, "--parallel"), (threads, "--threads")):
+        if value < 0:  # before anything is loaded or removed
+            raise typer.BadParameter("must be 0 (automatic) or more", param_hint=hint)
     outputs = ReelOutputs.for_reel(out, reel)
     if outputs.master.exists() and not overwrite and not _resumes(outputs, access_copy):  # before models and Prefect load
         raise OutputExistsError(f"{outputs.master}: output already exists; --overwrite replaces it, or choose another --out")
@@ -160,17 +161,13 @@ def restore(
         except ValueError as err:
             raise RestorationError(f"settings: {err}") from None
         from flows.restore_reel import cached_models, restore_reel
-        from restoration.core.compute import default_parallel, resolve_device
-        from restoration.pipeline.chunks import open_or_create_store
+        from restoration.pipeline.chunks import chunk_plan, open_or_create_store
         from restoration.store.lock import RunLock
 
         if overwrite and outputs.master.exists():
             _remove_outputs(outputs)
-        if not parallel:
-            chunk_samples = (config.chunk_frames + 2 * config.context_frames) * info.width * info.height * info.channels
-            chunks = -(-info.frame_count // config.chunk_frames)
-            parallel = default_parallel(resolve_device(config.device), chunks, chunk_samples, threads)
-        use_threads(threads, parallel)
+        parallel, threads = chunk_plan(info, config, -(-info.frame_count // config.chunk_frames), parallel, threads)
+        use_threads(threads)
         cached_models(config)  # missing weights or CUDA: one clear error, nothing written (the flow reuses them)
         store, _ = open_or_create_store(info, out, config)  # refuse a finished output before any progress is shown
         RunLock(store.path).check()  # and a reel another run is restoring (the flow takes the lock itself)
@@ -204,6 +201,7 @@ def restore(
                     out_dir=str(out),
                     settings=run_settings,
                     parallel_chunks=parallel,
+                    threads=threads,
                     dask_address=dask_address,
                     dask_workers=dask_workers,
                 ),

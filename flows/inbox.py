@@ -92,11 +92,12 @@ def restore_inbox(
     max_concurrent: int = 1,
     retry_failed: bool = False,
     settings: RunSettings = RunSettings(),
-    parallel_chunks: int = 1,
+    parallel_chunks: int = 0,
     dask_address: str | None = None,
 ) -> dict:
     """Restore each reel in ``inbox`` not yet done, at most ``max_concurrent`` (<= 8) at once, each
-    with ``settings`` (:class:`flows.config.RunSettings`).
+    with ``settings`` (:class:`flows.config.RunSettings`). ``parallel_chunks``: each reel's chunks at
+    once (0 = chosen from the machine, its cores shared among the reels at once; see ``restore-reel``).
 
     Returns ``{sha256: ledger entry}`` for the reels this run worked on, and the skipped ones.
     """
@@ -109,7 +110,6 @@ def restore_inbox(
     except ReelLockedError as err:
         log.warning("another inbox run is working: %s", err)
         return {"skipped": str(err), "reels": {}}
-    runner = {"parallel_chunks": parallel_chunks, "dask_address": dask_address}
     worked: dict[str, dict] = {}
     try:
         ledger = read_ledger(out)
@@ -128,6 +128,8 @@ def restore_inbox(
             todo.append((sha, reel))
         log.info("%d new reels in %s", len(todo), inbox)
         limit = max(1, min(max_concurrent, MAX_CONCURRENT))
+        # The reels at once share the machine: with parallel_chunks 0 each takes its share of the cores.
+        runner = {"parallel_chunks": parallel_chunks, "dask_address": dask_address, "reels_at_once": min(limit, len(todo))}
         pending = list(todo)
         running = {}
 

@@ -34,11 +34,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 import flows  # noqa: F401 - offline Prefect defaults, before Prefect is imported
 from flows.config import RunSettings, reel_artifact_key, restore_config
+from restoration.core.compute import set_threads
 from restoration.core.restore import RestoreConfig, load_models, method_description
 from restoration.errors import RestorationError
 from restoration.io.outputs import ReelOutputs
 from restoration.io.reel import probe
-from restoration.pipeline.chunks import encode_outputs, open_or_create_store, pending_ranges, restore_range
+from restoration.pipeline.chunks import chunk_plan, encode_outputs, open_or_create_store, pending_ranges, restore_range
 from restoration.pipeline.reprocess import config_from_dict
 from restoration.store.lock import DEFAULT_MAX_AGE_S, RunLock
 from restoration.store.provenance import SCORE_NAMES, STATUS, ProvenanceStore
@@ -231,16 +232,22 @@ def restore_reel(
     reel: str,
     out_dir: str,
     settings: RunSettings = RunSettings(),
-    parallel_chunks: int = 1,
+    parallel_chunks: int = 0,
     dask_address: str | None = None,
     dask_workers: int = 0,
     lock_max_age_s: float = DEFAULT_MAX_AGE_S,
+    threads: int = 0,
+    reels_at_once: int = 1,
 ) -> dict:
     """Restore ``reel`` into ``out_dir`` (master, access copy, provenance store), resuming if interrupted.
 
     ``settings``: what the run runs with (:class:`flows.config.RunSettings`, over the library's defaults).
-    ``parallel_chunks``: chunk tasks at once on the thread pool; ``dask_workers`` / ``dask_address``:
-    run them on a local Dask cluster of that many processes / on an existing cluster instead.
+    ``parallel_chunks``: chunk tasks at once on the thread pool and ``threads`` the intra-op threads of
+    this process (torch, OpenCV); 0 = chosen from the machine as the command line chooses them
+    (:func:`restoration.pipeline.chunks.chunk_plan`: on a CPU one chunk per core on one thread each),
+    with the cores shared among ``reels_at_once`` reels restored at once in this process (an inbox
+    run's). ``dask_workers`` / ``dask_address``: run the chunks on a local Dask cluster of that many
+    processes / on an existing cluster instead (their workers keep their own threads).
     Returns the output paths and the store's summary.
     """
     log = get_run_logger()
@@ -257,8 +264,13 @@ def restore_reel(
             store.log_event("lock_recovered", run_id=run_id, stale_lock=lock.recovered)
             log.warning("recovered a stale lock: %s", lock.recovered.get("stale_reason"))
         todo = pending_ranges(store, config.chunk_frames)
+        orchestrator: dict = {"prefect_flow_run": _flow_run_id()}
+        if not (dask_address or dask_workers):
+            parallel_chunks, threads = chunk_plan(info, config, len(todo), parallel_chunks, threads, reels_at_once)
+            set_threads(threads)
+            orchestrator.update(parallel_chunks=parallel_chunks, threads=threads)
         runner = task_runner(parallel_chunks, dask_address, dask_workers)
-        orchestrator = {"prefect_flow_run": _flow_run_id(), "task_runner": type(runner).__name__}
+        orchestrator["task_runner"] = type(runner).__name__
         methods = method_description(config, cached_models(config))
         interrupted = log_run_started(store, run_id, asdict(config), methods, todo, orchestrator)
         if interrupted is not None:

@@ -87,6 +87,8 @@ def test_parallel_chunks_follow_the_cores_the_reel_and_the_memory(monkeypatch):
     assert default_parallel(cpu, chunks=3, chunk_samples=samples) == 3  # no more than the reel has
     assert default_parallel(cpu, chunks=100, chunk_samples=samples, threads=2) == 2  # the user's threads a chunk
     assert default_parallel(cpu, chunks=100, chunk_samples=samples, threads=8) == 1
+    assert default_parallel(cpu, chunks=100, chunk_samples=samples, reels=2) == 2  # two reels share the cores
+    assert default_parallel(cpu, chunks=100, chunk_samples=samples, reels=8) == 1
     # half of 1 GiB holds one 720x576 chunk (0.58 GB) at most: never fewer than one
     monkeypatch.setattr(compute, "available_memory", lambda: 2**30)
     assert default_parallel(cpu, chunks=100, chunk_samples=samples) == 1

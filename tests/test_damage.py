@@ -1,5 +1,6 @@
 """Damage simulator and film look: exact masks, determinism, coverage per level, transience."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -10,6 +11,7 @@ from restoration.simulate.damage import (
     DamageConfig,
     coverage,
     simulate_damage,
+    soften_edges,
 )
 from restoration.simulate.film_look import add_film_look, to_gray
 
@@ -81,9 +83,37 @@ def test_low_level_has_no_line_scratch_and_can_be_switched_off():
     assert not (simulate_damage(clip(), DamageConfig(level="high", line_scratch=False)).class_map == LINE).any()
 
 
+def test_soft_rims_move_only_the_ring_outside_the_mask():
+    clean = np.full((1, 7, 7, 1), 100, np.uint8)
+    damaged = clean.copy()
+    damaged[0, 3, 2] = 200  # +100
+    damaged[0, 3, 3] = 150  # +50
+    mask = damaged[..., 0] != clean[..., 0]
+    out = soften_edges(damaged, clean, mask, 0.2)
+    expected = clean.astype(float)[0, ..., 0]
+    # Each ring pixel: 0.2 x the mean change of its masked 8-neighbours.
+    for y, x in zip(*np.nonzero(np.ones((7, 7)))):
+        near = [(v, u) for v, u in ((3, 2), (3, 3)) if abs(v - y) <= 1 and abs(u - x) <= 1]
+        if near and (y, x) not in ((3, 2), (3, 3)):
+            expected[y, x] += 0.2 * np.mean([100 if u == 2 else 50 for _, u in near])
+    expected[3, 2], expected[3, 3] = 200, 150
+    assert np.array_equal(out[0, ..., 0], np.rint(expected).astype(np.uint8))
+    # In the simulator: the same damage and mask as without rims, and the ring alone moves.
+    clean = clip()
+    hard = simulate_damage(clean, DamageConfig(seed=2))
+    soft = simulate_damage(clean, DamageConfig(seed=2, rim=0.2))
+    assert np.array_equal(hard.mask, soft.mask) and np.array_equal(hard.class_map, soft.class_map)
+    assert np.array_equal(hard.frames[hard.mask], soft.frames[soft.mask])
+    moved = (soft.frames != hard.frames).any(-1)
+    ring = np.stack([cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0 for m in hard.mask]) & ~hard.mask
+    assert moved.any() and not (moved & ~ring).any()
+
+
 def test_bad_config_is_refused():
     with pytest.raises(ValueError):
         DamageConfig(level="extreme")
+    with pytest.raises(ValueError):
+        DamageConfig(rim=1.0)
     with pytest.raises(ValueError):
         simulate_damage(np.zeros((2, 8, 8), np.uint8))
 

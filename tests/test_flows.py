@@ -16,6 +16,7 @@ from clips import damaged_frames, random_frames, write_clip
 
 import flows  # noqa: F401 - offline Prefect defaults before Prefect is imported
 from flows.config import RunSettings, restore_config
+from restoration.core.compute import usable_cores
 from restoration.io.reel import probe, read_frames
 from restoration.store.lock import ReelLockedError, RunLock
 from restoration.store.provenance import STATUS, ProvenanceStore
@@ -241,6 +242,14 @@ def test_inbox_restores_each_new_reel_once_and_records_failures(harness, clip, t
     assert len(first) == 3
     masters = sorted(p.name for p in out.glob("*/*.master.mkv"))
     assert len(masters) == 2
+    # Three reels, two at once: each restore took its share of the cores (parallel_chunks 0).
+    cores = usable_cores()
+    for path in out.glob("*/*.zarr"):
+        store = ProvenanceStore(path)
+        parallel = max(1, min(cores // 2, -(-store.frame_count // 4)))
+        started = next(e for e in store.events() if e["kind"] == "run_started")
+        assert started["orchestrator"]["parallel_chunks"] == parallel
+        assert started["orchestrator"]["threads"] == max(1, cores // (2 * parallel))
     assert restore_inbox(str(inbox), str(out), **params)["reels"] == {}  # nothing new the second time
 
 

@@ -34,7 +34,7 @@ TRAINERS = {
 }
 BANK_KEYS = {
     "detector": ("clean", "damaged", "mask", "prev", "prev_valid", "next", "next_valid"),
-    "inpainter": ("clean", "mask", "prev", "prev_valid", "next", "next_valid"),
+    "inpainter": ("clean", "damaged", "mask", "prev", "prev_valid", "next", "next_valid"),
 }
 V2 = Path(__file__).resolve().parents[1] / "restoration" / "weights" / "training" / "detector_v2"
 # The resume command of restoration/weights/training/detector_v2/README.md.
@@ -211,6 +211,26 @@ def test_inpainter_neighbour_knock_out_flags_reach_the_config():
     raised = config(["--p-drop-neighbour", "0.4", "--p-occlude-blob", "0.25"])
     assert (raised.p_drop_neighbour, raised.p_occlude_blob) == (0.4, 0.25)
     assert (config([]).p_drop_neighbour, config([]).p_occlude_blob) == (0.15, 0.15)  # the config's defaults
+
+
+def test_inpainter_sees_the_damaged_frame_outside_the_holes_and_learns_the_clean_one():
+    config = training_config(
+        inpainter_trainer.TrainInpainterConfig,
+        settings_from_args(inpainter_trainer.parser().parse_args(["--rim", "0", "0.4", "--batch", "3"])),
+    )
+    assert config.rim == (0.0, 0.4)
+    bank = tiny_bank("inpainter", 16)
+    rimmed = {**bank, "clean": bank["damaged"]}  # what the model is shown is the damaged patch
+    x0, cond, hole = inpainter_trainer.sample_batch(bank, config, np.random.default_rng(3))
+    x0_seen, cond_seen, hole_seen = inpainter_trainer.sample_batch(rimmed, config, np.random.default_rng(3))
+    assert torch.equal(cond, cond_seen) and torch.equal(hole, hole_seen)
+    assert not torch.equal(x0, x0_seen)  # the target is the clean patch
+    # A bank cut before rims (no damaged patch: hard edges) shows the clean patch.
+    old = {k: v for k, v in bank.items() if k != "damaged"}
+    assert torch.equal(
+        inpainter_trainer.sample_batch(old, config, np.random.default_rng(3))[1],
+        inpainter_trainer.sample_batch({**old, "damaged": bank["clean"]}, config, np.random.default_rng(3))[1],
+    )
 
 
 def test_committed_detector_v2_checkpoint_resumes(tmp_path):

@@ -136,7 +136,7 @@ def available_memory() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def default_parallel(device: torch.device, chunks: int, chunk_samples: int, threads: int = 0) -> int:
+def default_parallel(device: torch.device, chunks: int, chunk_samples: int, threads: int = 0, reels: int = 1) -> int:
     """Chunks of a reel to restore at once when the user did not say.
 
     On a CPU, one per usable core, each then computing on one thread (:func:`default_threads`), or
@@ -145,16 +145,20 @@ def default_parallel(device: torch.device, chunks: int, chunk_samples: int, thre
     two 8-frame chunks of a 720x576 reel on one thread each restored 0.395 frames a second against
     0.234 for one chunk on two threads, the same output (2026-12-03). At most ``chunks`` (the
     reel's), and as many as half the available memory holds at :data:`CHUNK_BYTES_PER_SAMPLE` x
-    ``chunk_samples`` (the samples of the frames one chunk holds, context included). On a GPU, one.
+    ``chunk_samples`` (the samples of the frames one chunk holds, context included). ``reels``:
+    reels restored at once in this process (an inbox run's), which share the cores and the memory.
+    On a GPU, one.
     """
     if device.type != "cpu":
         return 1
-    fits = available_memory() // 2 // max(1, CHUNK_BYTES_PER_SAMPLE * chunk_samples)
-    return max(1, min(usable_cores() // max(1, threads), chunks, fits))
+    reels = max(1, reels)
+    fits = available_memory() // 2 // reels // max(1, CHUNK_BYTES_PER_SAMPLE * chunk_samples)
+    return max(1, min(usable_cores() // reels // max(1, threads), chunks, fits))
 
 
 def default_threads(workers: int = 1) -> int:
-    """Intra-op threads for one of ``workers`` busy processes: the usable cores shared out.
+    """Intra-op threads for one of ``workers`` busy processes (or chunks, or reels, at once): the
+    usable cores shared out.
 
     Oversubscription is what costs here: two processes with two threads each on two cores ran far
     slower than one thread each.

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from restoration.core.compute import default_parallel, default_threads, resolve_device
 from restoration.core.restore import NOT_EXAMINED, Models, RestoreConfig, load_models, method_description, restore_window
 from restoration.errors import OutputExistsError, ReelError, StoreError
 from restoration.io.encode import EncodeConfig, check_writable_folder, write_access_copy, write_master
@@ -66,6 +67,17 @@ def pending_ranges(store: ProvenanceStore, chunk_frames: int) -> list[tuple[int,
     """Chunks with at least one frame still to do (:meth:`ProvenanceStore.todo`)."""
     todo = store.todo()
     return [(a, b) for a, b in chunk_ranges(store.frame_count, chunk_frames) if todo[a:b].any()]
+
+
+def chunk_plan(info: ReelInfo, config: RestoreConfig, chunks: int, parallel: int = 0, threads: int = 0, reels: int = 1) -> tuple[int, int]:
+    """``(chunks at once, intra-op threads)`` to restore ``chunks`` chunks of ``info`` with: ``parallel``
+    and ``threads`` where given (> 0), else chosen from the machine
+    (:func:`restoration.core.compute.default_parallel`, :func:`~restoration.core.compute.default_threads`)
+    for ``reels`` reels restored at once in this process. One rule for the command line and the flows.
+    """
+    samples = (config.chunk_frames + 2 * config.context_frames) * info.width * info.height * info.channels
+    parallel = parallel or default_parallel(resolve_device(config.device), chunks, samples, threads, reels)
+    return parallel, threads or default_threads(parallel * max(1, reels))
 
 
 def open_or_create_store(info: ReelInfo, out_dir: Path, config: RestoreConfig) -> tuple[ProvenanceStore, ReelOutputs]:

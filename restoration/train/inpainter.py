@@ -12,7 +12,9 @@ given a film look (grain, flicker: fills learn to carry grain), damaged with the
 (:func:`restoration.simulate.damage.simulate_damage`, all classes and levels), and motion-compensated
 (:func:`restoration.motion.flow.compensate` on the *damaged* triplet with its masks, as in the pipeline:
 a neighbour's own damage is invalid). Patches are cut
-around the centre frame's mask components: clean centre, mask, warped previous / next and validity.
+around the centre frame's mask components: clean and damaged centre, mask, warped previous / next and
+validity. With a ``rim`` range the damage has soft edges (:func:`restoration.simulate.damage.soften_edges`):
+the pixels next to a hole are then changed, as on a real scan, and the model learns not to carry them in.
 At batch time the neighbours' validity is randomly knocked out (whole patch or a blob) so the model
 also learns the no-neighbour case; conditioning and baseline are then computed exactly as at
 inference (:func:`restoration.inpaint.palette.conditioning`).
@@ -54,6 +56,7 @@ class TrainInpainterConfig(LoopConfig):
     max_side: frames larger than this (longest side) are downscaled before use (0 = never).
     p_drop_neighbour, p_occlude_blob: validity knock-out probabilities (per neighbour, per patch).
     grain, flicker: ranges of the film look's strengths (drawn per triplet).
+    rim: range of the damage's soft edge (``DamageConfig.rim``, drawn per triplet; (0, 0) = hard edges).
     model: the U-Net's shape (a fine-tune's is its ``init`` weights').
     """
 
@@ -70,6 +73,7 @@ class TrainInpainterConfig(LoopConfig):
     p_occlude_blob: float = 0.15
     grain: tuple[float, float] = (0.0, 1.0)
     flicker: tuple[float, float] = (0.0, 1.0)
+    rim: tuple[float, float] = (0.0, 0.0)
     model: InpainterModelConfig = field(default_factory=lambda: InpainterModelConfig(channels=(32, 64, 64)))
 
 
@@ -78,16 +82,19 @@ class TrainInpainterConfig(LoopConfig):
 
 def build_bank(config: TrainInpainterConfig, log=print) -> dict[str, np.ndarray]:
     """Cut the patch bank (see the module docstring). Arrays, N patches of side P:
-    clean, prev, next float16 (N, P, P) in [0, 1]; mask, prev_valid, next_valid bool (N, P, P)."""
+    clean, damaged, prev, next float16 (N, P, P) in [0, 1]; mask, prev_valid, next_valid bool (N, P, P)."""
     rng = np.random.default_rng(config.seed)
     clips = read_clips(config.data, config.max_side, log)
     weights = np.array([len(c) for c in clips], float)
     weights = np.sqrt(weights) / np.sqrt(weights).sum()  # short clips still count
     P, half = config.patch, config.patch // 2
-    out: dict[str, list[np.ndarray]] = {k: [] for k in ("clean", "mask", "prev", "prev_valid", "next", "next_valid")}
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("clean", "damaged", "mask", "prev", "prev_valid", "next", "next_valid")}
     t0 = time.time()
     for n, tri, seed in film_triplets(clips, weights, config.triplets, config.grain, config.flicker, rng):
-        damage = simulate_damage(tri, DamageConfig(level=str(rng.choice(list(LEVEL_COVERAGE))), seed=seed))
+        level = str(rng.choice(list(LEVEL_COVERAGE)))
+        # Drawn only when asked, so that a bank without rims is the one built before rims existed.
+        rim = float(rng.uniform(*config.rim)) if config.rim[1] > 0 else 0.0
+        damage = simulate_damage(tri, DamageConfig(level=level, seed=seed, rim=rim))
         damaged, mask = damage.frames, damage.mask
         centre_mask = mask[1]
         if not centre_mask.any():
@@ -109,6 +116,7 @@ def build_bank(config: TrainInpainterConfig, log=print) -> dict[str, np.ndarray]
             for key, patch in triplet_patch(tri, nb, ys, xs).items():
                 out[key].append(patch)
             out["mask"].append(centre_mask[ys, xs])
+            out["damaged"].append((damaged[1, ys, xs, 0] / float(np.iinfo(damaged.dtype).max)).astype(np.float16))
         if (n + 1) % 20 == 0:
             log(f"bank: {n + 1}/{config.triplets} triplets, {len(out['clean'])} patches, {time.time() - t0:.0f}s")
     return {k: np.stack(v) for k, v in out.items()}
@@ -142,7 +150,10 @@ def sample_batch(
             nbs.append((img, valid))
         if rng.random() < 0.5:
             nbs.reverse()  # time symmetry
-        known = np.where(mask, 0.0, clean).astype(np.float32)  # the damaged pixels never reach the model
+        # The damaged pixels never reach the model; their soft rims, outside the mask, do. A bank cut
+        # before rims existed has no damaged patch: its damage had hard edges, so the clean one is it.
+        seen = bank["damaged"][i].astype(np.float32) if "damaged" in bank else clean
+        known = np.where(mask, 0.0, seen).astype(np.float32)
         cond, base = conditioning(known, mask, nbs[0][0], nbs[0][1], nbs[1][0], nbs[1][1])
         x0 = (2 * (clean - base) * mask)[None]
         if rng.random() < 0.5:
@@ -195,6 +206,13 @@ def parser(prog: str = "python -m restoration.train.inpainter", description: str
         "--p-occlude-blob",
         type=float,
         help="the share of training tiles whose neighbour loses a random disc of validity, per neighbour not knocked out",
+    )
+    ap.add_argument(
+        "--rim",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        help="range of the simulated damage's soft edge, drawn per triplet (DamageConfig.rim; default 0 0: hard edges)",
     )
     return ap
 
