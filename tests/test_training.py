@@ -216,9 +216,9 @@ def test_inpainter_neighbour_knock_out_flags_reach_the_config():
 def test_inpainter_sees_the_damaged_frame_outside_the_holes_and_learns_the_clean_one():
     config = training_config(
         inpainter_trainer.TrainInpainterConfig,
-        settings_from_args(inpainter_trainer.parser().parse_args(["--rim", "0", "0.4", "--batch", "3"])),
+        settings_from_args(inpainter_trainer.parser().parse_args(["--rim", "0", "0.4", "--p-rim", "0.5", "--batch", "3", "--patch", "16"])),
     )
-    assert config.rim == (0.0, 0.4)
+    assert (config.rim, config.p_rim) == ((0.0, 0.4), 0.5)
     bank = tiny_bank("inpainter", 16)
     rimmed = {**bank, "clean": bank["damaged"]}  # what the model is shown is the damaged patch
     x0, cond, hole = inpainter_trainer.sample_batch(bank, config, np.random.default_rng(3))

@@ -56,7 +56,9 @@ class TrainInpainterConfig(LoopConfig):
     max_side: frames larger than this (longest side) are downscaled before use (0 = never).
     p_drop_neighbour, p_occlude_blob: validity knock-out probabilities (per neighbour, per patch).
     grain, flicker: ranges of the film look's strengths (drawn per triplet).
-    rim: range of the damage's soft edge (``DamageConfig.rim``, drawn per triplet; (0, 0) = hard edges).
+    rim: range of the damage's soft edge (``DamageConfig.rim``, drawn per triplet; (0, 0) = hard edges);
+        p_rim: the share of triplets with a soft edge (the others hard), so that the model learns to
+        tell the two apart rather than to distrust every hole's rim.
     model: the U-Net's shape (a fine-tune's is its ``init`` weights').
     """
 
@@ -74,6 +76,7 @@ class TrainInpainterConfig(LoopConfig):
     grain: tuple[float, float] = (0.0, 1.0)
     flicker: tuple[float, float] = (0.0, 1.0)
     rim: tuple[float, float] = (0.0, 0.0)
+    p_rim: float = 1.0
     model: InpainterModelConfig = field(default_factory=lambda: InpainterModelConfig(channels=(32, 64, 64)))
 
 
@@ -93,7 +96,7 @@ def build_bank(config: TrainInpainterConfig, log=print) -> dict[str, np.ndarray]
     for n, tri, seed in film_triplets(clips, weights, config.triplets, config.grain, config.flicker, rng):
         level = str(rng.choice(list(LEVEL_COVERAGE)))
         # Drawn only when asked, so that a bank without rims is the one built before rims existed.
-        rim = float(rng.uniform(*config.rim)) if config.rim[1] > 0 else 0.0
+        rim = float(rng.uniform(*config.rim)) * (rng.random() < config.p_rim) if config.rim[1] > 0 else 0.0
         damage = simulate_damage(tri, DamageConfig(level=level, seed=seed, rim=rim))
         damaged, mask = damage.frames, damage.mask
         centre_mask = mask[1]
@@ -214,6 +217,7 @@ def parser(prog: str = "python -m restoration.train.inpainter", description: str
         metavar=("LO", "HI"),
         help="range of the simulated damage's soft edge, drawn per triplet (DamageConfig.rim; default 0 0: hard edges)",
     )
+    ap.add_argument("--p-rim", type=float, help="the share of triplets whose damage gets a soft edge from --rim (default 1)")
     return ap
 
 
