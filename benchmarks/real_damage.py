@@ -37,7 +37,6 @@ from restoration.motion.flow import compensate
 
 HERE = Path(__file__).parent
 CUT_AT = 4  # a cut window's frame before the cut (the window starts this many frames before it)
-RIM_TOL = 0.04  # the rim rule measured on FILM-R (see PaletteConfig.rim_tol)
 PAIRS = {"cinestill50d_half_1": "thresholded_cinestill50d_1.jpg", "cinestill800t_half_1": "thresholded_cinestill800_half_1.jpg"}
 
 
@@ -76,17 +75,17 @@ def film_r_table(folder: Path, config: RestoreConfig, models: Models, previous: 
     ]
     detectors = still_detectors(config, models, previous)
     telea = replace(config, inpainter="telea")
-    rimmed = replace(config, palette=replace(config.palette, margin=1))
-    rim_only = replace(config, palette=replace(config.palette, margin=1, rim_tol=RIM_TOL))
+    hard = replace(config, palette=replace(config.palette, margin=0, rim_tol=0.0))
+    ring = replace(config, palette=replace(config.palette, margin=1, rim_tol=0.0))
     fills = {
         "telea": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, telea, models)[0],
-        # No neighbours: the baseline is Telea and the model adds the texture.
+        # No neighbours: the baseline is Telea and the model adds the texture. The thresholded mask
+        # leaves the damage's soft rims outside; by default the fill does not start from the ring
+        # pixels that depart towards the damage (PaletteConfig.margin, rim_tol; only the mask is written).
         "palette": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, config, models)[0],
-        # The thresholded mask leaves the damage's soft rims outside; with a margin the fill does not
-        # start from them (only the mask is written). Telea given the same margin, for a fair pair.
-        "palette, margin 1": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, rimmed, models)[0],
-        # Only the ring pixels that depart from the picture towards the damage (PaletteConfig.rim_tol).
-        f"palette, margin 1, rim {RIM_TOL}": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, rim_only, models)[0],
+        "palette, margin 0": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, hard, models)[0],
+        "palette, margin 1, the whole ring": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, ring, models)[0],
+        # Telea given the whole ring as unknown, for a fair pair.
         "telea, margin 1": lambda scan, mask: np.where(
             mask[..., None], fill(scan, ndi.binary_dilation(mask, np.ones((3, 3), bool)), no_neighbours(scan), 0, telea, models)[0], scan
         ),
@@ -207,11 +206,12 @@ def main() -> None:
         "Single stills have no neighbours, so only still-image detectors run: a spatial-median outlier test, the "
         "default DiffEdit (whole frame, from the still's own picture) and, with `--previous-weights`, the first "
         "detector over every tile (`thorough`); `oracle` uses the thresholded mask itself. Fills: Telea, and the "
-        "Palette inpainter on the oracle mask (without neighbours its baseline is Telea); `margin 1`: the pixels next to the "
-        "mask are also treated as unknown (the fill does not start from the damage's soft rims, which the thresholded mask "
-        "leaves outside) while only the mask is written (`PaletteConfig.margin`; Telea given the same margin beside it); "
-        f"`rim {RIM_TOL}`: of those, only the pixels that depart from the picture around them towards the damage by more than "
-        f"{RIM_TOL} of the range (`PaletteConfig.rim_tol`, off by default: on the simulated damage, whose edges are hard, it costs).",
+        "Palette inpainter on the oracle mask (without neighbours its baseline is Telea) as `restoration restore` runs it: "
+        f"the pixels next to the mask (`PaletteConfig.margin` {config.palette.margin}) that depart from the picture around them "
+        f"towards the damage by more than {config.palette.rim_tol} of the range (`rim_tol`) are treated as unknown, so that the "
+        "fill does not start from the damage's soft rims, which the thresholded mask leaves outside, while only the mask is "
+        "written; `margin 0`: without (the default until 2026-12-03); `the whole ring`: every pixel next to the mask unknown "
+        '(Telea given the same beside it). Soft rims: RESULTS.md, "Soft edges".',
         "",
         *film_r_table(args.data / "film_r_pairs", config, models, previous),
         "",

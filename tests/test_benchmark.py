@@ -134,3 +134,19 @@ def test_false_alarms_count_every_flagged_pixel_of_an_undamaged_clip():
     assert result["detectors"]["none"]["flagged_pixels"] == 0
     assert result["detectors"]["all"]["flagged_pixels"] == 5 * 48 * 64
     assert result["detectors"]["all"]["flagged_fraction"] == 1.0 == result["detectors"]["all"]["max_frame_fraction"]
+
+
+def test_ring_profile_reads_back_the_simulators_soft_rim():
+    from soft_edges import ring_profile
+
+    from restoration.simulate.damage import soften_edges
+
+    clean = np.full((1, 32, 32, 1), 80, np.uint8)
+    damaged = clean.copy()
+    damaged[0, 10:16, 12:20] = 180  # +100, its ring of 32 px moves +20
+    damaged[0, 24:27, 4:7] = 30  # -50, its ring of 16 px moves -10: towards the damage all the same
+    mask = damaged[..., 0] != clean[..., 0]
+    soft = soften_edges(damaged, clean, mask, 0.2)
+    inside, profile = ring_profile(soft[0], clean[0], mask[0])
+    assert inside == pytest.approx((48 * 100 + 9 * 50) / 57)
+    assert profile == pytest.approx([(32 * 20 + 16 * 10) / 48, 0.0, 0.0])

@@ -85,15 +85,17 @@ class PaletteConfig:
         trusts its context.
     rim_tol: 0 = every pixel within ``margin`` is unknown; > 0 = only those that depart from the
         picture around them towards the damage by more than this fraction of the range (:func:`rim`).
-        Real damage has soft rims: next to the FILM-R masks the scan differs from the expert's
-        restoration by 18-24 code values a pixel (0.5-1.2 farther out). There ``margin`` 1 with
-        ``rim_tol`` 0.04 filled at 27.62 / 24.46 dB against Telea's 25.16 / 23.33 (grain 0.86 / 0.79
-        of the expert's; margin 0: 21.98 / 20.21; the whole ring: 27.04 / 23.95). The simulated
-        damage has hard edges, and the same setting cost 0.2 / 1.1 dB there (intel_car /
-        imageio_realshort, medium, true masks, both neighbours; 0.4 / 2.7 dB without), so it is off
-        by default: for scans whose damage has soft edges. A rule that also asked the departure to
-        exceed 2-3x the local texture kept the simulated fills (-0.03 to -0.25 dB) but lost the
-        FILM-R gain (25.8 / 22.9 dB). (2026-12-03, ad hoc; FILM-R rows in benchmarks/RESULTS.md.)
+        Default margin 1, rim_tol 0.04 (since 2026-12-03, night; margin 0 before). Real damage has
+        soft rims: next to the FILM-R masks the scan has moved towards the damage by 0.12-0.15 of
+        the damage's change, the ring beyond it not at all (``benchmarks/soft_edges.py``). There
+        this setting fills at 27.62 / 24.46 dB against Telea's 25.16 / 23.33 (grain 0.86 / 0.79 of
+        the expert's; margin 0: 21.98 / 20.21; rim_tol 0.02: 27.93 / 24.34, grain 0.79 / 0.76). On
+        simulated damage with such rims (``DamageConfig.rim`` 0.2, true masks, medium) it gains 0.8
+        to 5.8 dB over margin 0 and beats Telea and the temporal median in 7 of 8 cells (margin 0:
+        none); on the simulator's hard-edged damage, which no scan has, it costs 0.1-2.2 dB with both
+        neighbours and 0.1-3.7 dB without (true masks, every level), and end to end, with the
+        detector's masks, gains 0.02-0.25 dB in every cell (RESULTS.md, "Soft edges", "The Palette
+        inpainter"). ``margin`` 0 restores the hard-edge setting.
     speck_tile: side of the tile around a cluster at most ``speck_tile // 4`` px across (0 = off:
         ``tile``). Three quarters of the simulated artefacts are 1-4 px specks, and a 32 px tile
         around each one was most of the fill's cost (at 720x576, medium damage, 144 tiles covered
@@ -113,8 +115,8 @@ class PaletteConfig:
     combine: str = "mean"
     max_batch: int = 256
     agree_tol: float = 0.02
-    margin: int = 0
-    rim_tol: float = 0.0
+    margin: int = 1
+    rim_tol: float = 0.04
     speck_tile: int = 16
 
     def __post_init__(self) -> None:
