@@ -90,13 +90,12 @@ def section(rows: list[dict]) -> str:
     for row in rows:
         d = row["diffedit"]
         if d.get("whole_frame", True):
-            settings = (
-                f"tile {d['tile']}, r {d['strength']}, {d['n_draws']} draw, level {d['picture_threshold']}, relief {d['proposal_relief']}"
-            )
+            settings = f"tile {d['tile'] or 'whole frame, one pass'}, r {d['strength']}, {d['n_draws']} draw, level {d['picture_threshold']}, relief {d['proposal_relief']}"
             settings += f", min area {d['min_area']}" if d["min_area"] != 2 else ""
             settings += f", overlap {2 * d['margin']}" if d["margin"] != 8 else ""
             settings += f", growth to {d['grow_relief']}" if d.get("grow_relief", 1.0) < 1 else ""
             settings += f", specks above {d['single_level']}x level" if d.get("single_level", 0) > 0 else ""
+            settings += ", one evaluation (clean against the drawn noise)" if d.get("conditions") == "clean" else ""
         else:
             settings = f"first detector's: {d['tile']} px tiles at proposals, r {d['strength']}, {d['n_draws']} draws"
         settings += f"; last {row['frames']} frames" if "frames" in row else ""

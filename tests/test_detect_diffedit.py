@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from diffusers.models.attention_processor import Attention
 from scipy import ndimage as ndi
 
 from restoration.detect.diffedit import (
@@ -20,7 +21,7 @@ from restoration.detect.diffedit import (
     tile_scores,
     whole_frame_origins,
 )
-from restoration.models.detector import CHANNELS, LABELS, build_detector, make_scheduler, tiny_detector_config
+from restoration.models.detector import CHANNELS, LABELS, DetectorModelConfig, build_detector, make_scheduler, tiny_detector_config
 from restoration.models.weights import shipped
 
 # The first detector's mode (DiffEdit around the proposals), small tiles for the tiny model.
@@ -94,6 +95,28 @@ def test_both_conditions_in_one_batch(tiny):
         diffedit_map(model, sched, torch.cat([x, x]), replace(CFG, n_draws=1, batch=4), generator=0)
     assert [len(c) for c in rec.calls] == [8, 8, 4]
     assert all(c.count(LABELS["damaged"]) == c.count(LABELS["clean"]) for c in rec.calls)
+
+
+def test_clean_condition_against_the_drawn_noise(tiny):
+    """``conditions`` "clean": one evaluation a patch, all under "clean", and the map is exactly
+    ``|noise - eps(x_t, clean)|`` for the noise drawn from the seed."""
+    model, sched = tiny
+    config = replace(WHOLE, conditions="clean", n_draws=1, batch=4)
+    x = torch.rand(5, len(CHANNELS), 16, 16) * 2 - 1
+    with Recorder(model) as rec:
+        got = diffedit_map(model, sched, x, config, generator=3)
+    assert rec.calls == [[LABELS["clean"]] * 5]  # 2 * batch patches a call: as many items as "both"
+    t = round(config.strength * sched.config.num_train_timesteps)
+    a = sched.alphas_cumprod[t]
+    noise = torch.randn((5, 1, 16, 16), generator=torch.Generator().manual_seed(3))
+    x_t = torch.cat([a.sqrt() * x[:, :1] + (1 - a).sqrt() * noise, x[:, 1:]], 1)
+    with torch.no_grad():
+        eps = model(x_t, torch.full((5,), t), class_labels=torch.full((5,), LABELS["clean"])).sample
+    np.testing.assert_array_equal(got, (noise - eps).abs().mean(1).numpy())
+    with pytest.raises(ValueError, match="picture_threshold"):
+        replace(config, picture_threshold=0.0)
+    with pytest.raises(ValueError, match="conditions"):
+        replace(config, conditions="damaged")
 
 
 def test_detect_damage_shapes_and_seed(tiny):
@@ -173,28 +196,52 @@ def test_shipped_weights_find_a_speck_and_nothing_else():
         assert not m[~speck].any() and score[~speck].max() < 1  # nothing of the clean picture
 
 
-WHOLE = DiffEditConfig(whole_frame=True, tile=16, margin=2, n_draws=2, batch=64, picture_threshold=0.04)
+# The mask rules' tests read the tiny model's scores under both conditions (their levels are set to them).
+WHOLE = DiffEditConfig(whole_frame=True, tile=16, margin=2, n_draws=2, batch=64, picture_threshold=0.04, conditions="both")
 
 
-def test_whole_frame_examines_every_pixel_once(tiny):
-    """Every pixel is owned by one tile, every tile runs in one call with both conditions, and the
-    result does not depend on proposals being there (they are evidence, not the gate)."""
+@pytest.mark.parametrize("conditions", ["both", "clean"])
+def test_whole_frame_examines_every_pixel_once(tiny, conditions):
+    """Every pixel is owned by one tile, every tile runs in one call (under both conditions, or
+    under "clean" alone), and the result does not depend on proposals being there (they are
+    evidence, not the gate)."""
     model, sched = tiny
+    config = replace(WHOLE, conditions=conditions)
+    names = ["damaged", "clean"] if conditions == "both" else ["clean"]
     frame, nb = scene(37, 45)
     empty = np.zeros((37, 45), bool)
     with Recorder(model) as rec:
-        m, score = detect_damage(frame, nb, model, sched, WHOLE, generator=4, proposals=empty, return_score=True)
+        m, score = detect_damage(frame, nb, model, sched, config, generator=4, proposals=empty, return_score=True)
     tiles = whole_frame_origins((37, 45), 16, 2)
     owned = np.zeros((37, 45), int)
     for y, x, oy0, oy1, ox0, ox1 in tiles:
         owned[y + oy0 : y + oy1, x + ox0 : x + ox1] += 1
     assert (owned == 1).all()
-    labels = rec.calls
-    assert len(labels) == WHOLE.n_draws and all(len(c) == 2 * len(tiles) for c in labels)
-    assert all(c == [LABELS["damaged"]] * len(tiles) + [LABELS["clean"]] * len(tiles) for c in labels)
+    assert rec.calls == [[LABELS[name] for name in names for _ in tiles]] * WHOLE.n_draws
     assert m.shape == score.shape == (37, 45) and m.dtype == bool and (score > 0).all()
-    again = detect_damage(frame, nb, model, sched, WHOLE, generator=4, proposals=empty)
+    again = detect_damage(frame, nb, model, sched, config, generator=4, proposals=empty)
     np.testing.assert_array_equal(m, again)
+
+
+def test_whole_frame_in_one_pass_for_a_fully_convolutional_model():
+    """``tile`` 0: the frame (reflected out to the U-Net's stride) is one tile, both conditions in
+    one call; same seed, same score. A tile that is not a multiple of the stride is refused."""
+    torch.manual_seed(0)
+    shape = DetectorModelConfig(patch=16, block_out_channels=(8, 16, 16, 16), attention_lowest=False, attention_middle=False, norm_groups=4)
+    model, sched = build_detector(shape).eval(), make_scheduler()
+    assert not any(isinstance(m, Attention) for m in model.modules())
+    frame, nb = scene(37, 45)
+    one = replace(WHOLE, tile=0, margin=0)
+    with Recorder(model) as rec:
+        m, score = detect_damage(frame, nb, model, sched, one, generator=4, proposals=None, return_score=True)
+    assert rec.calls == [[LABELS["damaged"], LABELS["clean"]]] * one.n_draws
+    assert m.shape == score.shape == (37, 45) and m.dtype == bool and (score > 0).all()
+    again = detect_damage(frame, nb, model, sched, one, generator=4, proposals=None, return_score=True)[1]
+    np.testing.assert_array_equal(score, again)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        detect_damage(frame, nb, model, sched, replace(WHOLE, tile=20), generator=4)
+    with pytest.raises(ValueError, match="tile"):
+        DiffEditConfig(whole_frame=False, tile=0)
 
 
 def test_whole_frame_without_neighbours_and_relief(tiny):

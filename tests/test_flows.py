@@ -288,6 +288,7 @@ def test_finetune_registers_weights_with_their_digest(harness, clip, tmp_path, m
     monkeypatch.setattr(train_detector, "train", fake_train("detector"))
     from dataclasses import asdict
 
+    from restoration.models.detector import DetectorModelConfig
     from restoration.models.inpainter import build_inpainter, tiny_inpainter_config
     from restoration.models.weights import load_unet, save_unet, shipped
 
@@ -307,7 +308,9 @@ def test_finetune_registers_weights_with_their_digest(harness, clip, tmp_path, m
     # A fine-tune's model shape is its base weights' (as on the trainers' command lines).
     assert seen["inpainter"].model == tiny_inpainter_config()
     shipped_shape = load_unet(shipped("detector"))[1]["train_config"]["model"]
-    assert asdict(seen["detector"].model) == {**shipped_shape, "block_out_channels": tuple(shipped_shape["block_out_channels"])}
+    # Weights saved before a shape setting existed were built with its default (attention_middle).
+    expected = {**asdict(DetectorModelConfig()), **shipped_shape, "block_out_channels": tuple(shipped_shape["block_out_channels"])}
+    assert asdict(seen["detector"].model) == expected
     assert entries[0]["base"]["sha256"] == sha256_file(base)
     for e in entries:
         assert e["sha256"] == sha256_file(e["path"]) and e["data"] == [str(clip)]

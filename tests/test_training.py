@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from clips import random_frames, write_clip
+from diffusers.models.attention_processor import Attention
 from diffusers.optimization import get_cosine_schedule_with_warmup
 from diffusers.training_utils import EMAModel
 from safetensors import safe_open
@@ -21,7 +22,7 @@ from safetensors.torch import load_file
 
 import restoration.train.detector as detector_trainer
 import restoration.train.inpainter as inpainter_trainer
-from restoration.models.detector import tiny_detector_config
+from restoration.models.detector import build_detector, tiny_detector_config
 from restoration.models.inpainter import tiny_inpainter_config
 from restoration.models.weights import load_unet, shipped
 from restoration.train.checkpoint import TrainingState, load_checkpoint
@@ -231,6 +232,15 @@ def test_inpainter_sees_the_damaged_frame_outside_the_holes_and_learns_the_clean
         inpainter_trainer.sample_batch(old, config, np.random.default_rng(3))[1],
         inpainter_trainer.sample_batch({**old, "damaged": bank["clean"]}, config, np.random.default_rng(3))[1],
     )
+
+
+def test_middle_attention_flag():
+    """v2's flags keep the middle block's attention (its checkpoint must load); ``--no-middle-attention``
+    with ``--no-attention`` builds a fully convolutional detector."""
+    for extra, attentions in (([], 1), (["--no-middle-attention"], 0)):
+        config = training_config(detector_trainer.TrainDetectorConfig, detector_settings([*V2_FLAGS, *extra]))
+        model = build_detector(config.model)
+        assert sum(isinstance(m, Attention) for m in model.modules()) == attentions
 
 
 def test_committed_detector_v2_checkpoint_resumes(tmp_path):

@@ -39,6 +39,7 @@ from restoration.motion.flow import luma_float, validate_frame
 
 _SQUARE = np.ones((3, 3), bool)
 FUSIONS = ("verify", "grow", "intersect", "diffedit")
+CONDITIONS = ("both", "clean")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ class DiffEditConfig:
         mean(M)`` of its tile ...
     floor: ... and above this absolute level of ``M`` (noise units), so clean tiles give nothing.
     tile: tile side in pixels (the model's training patch size is best: measured for v2, 64 px).
+        With ``whole_frame``, 0 = the whole frame in one pass (reflected out at its bottom and right
+        to a multiple of the U-Net's stride): for a fully convolutional model (no self-attention,
+        :class:`restoration.models.detector.DetectorModelConfig`), no pixel is computed twice.
     margin: a proposal is kept at least this far from its tile's edge (context for the model). With
         ``whole_frame``, half the tiles' overlap: 4 (8 px of overlap) against 8 scored F1 within 0.003
         and per-object recall within 0.016 on imageio, intel_car and person (medium, 6 frames, step
@@ -81,6 +85,17 @@ class DiffEditConfig:
         relative rule above (``threshold``, ``clamp``, ``floor``).
     proposal_relief: with ``whole_frame``, the level inside the spike proposals, relative to the
         level elsewhere (1 = proposals change nothing).
+    conditions: which noise estimates the map compares. "both" = DiffEdit's ``|eps(x_t, damaged) -
+        eps(x_t, clean)|``, two network evaluations a tile. "clean" = ``|noise - eps(x_t, clean)|``,
+        one: a model trained with the disagreement objective is taught to predict, under "damaged",
+        the noise that made ``x_t``, and here that noise is known (it was drawn to make ``x_t``), so the
+        truth stands in for its estimate. Needs ``picture_threshold`` > 0 (the disagreement rule).
+        The default since 2026-12-07, with the level raised from 0.16 to 0.175 (the truth carries
+        the noise the network could not tell from the picture, which "both" cancels): on the 6-frame
+        medium windows of the four clips (step 24,000) F1 0.787 / 0.880 / 0.829 / 0.830 against
+        0.781 / 0.883 / 0.831 / 0.831 under both at 0.16, precision -0.007 to +0.008, per-object
+        recall +0.00 to +0.03, false alarms at most 0.0087 % (level 0.16: up to 0.0141 %, over the
+        bar), at half the network's work (benchmarks/RESULTS.md, "Detector v2").
     single_level: with ``whole_frame``, a component under ``min_area`` is kept where its score
         exceeds this multiple of its level (1-4 px specks are three quarters of the simulated
         artefacts, and dropping every one-pixel component lost most of them; grain rarely clears the
@@ -93,8 +108,8 @@ class DiffEditConfig:
     grow_relief: with ``whole_frame``, hysteresis: a pixel above this fraction of its level joins
         the mask when it is connected (8-neighbours, through such pixels) to one above the full level,
         so a faint part of a found artefact (a soft rim, a translucent edge) comes with it while a
-        faint pixel alone stays out (1 = off). The default pair (level 0.16, growth down to 0.8 of it)
-        was measured against level 0.14 without growth on the same windows (benchmarks/RESULTS.md,
+        faint pixel alone stays out (1 = off). The pair (level 0.16, growth down to 0.8 of it; both
+        conditions) was measured against level 0.14 without growth on the same windows (benchmarks/RESULTS.md,
         "Detector v2"): precision equal or higher on every clip, F1 +0.006 to +0.012, fewer false
         alarms on imageio_realshort.
     """
@@ -115,25 +130,32 @@ class DiffEditConfig:
     dilate: int = 0
     batch: int = 8
     whole_frame: bool = True
-    picture_threshold: float = 0.16
+    picture_threshold: float = 0.175
     proposal_relief: float = 0.35
     grow_relief: float = 0.8
     single_level: float = 1.25
+    conditions: str = "clean"
 
     def __post_init__(self) -> None:
         if not 0 < self.strength <= 1:
             raise ValueError(f"strength must be in (0, 1], got {self.strength}")
-        if self.n_draws < 1 or self.tile < 8 or self.batch < 1:
-            raise ValueError(f"n_draws >= 1, tile >= 8 and batch >= 1 required, got {self.n_draws}, {self.tile}, {self.batch}")
+        if self.n_draws < 1 or self.tile < 8 and not (self.tile == 0 and self.whole_frame) or self.batch < 1:
+            raise ValueError(
+                f"n_draws >= 1, tile >= 8 (or 0 with whole_frame) and batch >= 1 required, got {self.n_draws}, {self.tile}, {self.batch}"
+            )
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
-        if 2 * self.margin >= self.tile:
+        if self.tile and 2 * self.margin >= self.tile:
             raise ValueError(f"margin {self.margin} too large for tile {self.tile}")
         if self.picture_threshold < 0 or not 0 < self.proposal_relief <= 1 or not 0 < self.grow_relief <= 1 or self.single_level < 0:
             raise ValueError(
                 "picture_threshold >= 0, proposal_relief and grow_relief in (0, 1], single_level >= 0 required, "
                 f"got {self.picture_threshold}, {self.proposal_relief}, {self.grow_relief}, {self.single_level}"
             )
+        if self.conditions not in CONDITIONS:
+            raise ValueError(f"conditions must be one of {CONDITIONS}, got {self.conditions!r}")
+        if self.conditions == "clean" and self.picture_threshold <= 0:
+            raise ValueError('conditions "clean" reads a disagreement-trained model: it needs picture_threshold > 0')
         if self.whole_frame and self.tile % 4:
             raise ValueError(f"whole_frame tiles must be a multiple of 4 (the U-Net halves them twice), got {self.tile}")
 
@@ -141,7 +163,15 @@ class DiffEditConfig:
 # The first detector's settings (weights trained with the ``eps`` objective): DiffEdit on 32 px tiles
 # around the spike proposals, four draws, the relative rule.
 PROPOSAL_TILES = DiffEditConfig(
-    strength=0.06, n_draws=4, tile=32, margin=6, batch=64, whole_frame=False, picture_threshold=0.0, proposal_relief=1.0
+    strength=0.06,
+    n_draws=4,
+    tile=32,
+    margin=6,
+    batch=64,
+    whole_frame=False,
+    picture_threshold=0.0,
+    proposal_relief=1.0,
+    conditions="both",
 )
 
 
@@ -185,7 +215,10 @@ def diffedit_map(
         (0 where invalid) and their 0/1 validity. ``Cin`` must equal the model's ``in_channels``.
     Returns float32 numpy ``(N, h, w)``: ``mean over draws of |eps(x_t, damaged) - eps(x_t, clean)|``
     in noise units (not normalised: see :func:`mask_from_map`). Each draw is one network call per
-    chunk of ``config.batch`` patches, with both conditions in that same batch. The network runs on
+    chunk of ``config.batch`` patches, with both conditions in that same batch. With
+    ``config.conditions`` "clean", ``|noise - eps(x_t, clean)|`` instead: the drawn noise in place of
+    the damaged condition's estimate, one evaluation a patch (chunks of ``2 * config.batch``, so that
+    a call holds as many items either way). The network runs on
     the model's device; the noise is drawn on the CPU, so a seed gives the same draws on every device.
     ``dtype``: the network's precision (bfloat16 = autocast; see :mod:`restoration.core.compute`).
     """
@@ -201,14 +234,19 @@ def diffedit_map(
     for _ in range(config.n_draws):
         noise = torch.randn((n, 1, h, w), generator=gen)
         x_t = ab.sqrt() * patches[:, :1] + (1 - ab).sqrt() * noise
-        for a in range(0, n, config.batch):
-            b = min(a + config.batch, n)
+        both = config.conditions == "both"
+        chunk = config.batch if both else 2 * config.batch
+        for a in range(0, n, chunk):
+            b = min(a + chunk, n)
             inp = torch.cat([x_t[a:b], patches[a:b, 1:]], 1).to(device)
             k = b - a
-            labels = torch.tensor([LABELS["damaged"]] * k + [LABELS["clean"]] * k, device=device)
+            names = ["damaged", "clean"] if both else ["clean"]
+            labels = torch.tensor([LABELS[name] for name in names for _ in range(k)], device=device)
+            inp = torch.cat([inp] * len(names))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
-                eps = model(torch.cat([inp, inp]), torch.full((2 * k,), t, device=device), class_labels=labels).sample.float()
-            total[a:b] += (eps[:k] - eps[k:]).abs().mean(1).cpu()
+                eps = model(inp, torch.full((len(inp),), t, device=device), class_labels=labels).sample.float().cpu()
+            reference = eps[:k] if both else noise[a:b]
+            total[a:b] += (reference - eps[-k:]).abs().mean(1)
     return (total / config.n_draws).numpy()
 
 
@@ -332,9 +370,19 @@ def whole_frame_score(
     stack: the model's channels ``(Cin, H, W)``; a frame smaller than a tile is reflected out to
     one tile. Tiles from :func:`whole_frame_origins`, all through :func:`diffedit_map` (chunks of
     ``config.batch`` tiles, both conditions in each call); each pixel's score comes from the one
-    tile that owns it.
+    tile that owns it. ``config.tile`` 0: the frame is one tile, reflected out at its bottom and
+    right to a multiple of the U-Net's stride.
     """
     P, H, W = config.tile, *stack.shape[1:]
+    stride = 2 ** (len(model.config.block_out_channels) - 1)
+    if P % stride:
+        raise ValueError(f"tile {P} must be a multiple of {stride}: the detector halves its input {stride.bit_length() - 1} times")
+    if P == 0:
+        ph, pw = -H % stride, -W % stride
+        if ph or pw:
+            stack = np.pad(stack, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(H, W) > max(ph, pw) else "edge")
+        raw = diffedit_map(model, scheduler, torch.from_numpy(stack[None]), config, generator, dtype)
+        return tile_scores(raw, scheduler, config)[0, :H, :W]
     ph, pw = max(P - H, 0), max(P - W, 0)
     if ph or pw:
         stack = np.pad(stack, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(H, W) > 1 else "edge")

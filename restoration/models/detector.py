@@ -56,6 +56,8 @@ class DetectorModelConfig:
     layers_per_block: ResNet blocks per level.
     attention_lowest: self-attention at the lowest resolution only (cheap at 8x8 tokens for a 32
         patch; DESIGN: attention at 64x64 costs 7x).
+    attention_middle: self-attention in the middle block (diffusers' default). The v2 detector has
+        it; it ties every pixel's score to the whole tile, so tiles must stay at the trained size.
     norm_groups: GroupNorm groups (must divide every entry of ``block_out_channels``).
     in_channels: len(CHANNELS); 1 = the patch alone (no temporal conditioning).
     num_train_timesteps: the diffusion schedule length the model is trained on.
@@ -65,6 +67,7 @@ class DetectorModelConfig:
     block_out_channels: tuple[int, ...] = (32, 64, 64)
     layers_per_block: int = 1
     attention_lowest: bool = True
+    attention_middle: bool = True
     norm_groups: int = 16
     in_channels: int = len(CHANNELS)
     num_train_timesteps: int = 1000
@@ -87,6 +90,7 @@ def build_detector(config: DetectorModelConfig = DetectorModelConfig()) -> UNet2
         config.layers_per_block,
         config.norm_groups,
         config.attention_lowest,
+        config.attention_middle,
         num_class_embeds=len(LABELS),
         time_embedding_type="positional",
     )

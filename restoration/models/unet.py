@@ -13,9 +13,15 @@ def patch_unet(
     layers_per_block: int,
     norm_groups: int,
     attention_lowest: bool,
+    attention_middle: bool = True,
     **extra,
 ) -> UNet2DModel:
     """A fresh ``UNet2DModel`` for ``patch`` x ``patch`` inputs with ``len(channels)`` levels.
+
+    ``attention_lowest``: self-attention in the lowest down and up blocks; ``attention_middle``: the
+    middle block's (diffusers' ``add_attention``). Without both the network is fully convolutional:
+    a pixel's output depends only on the pixels within its receptive field (and the group norms'
+    statistics), so it can run on tiles of any size.
 
     ``extra`` goes to ``UNet2DModel`` as is (e.g. ``num_class_embeds``). Raises ``ValueError``
     where the levels, patch size and group norm do not fit together.
@@ -43,5 +49,6 @@ def patch_unet(
         up_block_types=tuple(up),
         norm_num_groups=norm_groups,
         attention_head_dim=min(32, channels[-1]),
+        add_attention=attention_middle,
         **extra,
     )

@@ -331,7 +331,13 @@ def parser() -> argparse.ArgumentParser:
         "--no-attention",
         dest="model.attention_lowest",
         action="store_false",
-        help="fresh model without self-attention (fully convolutional: whole-frame passes)",
+        help="fresh model without self-attention in the lowest down and up blocks",
+    )
+    ap.add_argument(
+        "--no-middle-attention",
+        dest="model.attention_middle",
+        action="store_false",
+        help="fresh model without the middle block's self-attention (with --no-attention: fully convolutional)",
     )
     ap.add_argument("--norm-groups", dest="model.norm_groups", metavar="NORM_GROUPS", type=int)
     ap.add_argument("--frac-proposal", type=float)
