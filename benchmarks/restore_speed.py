@@ -20,8 +20,7 @@ FFV1/Matroska reel by the project's own master writer. Then, for each thread cou
   mask, and PSNR inside the true mask of the restored frames (the master's pixels) against the clean
   frames, so that a faster setting is judged against the slow one in the same run. ``--slow-path
   WEIGHTS --slow-steps N`` adds that slow one: the default restore with other inpainter weights (the
-  teacher of the distilled default) sampled with N DDIM steps, a full tile around every speck, and
-  the detector comparing both of its conditions (:data:`SLOW_DETECTOR`).
+  teacher of the distilled default) sampled with N DDIM steps, a full tile around every speck.
 
 Each row is kept in ``benchmarks/results/restore-speed.json`` keyed by size, level, threads and
 method (a rerun replaces the keys it measures); the section ``section-7-restore-speed.md`` is
@@ -61,8 +60,6 @@ LEVELS = ("low", "medium", "high")
 DEFAULT = f"{RestoreConfig().detector}/{RestoreConfig().inpainter}"
 METHODS = (DEFAULT, "temporal/temporal_median")
 FLOOR = "floor: decode + encode"
-# The detector's slow path: DiffEdit's two evaluations a tile at their level (the default until 2026-12-07).
-SLOW_DETECTOR = {"conditions": "both", "picture_threshold": 0.16}
 # A 1,000 ft reel of 35 mm film at 16 frames a foot.
 REEL_FRAMES = 16_000
 DAY_S = 86_400
@@ -146,12 +143,10 @@ def restore_command(reel: Path, out: Path, threads: int, method: str, options: S
 
 def slow_path(weights: Path, steps: int) -> tuple[str, list[str]]:
     """The default restore with other inpainter weights sampled with ``steps`` DDIM steps (the
-    teacher a distilled inpainter is judged against), a full tile around every speck (no
-    ``speck_tile``) and the detector's two evaluations a tile (:data:`SLOW_DETECTOR`): its method
-    name and options."""
-    name = f"{DEFAULT} slow path ({steps} steps, full speck tiles, both conditions, {sha256_file(weights)[:12]})"
-    settings = {"palette": {"steps": steps, "speck_tile": 0}, "diffedit": SLOW_DETECTOR}
-    return name, ["--inpainter-weights", str(weights), "--settings", json.dumps(settings)]
+    teacher a distilled inpainter is judged against) and a full tile around every speck (no
+    ``speck_tile``): its method name and options."""
+    name = f"{DEFAULT} slow path ({steps} steps, full speck tiles, {sha256_file(weights)[:12]})"
+    return name, ["--inpainter-weights", str(weights), "--settings", json.dumps({"palette": {"steps": steps, "speck_tile": 0}})]
 
 
 def restore_row(
@@ -268,9 +263,8 @@ def section(stored: dict) -> str:
             "gray (8 or 16 bit), film look, simulated damage at the level, written as FFV1/Matroska. Each method row is "
             "`restoration restore REEL --out DIR --no-access-copy --threads T` (plus `--detector D --inpainter I` for "
             f"other than the default `{DEFAULT}`; a `slow path` row adds `--inpainter-weights W --settings "
-            '\'{"palette": {"steps": N, "speck_tile": 0}, "diffedit": {"conditions": "both", "picture_threshold": 0.16}}\'` '
-            "(rows of runs before 2026-12-07: the palette part only): the teacher a distilled inpainter is judged against, "
-            "a full tile around every speck, the detector's two evaluations a tile, on the same reel in the same run; `, chunks of N`: `--chunk-frames N` on a reel of "
+            '\'{"palette": {"steps": N, "speck_tile": 0}}\'`: the teacher a distilled inpainter is judged against, a full tile '
+            "around every speck, on the same reel in the same run; `, chunks of N`: `--chunk-frames N` on a reel of "
             "several chunks, which the command restores as many at once as it chooses (`--parallel` automatic: one chunk "
             "per core on one thread each, or one per `--threads` cores, so a 1-thread row runs two chunks at once on 2 "
             "cores and a 2-thread row one)) run as a user runs it, with `PREFECT_API_URL` unset, so the temporary "

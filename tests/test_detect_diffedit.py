@@ -196,8 +196,7 @@ def test_shipped_weights_find_a_speck_and_nothing_else():
         assert not m[~speck].any() and score[~speck].max() < 1  # nothing of the clean picture
 
 
-# The mask rules' tests read the tiny model's scores under both conditions (their levels are set to them).
-WHOLE = DiffEditConfig(whole_frame=True, tile=16, margin=2, n_draws=2, batch=64, picture_threshold=0.04, conditions="both")
+WHOLE = DiffEditConfig(whole_frame=True, tile=16, margin=2, n_draws=2, batch=64, picture_threshold=0.04)
 
 
 @pytest.mark.parametrize("conditions", ["both", "clean"])

@@ -41,7 +41,7 @@ def test_the_slow_path_is_the_default_restore_with_the_teachers_weights_and_step
     name, options = slow_path(weights, 5)
     assert name.startswith(f"{DEFAULT} slow path (5 steps, ")
     command = restore_command(tmp_path / "reel.mkv", tmp_path / "out", 1, name, options)
-    settings = '{"palette": {"steps": 5, "speck_tile": 0}, "diffedit": {"conditions": "both", "picture_threshold": 0.16}}'
+    settings = '{"palette": {"steps": 5, "speck_tile": 0}}'
     assert command[-6:] == ["--threads", "1", "--inpainter-weights", str(weights), "--settings", settings]
 
 

@@ -201,21 +201,3 @@ def test_an_operator_action_waits_for_no_run_it_is_refused_while_one_holds_the_s
     assert store.status()[2] == STATUS["done"]
     store.set_status([2], "approved")
     assert store.status()[2] == STATUS["approved"]
-
-
-def test_reprocessing_keeps_the_detector_rule_a_store_was_written_with(tmp_path, reel):
-    """A run recorded before ``DiffEditConfig.conditions`` existed compared both conditions: its
-    reprocessing does too; a run that recorded the setting keeps it; the seed is always new."""
-    from dataclasses import asdict
-
-    from restoration.core.restore import RestoreConfig
-    from restoration.pipeline.reprocess import next_config
-
-    store = ProvenanceStore.create(tmp_path / "r.zarr", reel)
-    old = asdict(RestoreConfig(seed=3))
-    del old["diffedit"]["conditions"]
-    store.log_event("run_started", config=old)
-    config = next_config(store)
-    assert config.diffedit.conditions == "both" and config.diffedit.picture_threshold == 0.175 and config.seed == 4
-    store.log_event("reprocessed", config=asdict(RestoreConfig(seed=4)))
-    assert next_config(store).diffedit.conditions == "clean"

@@ -90,12 +90,15 @@ class DiffEditConfig:
         one: a model trained with the disagreement objective is taught to predict, under "damaged",
         the noise that made ``x_t``, and here that noise is known (it was drawn to make ``x_t``), so the
         truth stands in for its estimate. Needs ``picture_threshold`` > 0 (the disagreement rule).
-        The default since 2026-12-07, with the level raised from 0.16 to 0.175 (the truth carries
-        the noise the network could not tell from the picture, which "both" cancels): on the 6-frame
-        medium windows of the four clips (step 24,000) F1 0.787 / 0.880 / 0.829 / 0.830 against
-        0.781 / 0.883 / 0.831 / 0.831 under both at 0.16, precision -0.007 to +0.008, per-object
-        recall +0.00 to +0.03, false alarms at most 0.0087 % (level 0.16: up to 0.0141 %, over the
-        bar), at half the network's work (benchmarks/RESULTS.md, "Detector v2").
+        Measured against "both" at 0.16, the default (2026-12-07; benchmarks/RESULTS.md, "Detector
+        v2", and ad hoc sweeps of levels 0.16-0.19 on score maps computed once): on 6-frame medium
+        windows "clean" at 0.175 scored F1 0.787 / 0.880 / 0.829 / 0.829 against 0.781 / 0.883 /
+        0.831 / 0.831 (imageio, intel_car, person, BBB) at half the network's work, but on the
+        24-frame windows of the quality tables it lost on intel_car at every level (0.175: P 0.912,
+        R 0.755, F1 0.826 against 0.918 / 0.772 / 0.839) and flagged 0.0101-0.0106 % of its undamaged
+        frames (both: 0.0093 %, the bar 0.01 %), and its precision was 0.003-0.011 lower in 11 of 12
+        cells. The noise it reads carries what the network could not tell from the picture, which
+        "both" cancels. So it is an option for speed, not the default.
     single_level: with ``whole_frame``, a component under ``min_area`` is kept where its score
         exceeds this multiple of its level (1-4 px specks are three quarters of the simulated
         artefacts, and dropping every one-pixel component lost most of them; grain rarely clears the
@@ -108,8 +111,8 @@ class DiffEditConfig:
     grow_relief: with ``whole_frame``, hysteresis: a pixel above this fraction of its level joins
         the mask when it is connected (8-neighbours, through such pixels) to one above the full level,
         so a faint part of a found artefact (a soft rim, a translucent edge) comes with it while a
-        faint pixel alone stays out (1 = off). The pair (level 0.16, growth down to 0.8 of it; both
-        conditions) was measured against level 0.14 without growth on the same windows (benchmarks/RESULTS.md,
+        faint pixel alone stays out (1 = off). The default pair (level 0.16, growth down to 0.8 of it)
+        was measured against level 0.14 without growth on the same windows (benchmarks/RESULTS.md,
         "Detector v2"): precision equal or higher on every clip, F1 +0.006 to +0.012, fewer false
         alarms on imageio_realshort.
     """
@@ -130,11 +133,11 @@ class DiffEditConfig:
     dilate: int = 0
     batch: int = 8
     whole_frame: bool = True
-    picture_threshold: float = 0.175
+    picture_threshold: float = 0.16
     proposal_relief: float = 0.35
     grow_relief: float = 0.8
     single_level: float = 1.25
-    conditions: str = "clean"
+    conditions: str = "both"
 
     def __post_init__(self) -> None:
         if not 0 < self.strength <= 1:
@@ -163,15 +166,7 @@ class DiffEditConfig:
 # The first detector's settings (weights trained with the ``eps`` objective): DiffEdit on 32 px tiles
 # around the spike proposals, four draws, the relative rule.
 PROPOSAL_TILES = DiffEditConfig(
-    strength=0.06,
-    n_draws=4,
-    tile=32,
-    margin=6,
-    batch=64,
-    whole_frame=False,
-    picture_threshold=0.0,
-    proposal_relief=1.0,
-    conditions="both",
+    strength=0.06, n_draws=4, tile=32, margin=6, batch=64, whole_frame=False, picture_threshold=0.0, proposal_relief=1.0
 )
 
 
@@ -369,7 +364,8 @@ def whole_frame_score(
 
     stack: the model's channels ``(Cin, H, W)``; a frame smaller than a tile is reflected out to
     one tile. Tiles from :func:`whole_frame_origins`, all through :func:`diffedit_map` (chunks of
-    ``config.batch`` tiles, both conditions in each call); each pixel's score comes from the one
+    ``config.batch`` tiles, both conditions in each call, or twice as many under "clean" alone);
+    each pixel's score comes from the one
     tile that owns it. ``config.tile`` 0: the frame is one tile, reflected out at its bottom and
     right to a multiple of the U-Net's stride.
     """

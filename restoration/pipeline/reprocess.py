@@ -95,11 +95,7 @@ def next_config(store: ProvenanceStore) -> RestoreConfig:
     if not configs:
         return RestoreConfig(seed=1)
     seed = max(int(c.get("seed", 0)) for c in configs) + 1
-    latest = configs[-1]
-    if isinstance(latest.get("diffedit"), dict) and "conditions" not in latest["diffedit"]:
-        # Written before DiffEditConfig.conditions existed: its detector compared both conditions.
-        latest = merge_settings(latest, {"diffedit": {"conditions": "both"}})
-    return replace(config_from_dict(RestoreConfig, latest), seed=seed)
+    return replace(config_from_dict(RestoreConfig, configs[-1]), seed=seed)
 
 
 def frames_to_reprocess(store: ProvenanceStore, statuses: tuple[str, ...] = REPROCESS_STATUSES) -> list[int]:
