@@ -374,17 +374,14 @@ def whole_frame_score(
     stride = 2 ** (len(model.config.block_out_channels) - 1)
     if P % stride:
         raise ValueError(f"tile {P} must be a multiple of {stride}: the detector halves its input {stride.bit_length() - 1} times")
-    if P == 0:
-        ph, pw = -H % stride, -W % stride
-        if ph or pw:
-            stack = np.pad(stack, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(H, W) > max(ph, pw) else "edge")
-        raw = diffedit_map(model, scheduler, torch.from_numpy(stack[None]), config, generator, dtype)
-        return tile_scores(raw, scheduler, config)[0, :H, :W]
-    ph, pw = max(P - H, 0), max(P - W, 0)
+    # A frame smaller than a tile is reflected out to one; with tile 0, to the stride.
+    ph, pw = (-H % stride, -W % stride) if P == 0 else (max(P - H, 0), max(P - W, 0))
     if ph or pw:
         stack = np.pad(stack, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(H, W) > 1 else "edge")
-    tiles = whole_frame_origins(stack.shape[1:], P, config.margin)
-    batch = torch.from_numpy(np.stack([stack[:, y : y + P, x : x + P] for y, x, *_ in tiles]))
+    Hp, Wp = stack.shape[1:]
+    th, tw = (Hp, Wp) if P == 0 else (P, P)
+    tiles = whole_frame_origins((Hp, Wp), P, config.margin) if P else [(0, 0, 0, Hp, 0, Wp)]
+    batch = torch.from_numpy(np.stack([stack[:, y : y + th, x : x + tw] for y, x, *_ in tiles]))
     scores = tile_scores(diffedit_map(model, scheduler, batch, config, generator, dtype), scheduler, config)
     out = np.zeros(stack.shape[1:], np.float32)
     for (y, x, oy0, oy1, ox0, ox1), sc in zip(tiles, scores):
