@@ -264,7 +264,9 @@ def section(stored: dict) -> str:
             "`restoration restore REEL --out DIR --no-access-copy --threads T` (plus `--detector D --inpainter I` for "
             f"other than the default `{DEFAULT}`; a `slow path` row adds `--inpainter-weights W --settings "
             '\'{"palette": {"steps": N, "speck_tile": 0}}\'`: the teacher a distilled inpainter is judged against, a full tile '
-            "around every speck, on the same reel in the same run; `, chunks of N`: `--chunk-frames N` on a reel of "
+            "around every speck, on the same reel in the same run; a `runtime R` row adds `--runtime R` (the default "
+            "rows: `--runtime auto`, which chooses by precision, see the `precision, runtime` column; since 2026-12-07 "
+            "OpenVINO for bfloat16 on a CPU, before that torch); `, chunks of N`: `--chunk-frames N` on a reel of "
             "several chunks, which the command restores as many at once as it chooses (`--parallel` automatic: one chunk "
             "per core on one thread each, or one per `--threads` cores, so a 1-thread row runs two chunks at once on 2 "
             "cores and a 2-thread row one)) run as a user runs it, with `PREFECT_API_URL` unset, so the temporary "
@@ -301,6 +303,13 @@ def main() -> None:
         "--slow-steps", type=int, default=5, help="... sampled with this many DDIM steps (the teacher of a distilled inpainter)."
     )
     parser.add_argument(
+        "--runtimes",
+        nargs="*",
+        default=[],
+        choices=["torch", "onnxruntime", "openvino"],
+        help="Also run the default restore with --runtime R for each (beside the default's automatic choice).",
+    )
+    parser.add_argument(
         "--chunk-frames",
         type=int,
         default=0,
@@ -320,6 +329,10 @@ def main() -> None:
             name, extra = slow_path(args.slow_path, args.slow_steps)
             methods.insert(1, name)
             options[name] = extra
+        for runtime in args.runtimes:
+            name = f"{DEFAULT} runtime {runtime}"
+            methods.insert(1, name)
+            options[name] = ["--runtime", runtime]
         rows = run_rows(clip, args.sizes, args.levels, args.threads, methods, args.frames, args.seed, args.work, options, args.chunk_frames)
         for name, row in rows:
             print(

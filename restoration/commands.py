@@ -106,8 +106,8 @@ def clear_errors(command):
 DEVICE_HELP = "auto (a CUDA GPU when torch sees one, else the CPU), cpu, or cuda[:N] (an error where there is none)."
 PRECISION_HELP = "Network precision: auto (bfloat16 only where the CPU or GPU computes it natively, else float32), float32 or bfloat16."
 RUNTIME_HELP = (
-    "What runs the U-Nets: auto (ONNX Runtime for float32 on a CPU, torch otherwise), torch, onnxruntime (float32, CPU) "
-    "or openvino (CPU; pip install -e '.[openvino]')."
+    "What runs the U-Nets: auto (on a CPU ONNX Runtime for float32 and OpenVINO for bfloat16; torch on a GPU), torch, "
+    "onnxruntime (float32, CPU) or openvino (CPU)."
 )
 THREADS_HELP = "Intra-op threads for torch and OpenCV (0 = this machine's cores shared out among the chunks run at once)."
 

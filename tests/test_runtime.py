@@ -1,6 +1,6 @@
 """The U-Nets run by ONNX Runtime / OpenVINO: the same network as eager torch, deterministic, chosen from the machine."""
 
-import importlib.util
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -14,7 +14,7 @@ from restoration.models.inpainter import build_inpainter, tiny_inpainter_config
 from restoration.models.runtime import CompiledUNet, prepare_unet
 
 CPU = torch.device("cpu")
-COMPILED = ["onnxruntime"] + (["openvino"] if importlib.util.find_spec("openvino") else [])
+COMPILED = ["onnxruntime", "openvino"]
 
 
 def _inputs(model, n=3, side=16, seed=0):
@@ -53,10 +53,32 @@ def test_compiled_inpainter_takes_a_scalar_timestep_as_the_model_does(runtime):
     assert torch.allclose(CompiledUNet(model, runtime, threads=1)(x, torch.tensor(7)).sample, expected, atol=1e-5)
 
 
-def test_auto_runtime_is_onnxruntime_for_float32_on_the_cpu_and_torch_otherwise():
+@pytest.mark.parametrize("runtime", COMPILED)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_compiled_unet_called_from_threads_at_once_gives_what_it_gives_alone(runtime, dtype):
+    """A run's chunks share the loaded networks across threads: each call's output is its own."""
+    if runtime == "onnxruntime" and dtype == torch.bfloat16:
+        pytest.skip("ONNX Runtime runs float32 only")
+    torch.manual_seed(0)
+    model = build_detector(tiny_detector_config()).eval()
+    net = CompiledUNet(model, runtime, threads=1, dtype=dtype)
+    inputs = [_inputs(model, n=3, side=32, seed=seed) for seed in range(8)]
+    labels = torch.tensor([0, 1, 1])
+    alone = [net(x, t, class_labels=labels).sample for x, t in inputs]
+
+    def calls(order):
+        return [(i, net(*inputs[i], class_labels=labels).sample) for i in order for _ in range(3)]
+
+    with ThreadPoolExecutor(2) as pool:
+        results = [*pool.submit(calls, range(8)).result(), *pool.submit(calls, reversed(range(8))).result()]
+    assert all(torch.equal(got, alone[i]) for i, got in results)
+
+
+def test_auto_runtime_on_the_cpu_is_onnxruntime_for_float32_and_openvino_for_bfloat16_and_torch_on_a_gpu():
     assert resolve_runtime("auto", CPU, torch.float32) == "onnxruntime"
-    assert resolve_runtime("auto", CPU, torch.bfloat16) == "torch"
+    assert resolve_runtime("auto", CPU, torch.bfloat16) == "openvino"
     assert resolve_runtime("auto", torch.device("cuda"), torch.float32) == "torch"
+    assert resolve_runtime("auto", torch.device("cuda"), torch.bfloat16) == "torch"
     assert resolve_runtime("torch", CPU, torch.bfloat16) == "torch"
     with pytest.raises(RestorationError, match="float32 only"):
         resolve_runtime("onnxruntime", CPU, torch.bfloat16)
@@ -66,9 +88,8 @@ def test_auto_runtime_is_onnxruntime_for_float32_on_the_cpu_and_torch_otherwise(
         resolve_runtime("tensorrt", CPU, torch.float32)
     with pytest.raises(ValueError, match="unknown runtime"):
         RestoreConfig(runtime="tensorrt")
-    if not importlib.util.find_spec("openvino"):
-        with pytest.raises(RestorationError, match=r"pip install -e '\.\[openvino\]'"):
-            resolve_runtime("openvino", CPU, torch.float32)
+    with pytest.raises(RestorationError, match="CPU only"):
+        resolve_runtime("openvino", torch.device("cuda"), torch.bfloat16)
 
 
 def test_torch_runtime_leaves_the_model_as_it_is():
