@@ -76,6 +76,7 @@ def film_r_table(folder: Path, config: RestoreConfig, models: Models, previous: 
     detectors = still_detectors(config, models, previous)
     telea = replace(config, inpainter="telea")
     hard = replace(config, palette=replace(config.palette, margin=0, rim_tol=0.0))
+    soft = replace(config, palette=replace(config.palette, rim_follow=0.0))
     ring = replace(config, palette=replace(config.palette, margin=1, rim_tol=0.0))
     fills = {
         "telea": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, telea, models)[0],
@@ -83,6 +84,7 @@ def film_r_table(folder: Path, config: RestoreConfig, models: Models, previous: 
         # leaves the damage's soft rims outside; by default the fill does not start from the ring
         # pixels that depart towards the damage (PaletteConfig.margin, rim_tol; only the mask is written).
         "palette": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, config, models)[0],
+        "palette, every piece soft": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, soft, models)[0],
         "palette, margin 0": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, hard, models)[0],
         "palette, margin 1, the whole ring": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, ring, models)[0],
         # Telea given the whole ring as unknown, for a fair pair.
@@ -208,9 +210,12 @@ def main() -> None:
         "detector over every tile (`thorough`); `oracle` uses the thresholded mask itself. Fills: Telea, and the "
         "Palette inpainter on the oracle mask (without neighbours its baseline is Telea) as `restoration restore` runs it: "
         f"the pixels next to the mask (`PaletteConfig.margin` {config.palette.margin}) that depart from the picture around them "
-        f"towards the damage by more than {config.palette.rim_tol} of the range (`rim_tol`) are treated as unknown, so that the "
+        f"towards the damage by more than {config.palette.rim_tol} of the range (`rim_tol`) around damage whose ring follows it "
+        f"on average by more than {config.palette.rim_follow} of its change (`rim_follow`; a soft-edged piece), by more than "
+        f"{config.palette.rim_tol_hard} (`rim_tol_hard`) around the others, are treated as unknown, so that the "
         "fill does not start from the damage's soft rims, which the thresholded mask leaves outside, while only the mask is "
-        "written; `margin 0`: without (the default until 2026-12-03); `the whole ring`: every pixel next to the mask unknown "
+        "written; `every piece soft`: `rim_tol` around every piece (`rim_follow` 0, the default from 2026-12-03 to "
+        "2026-12-07); `margin 0`: without (the default until 2026-12-03); `the whole ring`: every pixel next to the mask unknown "
         '(Telea given the same beside it). Soft rims: RESULTS.md, "Soft edges".',
         "",
         *film_r_table(args.data / "film_r_pairs", config, models, previous),

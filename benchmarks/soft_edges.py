@@ -11,9 +11,12 @@ the true masks on both kinds of damage: each clip's last frames, gray + film loo
 with the sprite library (seed 0, as ``run_all.py``), once with hard edges (rim 0, the benchmark's
 damage) and once with ``DamageConfig.rim`` soft edges; both neighbours (their own damage left out,
 as the pipeline gives them) and none. Fills: Telea, the temporal median, the Palette inpainter as
-``restoration restore`` runs it (``PaletteConfig.margin`` 1, ``rim_tol`` 0.04: the rim treated as
-unknown where it departs towards the damage), the same with margin 0 (the hard-edge setting, the
-default until 2026-12-03) and with ``rim_tol`` 0.02, and any ``--extra`` weights
+``restoration restore`` runs it (``PaletteConfig.margin`` 1: the ring treated as unknown where it
+departs towards the damage, by ``rim_tol`` 0.04 around damage whose ring follows it on average by
+``rim_follow`` 0.12 of its change, by ``rim_tol_hard`` 0.16 elsewhere), the same with every piece
+taken as soft-edged (``rim_follow`` 0: the default from 2026-12-03 to 2026-12-07), with margin 0
+(the hard-edge setting, the default until 2026-12-03) and with ``rim_tol`` 0.02 on every piece,
+and any ``--extra`` weights
 (e.g. an inpainter trained with ``--rim``) at their DDIM steps. One thread.
 
 Rows are kept in ``benchmarks/results/soft-edges-<clip>.json`` (a rerun measures only what is missing;
@@ -48,7 +51,8 @@ FILLS = {
     "temporal median": lambda c: replace(c, inpainter="temporal_median"),
     "palette": lambda c: c,
     "palette, margin 0": lambda c: replace(c, palette=replace(c.palette, margin=0, rim_tol=0.0)),
-    "palette, margin 1, rim 0.02": lambda c: replace(c, palette=replace(c.palette, margin=1, rim_tol=0.02)),
+    "palette, margin 1, rim 0.02": lambda c: replace(c, palette=replace(c.palette, margin=1, rim_tol=0.02, rim_follow=0.0)),
+    "palette, every piece soft": lambda c: replace(c, palette=replace(c.palette, rim_follow=0.0)),
 }
 
 

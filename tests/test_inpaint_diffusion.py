@@ -241,3 +241,24 @@ def test_the_rim_is_the_ring_that_departs_towards_the_damage():
     assert np.array_equal(rim(dark, mask, 1, 0.02), found)
     with pytest.raises(ValueError, match="rim_tol"):
         PaletteConfig(rim_tol=-0.1)
+    with pytest.raises(ValueError, match="rim_tol_hard >= rim_tol"):
+        PaletteConfig(rim_tol=0.04, rim_tol_hard=0.02)
+
+
+def test_a_ring_that_does_not_follow_the_damage_on_average_is_a_hard_edge():
+    """Grain moves single ring pixels either way; only a ring that follows the damage as a whole is a
+    rim, and around a hard edge only a pixel departing by more than rim_tol_hard (a halo) counts."""
+    frame = np.full((24, 24, 1), 100, np.uint8)
+    mask = np.zeros((24, 24), bool)
+    mask[10:13, 10:13] = True
+    frame[mask] = 200  # change 100: rim_follow 0.12 asks the ring to move 12 on average
+    ring = ndi.binary_dilation(mask, np.ones((3, 3), bool)) & ~mask
+    grain = np.where(np.arange(ring.sum()) % 2 == 0, 15, -15)  # +-15: each beyond rim_tol 0.04 (10), mean 0
+    frame[ring, 0] = 100 + grain
+    assert rim(frame, mask, 1, 0.04).sum() == (grain > 0).sum()  # per pixel, as before
+    assert not rim(frame, mask, 1, 0.04, follow=0.12, hard_tol=0.16).any()
+    frame[9, 11] = 150  # one pixel departs by 50 > 0.16 of 255: a halo, whatever the rest does
+    assert np.argwhere(rim(frame, mask, 1, 0.04, follow=0.12, hard_tol=0.16)).tolist() == [[9, 11]]
+    frame[ring, 0] = 100 + 20 + grain // 3  # the whole ring follows by 20 (0.2 of the change): a soft rim
+    assert np.array_equal(rim(frame, mask, 1, 0.04, follow=0.12, hard_tol=0.16), rim(frame, mask, 1, 0.04))
+    assert rim(frame, mask, 1, 0.04).sum() == ring.sum()

@@ -87,15 +87,33 @@ class PaletteConfig:
         picture around them towards the damage by more than this fraction of the range (:func:`rim`).
         Default margin 1, rim_tol 0.04 (since 2026-12-03, night; margin 0 before). Real damage has
         soft rims: next to the FILM-R masks the scan has moved towards the damage by 0.12-0.15 of
-        the damage's change, the ring beyond it not at all (``benchmarks/soft_edges.py``). There
-        this setting fills at 27.62 / 24.46 dB against Telea's 25.16 / 23.33 (grain 0.86 / 0.79 of
-        the expert's; margin 0: 21.98 / 20.21; rim_tol 0.02: 27.93 / 24.34, grain 0.79 / 0.76). On
-        simulated damage with such rims (``DamageConfig.rim`` 0.2, true masks, medium) it gains 0.8
-        to 5.8 dB over margin 0 and beats Telea and the temporal median in 7 of 8 cells (margin 0:
-        none); on the simulator's hard-edged damage, which no scan has, it costs 0.1-2.2 dB with both
-        neighbours and 0.1-3.7 dB without (true masks, every level), and end to end, with the
-        detector's masks, gains 0.02-0.25 dB in every cell (RESULTS.md, "Soft edges", "The Palette
-        inpainter"). ``margin`` 0 restores the hard-edge setting.
+        the damage's change, the ring beyond it not at all (``benchmarks/soft_edges.py``). With
+        ``rim_tol`` around every piece (``rim_follow`` 0) this setting fills there at 27.62 / 24.46 dB
+        against Telea's 25.16 / 23.33 (grain 0.86 / 0.79 of the expert's; margin 0: 21.98 / 20.21;
+        rim_tol 0.02: 27.93 / 24.34, grain 0.79 / 0.76); on simulated damage with such rims
+        (``DamageConfig.rim`` 0.2, true masks, medium) it gains 0.8 to 5.8 dB over margin 0 and beats
+        Telea and the temporal median in 7 of 8 cells (margin 0: none); on the simulator's
+        hard-edged damage it cost 0.1-2.2 dB with both neighbours and 0.1-3.7 dB without (true
+        masks, every level), which ``rim_follow`` mostly wins back. ``margin`` 0 restores the
+        hard-edge setting.
+    rim_follow, rim_tol_hard: ``rim_tol`` applies around a piece of damage whose ring follows it on
+        average by more than ``rim_follow`` of its change (a soft edge); around the others (hard
+        edges) only ring pixels departing by more than ``rim_tol_hard`` (a halo) are unknown. With
+        ``rim_tol`` around every piece (``rim_follow`` 0, the default from 2026-12-03 to 2026-12-07),
+        grain alone made 5-12 % of the ring of the simulator's hard-edged damage unknown, and the
+        fill without neighbours lost to Telea in all 4 clips (medium, true masks). On the FILM-R
+        scans the piece's mean ring departure is 0.19-0.20 of its change in the median, on
+        simulated rims 0.19-0.20, on hard edges 0.00 (10-15 % of pieces above 0.08 by grain and
+        texture). Measured (2026-12-07, ad hoc, no neighbours; FILM-R 50d / 800t, grain, and the
+        simulator's hard-edged person clip, whose Telea fill is 31.04 dB): every piece soft 27.62 /
+        24.47 dB, grain 0.86 / 0.79, person 30.25; rim_follow 0.08 with no halo rule 26.41 / 23.54,
+        1.01 / 1.10, 31.57; 0.08 with rim_tol_hard 0.12 27.17 / 24.62, 0.91 / 0.87, 30.95; 0.08 with
+        0.16 26.99 / 24.51, 0.93 / 0.91, 31.03; 0.12 with 0.16 (the default) 26.75 / 24.45, 0.97 /
+        0.92, 31.09; 0.08 with 0.24 26.60 / 24.13, 0.98 / 1.02, 31.32. Telea: 25.16 / 23.33.
+        The default against every piece soft (RESULTS.md, "The Palette inpainter", "Soft edges",
+        "FILM-R", true masks unless said): both neighbours +0.07 to +0.87 dB in every cell, no
+        neighbours +0.12 to +2.08 dB, simulated soft rims -0.49 to +0.02 dB, FILM-R -0.87 / -0.02
+        dB with grain 0.97 / 0.92, end to end with the detector's masks -0.10 to +0.00 dB.
     speck_tile: side of the tile around a cluster at most ``speck_tile // 4`` px across (0 = off:
         ``tile``). Three quarters of the simulated artefacts are 1-4 px specks, and a 32 px tile
         around each one was most of the fill's cost (at 720x576, medium damage, 144 tiles covered
@@ -117,6 +135,8 @@ class PaletteConfig:
     agree_tol: float = 0.02
     margin: int = 1
     rim_tol: float = 0.04
+    rim_follow: float = 0.12
+    rim_tol_hard: float = 0.16
     speck_tile: int = 16
 
     def __post_init__(self) -> None:
@@ -127,8 +147,11 @@ class PaletteConfig:
             raise ValueError(f"tile must be a multiple of 4 larger than 2 * context, got tile {self.tile}, context {self.context}")
         if self.speck_tile and (self.speck_tile % 4 or not 8 <= self.speck_tile <= self.tile):
             raise ValueError(f"speck_tile must be 0 or a multiple of 4 in [8, tile], got {self.speck_tile}")
-        if self.rim_tol < 0:
-            raise ValueError(f"rim_tol must be >= 0, got {self.rim_tol}")
+        if self.rim_tol < 0 or self.rim_follow < 0 or self.rim_tol_hard < self.rim_tol:
+            raise ValueError(
+                "need rim_tol >= 0, rim_follow >= 0 and rim_tol_hard >= rim_tol, "
+                f"got {self.rim_tol}, {self.rim_follow}, {self.rim_tol_hard}"
+            )
         if self.margin >= self.context:
             raise ValueError(f"margin must be smaller than context, got margin {self.margin}, context {self.context}")
         if self.combine not in ("mean", "first"):
@@ -204,15 +227,19 @@ def baseline_fill(
     return out
 
 
-def rim(frame: np.ndarray, mask: np.ndarray, margin: int, tol: float = 0.0) -> np.ndarray:
+def rim(frame: np.ndarray, mask: np.ndarray, margin: int, tol: float = 0.0, follow: float = 0.0, hard_tol: float = 0.0) -> np.ndarray:
     """The soft rim of the damage in ``mask``: pixels within ``margin`` px of it (8-connected) that
-    depart from the picture around them, towards the damage, by more than ``tol``.
+    depart from the picture around them, towards the damage, by more than ``tol``; around damage
+    with hard edges, by more than ``hard_tol``.
 
-    frame: ``(H, W, C)`` uint8/uint16; mask: bool ``(H, W)``; tol: fraction of the dtype's range, on
-    the channels' mean (0 = the whole ring). The picture at a ring pixel is estimated from beyond
-    the ring (Telea over the mask and the ring); the damage's direction, per connected piece of
-    mask and ring, is the sign of its mean departure inside the mask (a bright speck's rim is
-    brighter than the picture, a dark one's darker). Returns bool ``(H, W)``, False inside ``mask``.
+    frame: ``(H, W, C)`` uint8/uint16; mask: bool ``(H, W)``; tol, hard_tol: fractions of the dtype's
+    range, on the channels' mean (tol 0 = the whole ring). The picture at a ring pixel is estimated
+    from beyond the ring (Telea over the mask and the ring); the damage's direction, per connected
+    piece of mask and ring, is the sign of its mean departure inside the mask (a bright speck's rim
+    is brighter than the picture, a dark one's darker). A piece has hard edges when its ring, on
+    average, departs towards the damage by no more than ``follow`` of the damage's own mean
+    departure (0: no piece has): grain moves single ring pixels either way and cancels in the
+    mean, a rim moves them all one way. Returns bool ``(H, W)``, False inside ``mask``.
     """
     grown = ndi.binary_dilation(mask, np.ones((3, 3), bool), iterations=margin)
     ring = grown & ~mask
@@ -222,8 +249,14 @@ def rim(frame: np.ndarray, mask: np.ndarray, margin: int, tol: float = 0.0) -> n
     luma = frame.astype(np.float32).mean(axis=-1) / peak
     depart = luma - telea_unit(luma, grown)
     pieces, n = ndi.label(grown, structure=np.ones((3, 3), bool))
-    sign = np.sign(ndi.mean(depart, labels=np.where(mask, pieces, 0), index=np.arange(n + 1)))
-    return ring & (depart * sign[pieces] > tol)
+    index = np.arange(n + 1)
+    inside = ndi.mean(depart, labels=np.where(mask, pieces, 0), index=index)
+    towards = depart * np.sign(inside)[pieces]
+    if follow <= 0:
+        return ring & (towards > tol)
+    followed = ndi.mean(depart, labels=np.where(ring, pieces, 0), index=index) * np.sign(inside)
+    hard = (followed <= follow * np.abs(inside))[pieces]
+    return ring & (towards > np.where(hard, hard_tol, tol))
 
 
 def conditioning(
@@ -447,7 +480,10 @@ def inpaint_palette_many(
         _check_inputs(frame, mask, nb)
         results.append((frame.copy(), np.zeros(mask.shape, np.float32)))
         tiles.extend(_tiles_for(mask, config, i))
-        holes.append(mask | rim(frame, mask, config.margin, config.rim_tol) if config.margin and mask.any() else mask)
+        hole = mask
+        if config.margin and mask.any():
+            hole = mask | rim(frame, mask, config.margin, config.rim_tol, config.rim_follow, config.rim_tol_hard)
+        holes.append(hole)
     if not tiles:
         return results
 
