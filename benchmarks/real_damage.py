@@ -214,8 +214,8 @@ def main() -> None:
         f"on average by more than {config.palette.rim_follow} of its change (`rim_follow`; a soft-edged piece), by more than "
         f"{config.palette.rim_tol_hard} (`rim_tol_hard`) around the others, are treated as unknown, so that the "
         "fill does not start from the damage's soft rims, which the thresholded mask leaves outside, while only the mask is "
-        "written; `every piece soft`: `rim_tol` around every piece (`rim_follow` 0, the default from 2026-12-03 to "
-        "2026-12-07); `margin 0`: without (the default until 2026-12-03); `the whole ring`: every pixel next to the mask unknown "
+        "written; `every piece soft`: `rim_tol` around every piece (`rim_follow` 0, as the default from 2026-12-03 to "
+        "2026-12-07 had it); `margin 0`: without (the default until 2026-12-03); `the whole ring`: every pixel next to the mask unknown "
         '(Telea given the same beside it). Soft rims: RESULTS.md, "Soft edges".',
         "",
         *film_r_table(args.data / "film_r_pairs", config, models, previous),

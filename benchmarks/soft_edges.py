@@ -14,7 +14,7 @@ as the pipeline gives them) and none. Fills: Telea, the temporal median, the Pal
 ``restoration restore`` runs it (``PaletteConfig.margin`` 1: the ring treated as unknown where it
 departs towards the damage, by ``rim_tol`` 0.04 around damage whose ring follows it on average by
 ``rim_follow`` 0.12 of its change, by ``rim_tol_hard`` 0.16 elsewhere), the same with every piece
-taken as soft-edged (``rim_follow`` 0: the default from 2026-12-03 to 2026-12-07), with margin 0
+taken as soft-edged (``rim_follow`` 0, as the default from 2026-12-03 to 2026-12-07 had it), with margin 0
 (the hard-edge setting, the default until 2026-12-03) and with ``rim_tol`` 0.02 on every piece,
 and any ``--extra`` weights
 (e.g. an inpainter trained with ``--rim``) at their DDIM steps. One thread.

@@ -262,3 +262,20 @@ def test_a_ring_that_does_not_follow_the_damage_on_average_is_a_hard_edge():
     frame[ring, 0] = 100 + 20 + grain // 3  # the whole ring follows by 20 (0.2 of the change): a soft rim
     assert np.array_equal(rim(frame, mask, 1, 0.04, follow=0.12, hard_tol=0.16), rim(frame, mask, 1, 0.04))
     assert rim(frame, mask, 1, 0.04).sum() == ring.sum()
+
+
+def test_a_tile_without_any_valid_neighbour_takes_samples_alone_draws(tiny):
+    frame, mask, nb = _case(np.uint8, 1)
+    alone = [(n, np.zeros_like(v)) for n, v in nb]
+    two, four = (PaletteConfig(steps=3, tile=16, context=4, samples=2, samples_alone=k, margin=0) for k in (2, 4))
+
+    def run(neighbours, cfg):
+        return inpaint_palette(frame, mask, neighbours, *tiny, cfg, torch.Generator().manual_seed(5))
+
+    # With a valid neighbour the alone count is never used; without, the fill averages 4 draws.
+    assert all(np.array_equal(a, b) for a, b in zip(run(nb, two), run(nb, four)))
+    (a, spread_a), (b, spread_b) = run(alone, two), run(alone, four)
+    assert np.array_equal(a[~mask], frame[~mask]) and np.array_equal(b[~mask], frame[~mask])
+    assert not np.array_equal(a[mask], b[mask]) and not np.array_equal(spread_a[mask], spread_b[mask])
+    with pytest.raises(ValueError):
+        PaletteConfig(samples_alone=0)
