@@ -95,8 +95,9 @@ def resolve_runtime(runtime: str, device: torch.device, dtype: torch.dtype) -> s
     ``"auto"``, on a CPU: ONNX Runtime for float32 (it ran the default restore 1.5 to 2.2 times
     faster than eager torch, with the same masks and fills: ``benchmarks/RESULTS.md``, "Inference
     runtime"), OpenVINO for bfloat16 (which ONNX Runtime's CPU provider does not compute; two
-    chunks at once at 720x576 restored 0.52 frames a second against eager torch's 0.36, F1 the same,
-    in-damage PSNR 0.001 dB lower: "Restore speed at scale"); on a GPU, torch. An explicit choice is
+    chunks at once at 720x576 restored 0.48 frames a second against eager torch's 0.34, F1 the same
+    to three decimals, in-damage PSNR 0.001 dB lower: "Restore speed at scale"; in float32 OpenVINO
+    ran 0.25 against ONNX Runtime's 0.33); on a GPU, torch. An explicit choice is
     checked: :class:`RestorationError` for one not installed, one asked for on a GPU (only torch
     runs there), or ONNX Runtime with bfloat16.
     """

@@ -73,7 +73,7 @@ class PaletteConfig:
     samples: k draws per tile (fill = combine of them, spread = their std).
     samples_alone: k for a tile where no pixel it fills has a valid neighbour (a reel's end, a
         cut, a still), whose baseline is Telea alone: there the mean of more draws is what beats
-        Telea. No neighbours, true masks (2026-12-07, ad hoc): 4 draws against 2, +0.16 to +0.26 dB
+        Telea. No neighbours, true masks (2026-12-07, ad hoc): 4 draws against 2, +0.13 to +0.26 dB
         on intel_car and person medium in every size bucket, person low 31.03 against 30.45 (Telea
         30.71); FILM-R 26.77 / 24.52 dB against 26.75 / 24.45, grain 0.96 / 0.91 against 0.97 / 0.92.
         Its first ``samples`` draws are those of ``samples``.
@@ -110,7 +110,7 @@ class PaletteConfig:
         fill without neighbours lost to Telea in all 4 clips (medium, true masks). On the FILM-R
         scans the piece's mean ring departure is 0.19-0.20 of its change in the median, on
         simulated rims 0.19-0.20, on hard edges 0.00 (10-15 % of pieces above 0.08 by grain and
-        texture). Measured (2026-12-07, ad hoc, no neighbours; FILM-R 50d / 800t, grain, and the
+        texture). Measured (2026-12-07, ad hoc, 2 draws a tile, no neighbours; FILM-R 50d / 800t, grain, and the
         simulator's hard-edged person clip, whose Telea fill is 31.04 dB): every piece soft 27.62 /
         24.47 dB, grain 0.86 / 0.79, person 30.25; rim_follow 0.08 with no halo rule 26.41 / 23.54,
         1.01 / 1.10, 31.57; 0.08 with rim_tol_hard 0.12 27.17 / 24.62, 0.91 / 0.87, 30.95; 0.08 with
