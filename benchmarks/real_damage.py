@@ -77,6 +77,7 @@ def film_r_table(folder: Path, config: RestoreConfig, models: Models, previous: 
     telea = replace(config, inpainter="telea")
     hard = replace(config, palette=replace(config.palette, margin=0, rim_tol=0.0))
     soft = replace(config, palette=replace(config.palette, rim_follow=0.0))
+    before = replace(config, palette=replace(config.palette, rim_beyond=0.0, rim_halo_cap=0.0, shrink_alone=0.0))
     ring = replace(config, palette=replace(config.palette, margin=1, rim_tol=0.0))
     fills = {
         "telea": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, telea, models)[0],
@@ -84,6 +85,7 @@ def film_r_table(folder: Path, config: RestoreConfig, models: Models, previous: 
         # leaves the damage's soft rims outside; by default the fill does not start from the ring
         # pixels that depart towards the damage (PaletteConfig.margin, rim_tol; only the mask is written).
         "palette": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, config, models)[0],
+        "palette, without the halo tests and shrinkage": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, before, models)[0],
         "palette, every piece soft": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, soft, models)[0],
         "palette, margin 0": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, hard, models)[0],
         "palette, margin 1, the whole ring": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, ring, models)[0],
@@ -212,9 +214,14 @@ def main() -> None:
         f"the pixels next to the mask (`PaletteConfig.margin` {config.palette.margin}) that depart from the picture around them "
         f"towards the damage by more than {config.palette.rim_tol} of the range (`rim_tol`) around damage whose ring follows it "
         f"on average by more than {config.palette.rim_follow} of its change (`rim_follow`; a soft-edged piece), by more than "
-        f"{config.palette.rim_tol_hard} (`rim_tol_hard`) around the others, are treated as unknown, so that the "
+        f"{config.palette.rim_tol_hard} (`rim_tol_hard`) around the others where the picture up to 2 px past the ring does "
+        f"not depart {config.palette.rim_beyond} as much (`rim_beyond`: a line of the picture, not a halo) and that depart by "
+        f"less than {config.palette.rim_halo_cap}x the piece's own mean departure (`rim_halo_cap`), are treated as unknown, so that the "
         "fill does not start from the damage's soft rims, which the thresholded mask leaves outside, while only the mask is "
-        "written; `every piece soft`: `rim_tol` around every piece (`rim_follow` 0, as the default from 2026-12-03 to "
+        "written; the mean of the draws is pulled towards the baseline where it is not sure beyond its own Monte Carlo noise "
+        f"(`shrink_alone` {config.palette.shrink_alone}); `without the halo tests and shrinkage`: those three off (the default until "
+        "2026-12-07, evening); "
+        "`every piece soft`: `rim_tol` around every piece (`rim_follow` 0, as the default from 2026-12-03 to "
         "2026-12-07 had it); `margin 0`: without (the default until 2026-12-03); `the whole ring`: every pixel next to the mask unknown "
         '(Telea given the same beside it). Soft rims: RESULTS.md, "Soft edges".',
         "",

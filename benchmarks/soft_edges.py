@@ -13,10 +13,13 @@ damage) and once with ``DamageConfig.rim`` soft edges; both neighbours (their ow
 as the pipeline gives them) and none. Fills: Telea, the temporal median, the Palette inpainter as
 ``restoration restore`` runs it (``PaletteConfig.margin`` 1: the ring treated as unknown where it
 departs towards the damage, by ``rim_tol`` 0.04 around damage whose ring follows it on average by
-``rim_follow`` 0.12 of its change, by ``rim_tol_hard`` 0.16 elsewhere), the same with every piece
-taken as soft-edged (``rim_follow`` 0, as the default from 2026-12-03 to 2026-12-07 had it), with margin 0
-(the hard-edge setting, the default until 2026-12-03) and with ``rim_tol`` 0.02 on every piece,
-and any ``--extra`` weights
+``rim_follow`` 0.12 of its change, by ``rim_tol_hard`` 0.16 elsewhere where the picture past the
+ring does not depart as much, ``rim_beyond``, and by less than the damage itself, ``rim_halo_cap``;
+a tile without neighbours pulled to its baseline where its draws disagree, ``shrink_alone``), the
+same without those three (the default until
+2026-12-07, evening), and that one with every piece taken as soft-edged (``rim_follow`` 0, as the
+default from 2026-12-03 to 2026-12-07 had it), with margin 0 (the hard-edge setting, the default
+until 2026-12-03) and with ``rim_tol`` 0.02 on every piece, and any ``--extra`` weights
 (e.g. an inpainter trained with ``--rim``) at their DDIM steps. One thread.
 
 Rows are kept in ``benchmarks/results/soft-edges-<clip>.json`` (a rerun measures only what is missing;
@@ -50,9 +53,20 @@ FILLS = {
     "telea": lambda c: replace(c, inpainter="telea"),
     "temporal median": lambda c: replace(c, inpainter="temporal_median"),
     "palette": lambda c: c,
-    "palette, margin 0": lambda c: replace(c, palette=replace(c.palette, margin=0, rim_tol=0.0)),
-    "palette, margin 1, rim 0.02": lambda c: replace(c, palette=replace(c.palette, margin=1, rim_tol=0.02, rim_follow=0.0)),
-    "palette, every piece soft": lambda c: replace(c, palette=replace(c.palette, rim_follow=0.0)),
+    # The variants below are the default as it was before rim_beyond and shrink_alone (both off),
+    # with one rim setting changed; the first is that default itself.
+    "palette, without the halo tests and shrinkage": lambda c: replace(
+        c, palette=replace(c.palette, rim_beyond=0.0, rim_halo_cap=0.0, shrink_alone=0.0)
+    ),
+    "palette, margin 0": lambda c: replace(
+        c, palette=replace(c.palette, margin=0, rim_tol=0.0, rim_beyond=0.0, rim_halo_cap=0.0, shrink_alone=0.0)
+    ),
+    "palette, margin 1, rim 0.02": lambda c: replace(
+        c, palette=replace(c.palette, margin=1, rim_tol=0.02, rim_follow=0.0, rim_beyond=0.0, rim_halo_cap=0.0, shrink_alone=0.0)
+    ),
+    "palette, every piece soft": lambda c: replace(
+        c, palette=replace(c.palette, rim_follow=0.0, rim_beyond=0.0, rim_halo_cap=0.0, shrink_alone=0.0)
+    ),
 }
 
 

@@ -16,6 +16,7 @@ from restoration.inpaint.palette import (
     load_inpainter,
     make_scheduler,
     rim,
+    shrink_to_baseline,
 )
 from restoration.models.inpainter import build_inpainter, tiny_inpainter_config
 from restoration.models.weights import shipped
@@ -279,3 +280,60 @@ def test_a_tile_without_any_valid_neighbour_takes_samples_alone_draws(tiny):
     assert not np.array_equal(a[mask], b[mask]) and not np.array_equal(spread_a[mask], spread_b[mask])
     with pytest.raises(ValueError):
         PaletteConfig(samples_alone=0)
+
+
+def test_a_picture_line_that_runs_on_past_the_ring_is_not_a_halo():
+    """Around a hard edge a ring pixel departing by more than rim_tol_hard is a halo, unless the
+    picture past the ring departs as much: then it is a line of the picture the damage touches."""
+    frame = np.full((24, 24, 1), 100, np.uint8)
+    mask = np.zeros((24, 24), bool)
+    mask[10:13, 10:13] = True
+    frame[mask] = 10  # a dark speck with hard edges
+    frame[0:10, 9] = 20  # a dark line of the picture that ends at the ring's corner
+    frame[13, 11] = 40  # a dark halo pixel below the speck, alone
+    hard = {"tol": 0.04, "follow": 0.12, "hard_tol": 0.16}
+    assert np.argwhere(rim(frame, mask, 1, **hard)).tolist() == [[9, 9], [13, 11]]
+    assert np.argwhere(rim(frame, mask, 1, **hard, beyond=0.8)).tolist() == [[13, 11]]
+    with pytest.raises(ValueError, match="rim_beyond"):
+        PaletteConfig(rim_beyond=-1)
+
+
+def test_a_ring_pixel_darker_than_the_damage_itself_is_picture_not_a_halo():
+    frame = np.full((24, 24, 1), 100, np.uint8)
+    mask = np.zeros((24, 24), bool)
+    mask[10:13, 10:13] = True
+    frame[mask] = 60  # a faint dark speck with hard edges: departs by 40
+    frame[13, 11] = 55  # departs by about 45, towards the speck: as dark as the damage
+    frame[9, 11] = 75  # departs by about 25: fainter than the damage
+    hard = {"tol": 0.04, "follow": 0.12, "hard_tol": 0.08}
+    assert np.argwhere(rim(frame, mask, 1, **hard)).tolist() == [[9, 11], [13, 11]]
+    assert np.argwhere(rim(frame, mask, 1, **hard, halo_cap=1.0)).tolist() == [[9, 11]]
+
+
+def test_the_mean_of_the_draws_is_pulled_to_the_baseline_where_it_is_noise():
+    rng = np.random.default_rng(0)
+    base = np.full((8, 8), 0.5, np.float32)
+    sure = np.stack([base + 0.2] * 4)  # the draws agree: the mean stands
+    assert np.allclose(shrink_to_baseline(sure.mean(0), sure, base, 8.0), base + 0.2)
+    noisy = base + rng.normal(0, 0.1, (4, 8, 8)).astype(np.float32)  # texture about the baseline
+    mean = noisy.mean(0)
+    shrunk = shrink_to_baseline(mean, noisy, base, 8.0)
+    assert np.abs(shrunk - base).max() < np.abs(mean - base).max()
+    assert np.array_equal(shrink_to_baseline(mean, noisy, base, 0.0), mean)
+
+
+def test_only_a_tile_without_any_valid_neighbour_pixel_is_shrunk(tiny):
+    frame, mask, nb = _case(np.uint8, 1)
+    alone = [(n, np.zeros_like(v)) for n, v in nb]
+    on, off = (PaletteConfig(steps=3, tile=16, context=4, samples=2, margin=0, shrink_alone=f) for f in (8.0, 0.0))
+
+    def run(neighbours, cfg):
+        return inpaint_palette(frame, mask, neighbours, *tiny, cfg, torch.Generator().manual_seed(5))
+
+    assert all(np.array_equal(a, b) for a, b in zip(run(nb, on), run(nb, off)))
+    # Motion failed on the damage only: the tile's other pixels still have their neighbours.
+    local = [(n, ~ndi.binary_dilation(mask, iterations=2)) for n, _ in nb]
+    assert all(np.array_equal(a, b) for a, b in zip(run(local, on), run(local, off)))
+    (a, spread_a), (b, spread_b) = run(alone, on), run(alone, off)
+    assert np.array_equal(a[~mask], frame[~mask]) and not np.array_equal(a[mask], b[mask])
+    assert np.array_equal(spread_a, spread_b)  # the spread is the draws', whatever the fill
