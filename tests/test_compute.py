@@ -63,7 +63,7 @@ def test_default_precision_is_not_slower_than_float32_on_this_cpu():
     model, scheduler = load_detector()
     torch.manual_seed(0)
     tiles = torch.rand(16, model.config.in_channels, 32, 32) * 2 - 1
-    config = DiffEditConfig(n_draws=1)
+    config = DiffEditConfig(n_draws=1, conditions="both")
     auto = Compute.resolve("cpu").dtype
 
     def best_of(dtype: torch.dtype) -> float:

@@ -119,6 +119,35 @@ def test_clean_condition_against_the_drawn_noise(tiny):
         replace(config, conditions="damaged")
 
 
+def test_the_cascade_asks_the_damaged_condition_only_where_the_clean_one_nears_the_level(tiny):
+    """``conditions`` "cascade": "clean" on every patch, then "damaged" on the patches whose clean
+    map reaches their level somewhere; those get "both"'s map, the others keep "clean"'s."""
+    model, sched = tiny
+    x = torch.rand(5, len(CHANNELS), 16, 16) * 2 - 1
+    base = replace(WHOLE, n_draws=1, batch=4)
+    cascade = replace(base, conditions="cascade")
+    clean = diffedit_map(model, sched, x, replace(base, conditions="clean"), generator=3)
+    both = diffedit_map(model, sched, x, base, generator=3)
+    level = torch.full((5, 16, 16), np.inf)
+    for i in (1, 3):  # patches 1 and 3 reach their level at one pixel each
+        level[i] = float(clean[i].max())
+    with Recorder(model) as rec:
+        got = diffedit_map(model, sched, x, cascade, generator=3, level=level)
+    assert rec.calls == [[LABELS["clean"]] * 5, [LABELS["damaged"]] * 2]
+    np.testing.assert_array_equal(got[[0, 2, 4]], clean[[0, 2, 4]])
+    np.testing.assert_allclose(got[[1, 3]], both[[1, 3]], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="level"):
+        diffedit_map(model, sched, x, cascade, generator=3)
+    with pytest.raises(ValueError, match="cascade"):
+        replace(cascade, cascade=0.0)
+    with pytest.raises(ValueError, match="whole_frame"):
+        replace(cascade, whole_frame=False)
+    frame, nb = scene()
+    # A cascade level every tile reaches sends every tile on: the mask is "both"'s.
+    everything = replace(WHOLE, conditions="cascade", cascade=1e-9)
+    assert np.array_equal(detect_damage(frame, nb, model, sched, everything), detect_damage(frame, nb, model, sched, WHOLE))
+
+
 def test_detect_damage_shapes_and_seed(tiny):
     model, sched = tiny
     frame, nb = scene()
@@ -196,7 +225,7 @@ def test_shipped_weights_find_a_speck_and_nothing_else():
         assert not m[~speck].any() and score[~speck].max() < 1  # nothing of the clean picture
 
 
-WHOLE = DiffEditConfig(whole_frame=True, tile=16, margin=2, n_draws=2, batch=64, picture_threshold=0.04)
+WHOLE = DiffEditConfig(whole_frame=True, tile=16, margin=2, n_draws=2, batch=64, picture_threshold=0.04, conditions="both")
 
 
 @pytest.mark.parametrize("conditions", ["both", "clean"])
