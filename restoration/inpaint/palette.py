@@ -122,9 +122,9 @@ class PaletteConfig:
         dB with grain 0.97 / 0.92, end to end with the detector's masks -0.10 to +0.00 dB.
     rim_beyond: around hard edges a ring pixel departing by more than ``rim_tol_hard`` is a halo only
         where no picture pixel up to 2 px past the ring departs ``rim_beyond`` as much (0 = off; see
-        :func:`rim`). A stain touching a dark line of the picture made the line's pixels in the ring
-        "halo", and the fill lost the line: on the simulator's hard-edged damage one such piece took
-        a size bucket 3 dB below Telea. No neighbours, true masks, with ``shrink_alone`` 8
+        :func:`rim`). Where damage touched a line or an edge of the picture, the picture's pixels in
+        the ring departed from the estimate across the ring like a halo, counted as unknown, and the
+        fill lost the line. No neighbours, true masks, with ``shrink_alone`` 8
         (2026-12-07, evening, ad hoc; intel_one-by-one-person medium, <50 / 50-500 / >500 px):
         31.42 / 35.01 / 32.52 dB against 31.15 / 34.99 / 31.54 without (Telea 30.54 / 33.19 / 32.32);
         FILM-R 26.98 / 24.55 against 26.98 / 24.56. The same test around soft-edged pieces too (1.0 /
