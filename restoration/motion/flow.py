@@ -285,7 +285,7 @@ def compensate(
     offsets: Sequence[int] = (-1, 1),
     config: MotionConfig = MotionConfig(),
     damage: np.ndarray | Sequence[np.ndarray] | None = None,
-    cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
+    cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Motion-compensated neighbours of frame ``index``.
 
@@ -296,10 +296,12 @@ def compensate(
         whose sample touches its own frame's damage is invalid (a persistent scratch or a blotch
         on the neighbour is not the truth for this frame).
     cache: optional dict, read and filled, of what was computed per ``(index, j)`` pair (forward
-        flow, warped neighbour, validity before ``damage``): a second call for the same frame (again
-        with ``damage`` once the neighbours' damage is known) skips the flow estimation and the
-        warp, nearly all of this function's cost. The caller owns it and drops entries it no
-        longer needs; the warped arrays returned are the cached ones (read them, do not write).
+        and backward flow, warped neighbour, validity before ``damage``): a second call for the same
+        frame (again with ``damage`` once the neighbours' damage is known) skips the flow estimation
+        and the warp, nearly all of this function's cost, and frame ``j``'s own call takes the
+        pair's two flows from it, swapped, instead of estimating them again (the same flows, bit for
+        bit: half the estimations over a clip). The caller owns it and drops entries it no longer
+        needs; the warped arrays returned are the cached ones (read them, do not write).
     Returns one ``(warped, valid)`` per offset: warped float32 ``(H, W, C)`` in native units, aligned
     to frame ``index``; valid bool ``(H, W)``, False where occluded, out of frame, or everywhere when
     the neighbour is out of range or across a scene cut.
@@ -331,15 +333,18 @@ def compensate(
             out.append(no_neighbour((h, w, c)))
             continue
         if cache is not None and (index, j) in cache:
-            fw, warped, matched = cache[(index, j)]
+            fw, _, warped, matched = cache[(index, j)]
         else:
-            fw = estimate_flow(lumas[index], lumas[j], config.preset)
-            bw = estimate_flow(lumas[j], lumas[index], config.preset)
+            if cache is not None and (j, index) in cache:
+                bw, fw = cache[(j, index)][:2]
+            else:
+                fw = estimate_flow(lumas[index], lumas[j], config.preset)
+                bw = estimate_flow(lumas[j], lumas[index], config.preset)
             warped = warp_to(frames[j], fw)
             matched = fill_small_holes(~occlusion_mask(fw, bw), config.max_hole_area)
             matched |= flat_regions(lumas[index], config.flat_gradient)
             if cache is not None:
-                cache[(index, j)] = (fw, warped, matched)
+                cache[(index, j)] = (fw, bw, warped, matched)
         valid = matched.copy()
         if damage is not None and damage[j].any():
             valid &= warp_to(damage[j][..., None].astype(np.float32), fw)[..., 0] == 0
