@@ -36,6 +36,8 @@ from restoration.io.reel import probe, read_frames
 from restoration.motion.flow import compensate
 
 HERE = Path(__file__).parent
+# PaletteConfig's settings that turn off the halo tests and the shrinkage (the default until 2026-12-07, evening).
+WITHOUT_HALO_TESTS = {"rim_beyond": 0.0, "rim_halo_cap": 0.0, "shrink_alone": 0.0}
 CUT_AT = 4  # a cut window's frame before the cut (the window starts this many frames before it)
 PAIRS = {"cinestill50d_half_1": "thresholded_cinestill50d_1.jpg", "cinestill800t_half_1": "thresholded_cinestill800_half_1.jpg"}
 
@@ -77,7 +79,7 @@ def film_r_table(folder: Path, config: RestoreConfig, models: Models, previous: 
     telea = replace(config, inpainter="telea")
     hard = replace(config, palette=replace(config.palette, margin=0, rim_tol=0.0))
     soft = replace(config, palette=replace(config.palette, rim_follow=0.0))
-    before = replace(config, palette=replace(config.palette, rim_beyond=0.0, rim_halo_cap=0.0, shrink_alone=0.0))
+    before = replace(config, palette=replace(config.palette, **WITHOUT_HALO_TESTS))
     ring = replace(config, palette=replace(config.palette, margin=1, rim_tol=0.0))
     fills = {
         "telea": lambda scan, mask: fill(scan, mask, no_neighbours(scan), 0, telea, models)[0],

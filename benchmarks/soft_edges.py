@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from real_damage import PAIRS, load_pair
+from real_damage import PAIRS, WITHOUT_HALO_TESTS, load_pair
 from run_all import machine, write_results_md
 from scipy import ndimage as ndi
 
@@ -53,20 +53,14 @@ FILLS = {
     "telea": lambda c: replace(c, inpainter="telea"),
     "temporal median": lambda c: replace(c, inpainter="temporal_median"),
     "palette": lambda c: c,
-    # The variants below are the default as it was before rim_beyond and shrink_alone (both off),
-    # with one rim setting changed; the first is that default itself.
-    "palette, without the halo tests and shrinkage": lambda c: replace(
-        c, palette=replace(c.palette, rim_beyond=0.0, rim_halo_cap=0.0, shrink_alone=0.0)
-    ),
-    "palette, margin 0": lambda c: replace(
-        c, palette=replace(c.palette, margin=0, rim_tol=0.0, rim_beyond=0.0, rim_halo_cap=0.0, shrink_alone=0.0)
-    ),
+    # The variants below are the default as it was before the halo tests and the shrinkage (all
+    # three off), with one rim setting changed; the first is that default itself.
+    "palette, without the halo tests and shrinkage": lambda c: replace(c, palette=replace(c.palette, **WITHOUT_HALO_TESTS)),
+    "palette, margin 0": lambda c: replace(c, palette=replace(c.palette, margin=0, rim_tol=0.0, **WITHOUT_HALO_TESTS)),
     "palette, margin 1, rim 0.02": lambda c: replace(
-        c, palette=replace(c.palette, margin=1, rim_tol=0.02, rim_follow=0.0, rim_beyond=0.0, rim_halo_cap=0.0, shrink_alone=0.0)
+        c, palette=replace(c.palette, margin=1, rim_tol=0.02, rim_follow=0.0, **WITHOUT_HALO_TESTS)
     ),
-    "palette, every piece soft": lambda c: replace(
-        c, palette=replace(c.palette, rim_follow=0.0, rim_beyond=0.0, rim_halo_cap=0.0, shrink_alone=0.0)
-    ),
+    "palette, every piece soft": lambda c: replace(c, palette=replace(c.palette, rim_follow=0.0, **WITHOUT_HALO_TESTS)),
 }
 
 

@@ -251,7 +251,7 @@ def restore_frames(
                 detected.add(j)
         out.append((masks[i], *fill_frame(frames, masks, i, first_number + i, config, models, cache)))
         for key in [k for k in cache if k[0] <= i]:
-            del cache[key]  # at 2K a frame's motion is 100 MB: keep only what is still to be used
+            del cache[key]  # at 2K a frame's motion is about 130 MB: keep only what is still to be used
         if on_frame:
             on_frame()
     return out

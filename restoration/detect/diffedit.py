@@ -254,11 +254,12 @@ def diffedit_map(
     if config.conditions == "cascade" and (level is None or tuple(level.shape) != (n, h, w)):
         raise ValueError(f'conditions "cascade" needs a level of shape {(n, h, w)}')
 
-    def estimate(x_t: torch.Tensor, rows: torch.Tensor, name: str, chunk: int) -> torch.Tensor:
-        # eps(x_t, name) of the patches ``rows``, ``chunk`` items a call; (len(rows), 1, h, w) on the CPU.
+    def estimate(x_t: torch.Tensor, rows: torch.Tensor, name: str) -> torch.Tensor:
+        # eps(x_t, name) of the patches ``rows``, as many items a call as "both" makes (2 * batch);
+        # (len(rows), 1, h, w) on the CPU.
         out = []
-        for a in range(0, len(rows), chunk):
-            pick = rows[a : a + chunk]
+        for a in range(0, len(rows), 2 * config.batch):
+            pick = rows[a : a + 2 * config.batch]
             inp = torch.cat([x_t[pick], patches[pick, 1:]], 1).to(device)
             labels = torch.full((len(pick),), LABELS[name], device=device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
@@ -266,30 +267,26 @@ def diffedit_map(
         return torch.cat(out) if out else torch.zeros(0, 1, h, w)
 
     total = torch.zeros(n, h, w)
-    both = config.conditions == "both"
-    names = ["damaged", "clean"] if both else ["clean"]
-    chunk = config.batch if both else 2 * config.batch
     for _ in range(config.n_draws):
         noise = torch.randn((n, 1, h, w), generator=gen)
         x_t = ab.sqrt() * patches[:, :1] + (1 - ab).sqrt() * noise
-        if config.conditions == "cascade":
-            assert level is not None  # checked above
-            clean = estimate(x_t, torch.arange(n), "clean", chunk)
+        if config.conditions != "both":
+            clean = estimate(x_t, torch.arange(n), "clean")
             found = (noise - clean).abs().mean(1)
-            onward = torch.nonzero((found >= level).flatten(1).any(1)).flatten()
-            found[onward] = (estimate(x_t, onward, "damaged", chunk) - clean[onward]).abs().mean(1)
+            if config.conditions == "cascade":
+                assert level is not None  # checked above
+                onward = torch.nonzero((found >= level).flatten(1).any(1)).flatten()
+                found[onward] = (estimate(x_t, onward, "damaged") - clean[onward]).abs().mean(1)
             total += found
             continue
-        for a in range(0, n, chunk):
-            b = min(a + chunk, n)
-            inp = torch.cat([x_t[a:b], patches[a:b, 1:]], 1).to(device)
+        for a in range(0, n, config.batch):
+            b = min(a + config.batch, n)
             k = b - a
-            labels = torch.tensor([LABELS[name] for name in names for _ in range(k)], device=device)
-            inp = torch.cat([inp] * len(names))
+            inp = torch.cat([torch.cat([x_t[a:b], patches[a:b, 1:]], 1)] * 2).to(device)
+            labels = torch.tensor([LABELS[name] for name in ("damaged", "clean") for _ in range(k)], device=device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
                 eps = model(inp, torch.full((len(inp),), t, device=device), class_labels=labels).sample.float().cpu()
-            reference = eps[:k] if both else noise[a:b]
-            total[a:b] += (reference - eps[-k:]).abs().mean(1)
+            total[a:b] += (eps[:k] - eps[k:]).abs().mean(1)
     return (total / config.n_draws).numpy()
 
 
@@ -391,13 +388,18 @@ def _tidy(diff: np.ndarray, config: DiffEditConfig) -> np.ndarray:
     return diff
 
 
+def _picture_factor(scheduler: DDPMScheduler, config: DiffEditConfig) -> float:
+    """The picture rule's score per unit of raw map: ``sqrt((1 - a) / a) / 2 / picture_threshold``."""
+    a = float(scheduler.alphas_cumprod[_timestep(scheduler, config)])
+    return float(np.sqrt((1 - a) / a) / 2 / config.picture_threshold)
+
+
 def tile_scores(raw: np.ndarray, scheduler: DDPMScheduler, config: DiffEditConfig) -> np.ndarray:
     """Per-tile scores ``(N, h, w)`` float32 from raw maps: damage where > 1. The picture rule
     (``picture_threshold`` > 0) or the relative one (:func:`mask_from_map`)."""
     if config.picture_threshold <= 0:
         return mask_from_map(raw, config)
-    a = float(scheduler.alphas_cumprod[_timestep(scheduler, config)])
-    return (raw * (np.sqrt((1 - a) / a) / 2 / config.picture_threshold)).astype(np.float32)
+    return (raw * _picture_factor(scheduler, config)).astype(np.float32)
 
 
 def whole_frame_score(
@@ -437,9 +439,9 @@ def whole_frame_score(
     batch = torch.from_numpy(np.stack([stack[:, y : y + th, x : x + tw] for y, x, *_ in tiles]))
     onward = None
     if config.conditions == "cascade":
-        # The cascade compares raw maps: a score is the raw map times tile_scores' factor.
-        factor = float(tile_scores(np.ones((1, 1, 1), np.float32), scheduler, config)[0, 0, 0])
-        onward = torch.from_numpy(np.stack([level[y : y + th, x : x + tw] for y, x, *_ in tiles]) * (config.cascade / factor))
+        # The cascade compares raw maps, in which a level is the score's over the picture rule's factor.
+        raw_level = config.cascade / _picture_factor(scheduler, config)
+        onward = torch.from_numpy(np.stack([level[y : y + th, x : x + tw] for y, x, *_ in tiles]) * raw_level)
     scores = tile_scores(diffedit_map(model, scheduler, batch, config, generator, dtype, onward), scheduler, config)
     out = np.zeros(stack.shape[1:], np.float32)
     for (y, x, oy0, oy1, ox0, ox1), sc in zip(tiles, scores):
