@@ -325,3 +325,18 @@ def test_specks_under_min_area_are_kept_only_well_above_their_level(tiny):
     kept = detect_damage(frame, [], model, sched, replace(off, single_level=k), generator=0, proposals=none)
     np.testing.assert_array_equal(kept, dropped | (single & (score > k)))
     assert (kept & single).any() and (single & ~kept).any()
+
+
+def test_the_default_mask_is_not_closed():
+    """Closing filled the notches in the edges of damage with clean pixels (the 1 px ring outside
+    it), so the whole-frame default keeps the found pixels as they are; the first detector's
+    settings still close."""
+    from restoration.detect.diffedit import _tidy
+
+    found = np.zeros((9, 9), bool)
+    found[2:7, 2:7] = True
+    found[2, 4] = False  # a notch in its edge
+    assert DiffEditConfig().close == 0 and PROPOSAL_TILES.close == 1
+    np.testing.assert_array_equal(_tidy(found, DiffEditConfig()), found)
+    closed = _tidy(found, PROPOSAL_TILES)
+    assert closed[found].all() and (closed & ~found).sum() == 1 and closed[2, 4]
