@@ -340,3 +340,31 @@ def test_the_default_mask_is_not_closed():
     np.testing.assert_array_equal(_tidy(found, DiffEditConfig()), found)
     closed = _tidy(found, PROPOSAL_TILES)
     assert closed[found].all() and (closed & ~found).sum() == 1 and closed[2, 4]
+
+
+def test_temporal_growth_takes_the_faint_part_both_neighbours_see():
+    """A found artefact grows through connected pixels that depart from both neighbours in its own
+    direction by the tolerance; not through clean pixels, the other direction, or where a neighbour
+    is invalid."""
+    from restoration.detect.diffedit import grow_temporally
+
+    clean = np.full((12, 12, 1), 100, np.uint8)
+    frame = clean.copy()
+    frame[4:7, 4:7] = 30  # the found core, dark
+    frame[4:7, 7] = 75  # its faint edge: 25 codes (0.098) darker than the neighbours
+    frame[4:7, 3] = 125  # brighter: the other direction
+    frame[7, 4:7] = 75  # faint, but a neighbour is invalid there
+    found = np.zeros((12, 12), bool)
+    found[4:7, 4:7] = True
+    valid = np.ones((12, 12), bool)
+    invalid = valid.copy()
+    invalid[7] = False
+    neighbours = [(clean.astype(np.float32), valid), (clean.astype(np.float32), invalid)]
+    everywhere = np.ones((12, 12), bool)
+    assert DiffEditConfig().temporal_grow == 0  # off by default: see its docstring
+    grown = grow_temporally(found, frame, neighbours, everywhere, 0.07)
+    expected = found.copy()
+    expected[4:7, 7] = True
+    np.testing.assert_array_equal(grown, expected)
+    np.testing.assert_array_equal(grow_temporally(found, frame, neighbours, everywhere, 0.1), found)  # 0.098 < 0.1
+    np.testing.assert_array_equal(grow_temporally(found, frame, neighbours, ~expected | found, 0.07), found)  # not a candidate
