@@ -74,18 +74,19 @@ class DiffEditConfig:
     strong: absolute level for DiffEdit-only detections in thorough mode.
     min_area: DiffEdit components smaller than this are dropped (grain) unless ``single_level`` keeps them.
     close: binary closing iterations (3x3) of the DiffEdit mask (0 = none); dilate: final dilation in px.
-        Closing filled the concave edges of the damage with clean pixels: with ``whole_frame`` 98 %
-        of the pixels it added lay in the 1 px ring just outside the true damage, at 0.1 of their
-        level in the median. 0 since 2026-12-07 (1 before, the first detector's setting). Same score maps, 4 interior frames of
-        each clip's last 6, medium (2026-12-07, ad hoc): precision 0.936 / 0.917 / 0.931 / 0.886 ->
-        0.999 / 0.998 / 0.991 / 0.945 (person, bigbuckbunny, intel_car, imageio), recall 0.772 /
-        0.785 / 0.851 / 0.687 -> 0.762 / 0.773 / 0.839 / 0.682, F1 +0.018 to +0.020, and false
-        alarms on the undamaged window (6 frames) 0.0104 -> 0.0082 % on imageio, equal elsewhere.
-        The benchmark (24-frame windows, every clip and level, RESULTS.md): precision 0.866-0.931 ->
-        0.936-0.999, recall -0.007 to -0.015, F1 +0.020 to +0.035, per-object recall -0.006 to
-        -0.016; with the Palette fill (6 frames) the pixels changed outside the true damage fell from
-        118-4,621 to 0-280 a window, and the in-mask PSNR by 0.06-0.39 dB: the notches closing
-        filled were damaged in part (their faintest pixels, at the simulator's contrast floor).
+        0 since 2026-12-07 (1 before, the first detector's setting): closing filled the notches in
+        the edges of damage with clean pixels. With ``whole_frame`` 98 % of the pixels it added lay
+        in the 1 px ring just outside the true damage, at 0.1 of their level in the median. Same
+        score maps, 4 interior frames of each clip's last 6, medium (2026-12-07, ad hoc): precision
+        0.936 / 0.917 / 0.931 / 0.886 -> 0.999 / 0.998 / 0.991 / 0.945 (person, bigbuckbunny,
+        intel_car, imageio), recall 0.772 / 0.785 / 0.851 / 0.687 -> 0.762 / 0.773 / 0.839 / 0.682,
+        F1 +0.018 to +0.025, false alarms on the undamaged window (6 frames) 0.0104 -> 0.0082 % on
+        imageio, equal elsewhere. The benchmark (24-frame windows, every clip and level,
+        RESULTS.md): precision 0.866-0.931 -> 0.936-0.999, recall -0.007 to -0.015, F1 +0.020 to
+        +0.035, per-object recall -0.006 to -0.016; with the Palette fill (6 frames) the pixels
+        changed outside the true damage fell from 118-4,621 to 0-280 a window, and the in-mask PSNR
+        by 0.06-0.39 dB: the notches closing filled were damaged in part (their faintest pixels, at
+        the simulator's contrast floor).
     batch: tiles per network call (each call holds 2 * batch items: both conditions).
     whole_frame: examine every pixel (detector v2): the frame is cut into ``tile`` squares that
         overlap by ``2 * margin`` and each tile keeps only its inner part (the whole frame in a few
@@ -160,11 +161,13 @@ class DiffEditConfig:
         0.825 / 0.857. The benchmark at 0.07 and 0.3 (24-frame windows, every clip and level,
         2026-12-07): recall +0.019 to +0.055, precision -0.000 to -0.014, F1 +0.005 to +0.034,
         per-object recall +0.021 to +0.048, in-mask PSNR end to end with the Palette fill +0.28 to
-        +0.57 dB (the 8 cells measured); but on intel_car's undamaged frames it grew the few false alarms (spike proposals
-        the network confirms) from 0.0093 % to 0.0125 % of the pixels, over issue 13's 0.01 %:
-        score 0.5 / 0.7 kept 0.0109 / 0.0098 % there, and gained only a third / a tenth of the
-        recall. So it is off by default (0), an option for film whose neighbours are
-        trustworthy.
+        +0.57 dB (the 8 cells measured). But on intel_car's undamaged frames it grew the few false
+        alarms from 0.0093 % to 0.0125 % of the pixels, over issue 13's 0.01 %: they are one small
+        bright light, in every frame, that moves apart from the picture, which the flow misses, so
+        the spike detector proposes it and the network confirms it. Score 0.5 / 0.7 kept 0.0109 /
+        0.0098 % there and gained a third / a tenth of the recall; dropping the components of at
+        most 40 px that both neighbours show within 6 px kept 0.0057 %, but took real specks with
+        it (imageio's recall -0.017 to -0.058). So it is off by default (0).
     temporal_grow_score: the least score, as a fraction of a pixel's level, of a pixel that
         ``temporal_grow`` adds.
     """
