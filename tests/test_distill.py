@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from diffusers import DDIMScheduler
 from test_training import Killed, checkpoint_contents, kill_after_checkpoint, loss_rows, tiny_run
 
 import restoration.train.distill as distill
@@ -16,7 +17,6 @@ from restoration.inpaint.palette import PaletteConfig, inpaint_palette, load_inp
 from restoration.io.reel import sha256_file
 from restoration.models.inpainter import build_inpainter, tiny_inpainter_config
 from restoration.models.weights import load_unet, save_unet
-from restoration.train.config import settings_from_args, training_config
 from restoration.train.inpainter import sample_batch
 
 
@@ -75,7 +75,11 @@ def test_distilled_student_moves_towards_the_teachers_two_step_result(tmp_path):
     assert loss_rows(tmp_path / "run")[0] == ["step", "loss", "truth_teacher", "truth_student", "lr"]
     facts = load_unet(weights)[1]
     assert facts["sampling_steps"] == 3
-    assert facts["distilled_from"] == {"path": config.teacher, "sha256": sha256_file(Path(config.teacher))}
+    assert facts["distilled_from"] == {
+        "path": config.teacher,
+        "sha256": sha256_file(Path(config.teacher)),
+        "teacher_steps_per_step": 2,
+    }
 
     teacher, scheduler = load_inpainter(config.teacher)
     student, _ = load_inpainter(weights)
@@ -114,10 +118,7 @@ def test_a_killed_and_resumed_distillation_is_the_run_that_never_stopped(tmp_pat
 
 def test_distill_starts_the_student_from_the_teacher_on_the_command_line(tmp_path):
     teacher = tiny_teacher(tmp_path / "teacher.safetensors")
-    args = distill.parser().parse_args(["--teacher", str(teacher), "--student-steps", "2", "--p-drop-neighbour", "0.3"])
-    settings = settings_from_args(args)
-    settings.setdefault("init", settings.get("teacher"))
-    config = training_config(distill.DistillConfig, settings)
+    config = distill.config_from_args(["--teacher", str(teacher), "--student-steps", "2", "--p-drop-neighbour", "0.3"])
     assert (config.init, config.teacher, config.student_steps, config.p_drop_neighbour) == (str(teacher), str(teacher), 2, 0.3)
     assert dataclasses.asdict(config.model) == dataclasses.asdict(tiny_inpainter_config())
     with pytest.raises(ValueError, match="starts from trained weights"):
@@ -128,6 +129,36 @@ def test_distill_starts_the_student_from_the_teacher_on_the_command_line(tmp_pat
         dataclasses.replace(config, student_steps=1)
 
 
+def test_a_smaller_student_starts_fresh_and_matches_the_teacher_call_for_call(tmp_path):
+    teacher = tiny_teacher(tmp_path / "teacher.safetensors")
+    argv = ["--teacher", str(teacher), "--teacher-steps", "1", "--channels", "4", "8", "--norm-groups", "2", "--patch", "16"]
+    config = distill.config_from_args(argv)
+    assert config.init is None and config.teacher_steps == 1
+    assert (config.model.channels, config.model.norm_groups, config.model.patch) == ((4, 8), 2, 16)
+    with pytest.raises(ValueError, match="starts from trained weights"):
+        distill.train(dataclasses.replace(config, teacher_steps=2))
+    with pytest.raises(ValueError, match="teacher_steps"):
+        dataclasses.replace(config, teacher_steps=0)
+
+    # Unclipped, the teacher's own x0 is the target: the teacher as its own student has no loss at
+    # one teacher step a student step, and some at two.
+    model, _ = load_inpainter(str(teacher))
+    unclipped = DDIMScheduler.from_config(make_scheduler().config, clip_sample_range=1e4)
+    x0 = torch.randn((4, 1, 16, 16), generator=torch.Generator().manual_seed(2)) * 0.3
+    cond = torch.rand((4, 6, 16, 16), generator=torch.Generator().manual_seed(3))
+    hole = torch.zeros((4, 1, 16, 16))
+    hole[:, :, 4:12, 5:11] = 1
+
+    def loss(teacher_steps: int) -> float:
+        with torch.no_grad():
+            values = distill.distillation_loss(
+                model, (x0, cond, hole), torch.Generator().manual_seed(5), model, unclipped, 3, teacher_steps
+            )
+        return float(values["loss"])
+
+    assert loss(1) < 1e-9 < 1e-3 < loss(2)
+
+
 def test_restoration_train_distill_explains_itself():
     from typer.testing import CliRunner
 
@@ -135,3 +166,4 @@ def test_restoration_train_distill_explains_itself():
 
     result = CliRunner().invoke(app, ["train", "distill", "--help"])
     assert result.exit_code == 0 and "--student-steps" in result.output and "--teacher" in result.output
+    assert "--teacher-steps" in result.output and "--channels" in result.output

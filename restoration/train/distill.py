@@ -44,12 +44,16 @@ class DistillConfig(TrainInpainterConfig):
         other weights. The shipped inpainter is itself a student: its teacher is in git history
         (``restoration/weights/inpainter.md``).
     student_steps: the DDIM steps the student is trained to sample with (``steps - 1`` network
-        calls a draw); the teacher takes two steps for each of them.
+        calls a draw).
+    teacher_steps: the teacher's DDIM steps for each of the student's: 2 halves the calls
+        (progressive distillation); 1 matches the teacher call for call, which is how a smaller
+        network (``model``, started fresh: no ``init``) learns a trained one's sampler.
     """
 
     out_dir: str = "training/inpainter_distilled"
     teacher: str | None = None
     student_steps: int = 3
+    teacher_steps: int = 2
     lr: float = 1e-4
     warmup: int = 100
     steps: int = 3000
@@ -58,6 +62,8 @@ class DistillConfig(TrainInpainterConfig):
         super().__post_init__()
         if self.student_steps < 2:
             raise ValueError(f"student_steps must be at least 2 (the first step needs no call), got {self.student_steps}")
+        if self.teacher_steps < 1:
+            raise ValueError(f"teacher_steps must be at least 1, got {self.teacher_steps}")
 
 
 def call_points(scheduler: DDIMScheduler, steps: int) -> list[tuple[int, int, float, float]]:
@@ -88,6 +94,7 @@ def distillation_loss(
     teacher: UNet2DModel,
     scheduler: DDIMScheduler,
     student_steps: int,
+    teacher_steps: int = 2,
 ) -> dict[str, torch.Tensor]:
     """The student's loss on one batch (:func:`restoration.train.inpainter.sample_batch`), and the
     teacher's and the student's last x0 against the true residual (``truth_*``, MSE on the holes)."""
@@ -112,12 +119,15 @@ def distillation_loss(
     loss = torch.zeros(())
     for t, t_next, a_t, a_next in points:
         x_in = hole * x + (1 - hole) * known_noised(a_t)
-        mid = (t + max(t_next, 0)) // 2
-        a_mid = alpha(scheduler, mid)
         with torch.no_grad():
-            x_mid = ddim_step(x_in, call(teacher, x_in, t), a_t, a_mid, clip)
-            x_mid = hole * x_mid + (1 - hole) * known_noised(a_mid)
-            x = ddim_step(x_mid, call(teacher, x_mid, mid), a_mid, a_next, clip)
+            x, s, a_s = x_in, t, a_t
+            for j in range(1, teacher_steps + 1):
+                s_next = (t * (teacher_steps - j) + max(t_next, 0) * j) // teacher_steps
+                a_s_next = a_next if j == teacher_steps else alpha(scheduler, s_next)
+                x = ddim_step(x, call(teacher, x, s), a_s, a_s_next, clip)
+                if j < teacher_steps:
+                    x = hole * x + (1 - hole) * known_noised(a_s_next)
+                s, a_s = s_next, a_s_next
             # The x0 whose single DDIM step from x_in lands on x.
             c = ((1 - a_next) / (1 - a_t)) ** 0.5
             target = (x - c * x_in) / (a_next**0.5 - c * a_t**0.5)
@@ -134,11 +144,12 @@ def distillation_loss(
 def train(config: DistillConfig, log=None) -> Path:
     """Distil; returns the path of the student's weights (``out_dir/inpainter.safetensors``, EMA).
 
-    ``config.init`` is the student's starting point (:func:`main` sets it to the teacher)."""
+    ``config.init`` is the student's starting point (:func:`main` sets it to the teacher unless a
+    fresh student's shape is given)."""
     if not config.teacher:
         raise ValueError("name the teacher's weights (--teacher)")
-    if not config.init:
-        raise ValueError("the student starts from trained weights: set init (the teacher's, normally)")
+    if not config.init and config.teacher_steps > 1:
+        raise ValueError("a student that halves the calls starts from trained weights: set init (the teacher's, normally)")
     teacher_path = config.teacher
     teacher, scheduler = load_inpainter(teacher_path)
     teacher.requires_grad_(False)
@@ -148,9 +159,19 @@ def train(config: DistillConfig, log=None) -> Path:
         "formulation": "residual x0 = 2*(clean - baseline); eps-prediction",
         "baseline": "mean of the valid warped neighbours (their own damage invalid), Telea where none",
         "sampling_steps": config.student_steps,
-        "distilled_from": {"path": teacher_path, "sha256": sha256_file(Path(teacher_path))},
+        "distilled_from": {
+            "path": teacher_path,
+            "sha256": sha256_file(Path(teacher_path)),
+            "teacher_steps_per_step": config.teacher_steps,
+        },
     }
-    loss = functools.partial(distillation_loss, teacher=teacher, scheduler=scheduler, student_steps=config.student_steps)
+    loss = functools.partial(
+        distillation_loss,
+        teacher=teacher,
+        scheduler=scheduler,
+        student_steps=config.student_steps,
+        teacher_steps=config.teacher_steps,
+    )
     metrics = ("loss", "truth_teacher", "truth_student")
     return run_training(config, "inpainter", build_bank, build_inpainter, sample_batch, loss, metrics, facts, log)
 
@@ -160,13 +181,33 @@ def parser() -> argparse.ArgumentParser:
     ap = inpainter_parser("python -m restoration.train.distill", __doc__.split("\n\n")[0])
     ap.add_argument("--teacher", help="the teacher's weights (required; the student starts from them unless --init names others)")
     ap.add_argument("--student-steps", type=int, help="DDIM steps the student samples with (default 3: two network calls a draw)")
+    ap.add_argument(
+        "--teacher-steps",
+        type=int,
+        help="the teacher's DDIM steps for each of the student's (default 2; 1 with --channels: a smaller network learns its sampler)",
+    )
+    ap.add_argument(
+        "--channels",
+        dest="model.channels",
+        type=int,
+        nargs="+",
+        help="a fresh student of this shape (channels per level) instead of the teacher's weights",
+    )
+    ap.add_argument("--norm-groups", dest="model.norm_groups", type=int, help="the fresh student's GroupNorm groups")
     return ap
 
 
-def main(argv: list[str] | None = None) -> None:
+def config_from_args(argv: list[str] | None = None) -> DistillConfig:
+    """The run's config from a command line: the student starts from the teacher's weights unless
+    ``--init`` names others or ``--channels`` asks for a fresh student of another shape."""
     settings = settings_from_args(parser().parse_args(argv))
-    settings.setdefault("init", settings.get("teacher"))
-    config = training_config(DistillConfig, settings)
+    if "model" not in settings:
+        settings.setdefault("init", settings.get("teacher"))
+    return training_config(DistillConfig, settings)
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = config_from_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(config.threads))
     print(train(config))
 
