@@ -58,6 +58,21 @@ def test_flow_recovers_shift_and_warp_aligns(dtype, channels):
     assert err < 0.01
 
 
+def test_flow_on_a_shrunk_view_is_in_full_size_pixels():
+    tex = texture()
+    frame, neighbour = crop(tex, 0, 0), crop(tex, 4, -2)
+    flow = estimate_flow(frame, neighbour, max_side=W // 2)
+    assert flow.dtype == np.float32 and flow.shape == (H, W, 2)
+    inner = (slice(10, -10), slice(10, -10))
+    assert np.allclose(np.median(flow[inner], axis=(0, 1)), [4, -2], atol=0.3)
+    # A frame no larger than max_side gets the full-size flow, bit for bit.
+    assert np.array_equal(estimate_flow(frame, neighbour, max_side=W), estimate_flow(frame, neighbour))
+    with pytest.raises(ValueError, match="max_side"):
+        estimate_flow(frame, neighbour, max_side=-1)
+    with pytest.raises(ValueError, match="flow_max_side"):
+        MotionConfig(flow_max_side=-1)
+
+
 def test_warp_to_exact_for_integer_flow_and_keeps_native_scale():
     img = np.arange(5 * 6, dtype=np.uint16).reshape(5, 6, 1) * 1000
     flow = np.zeros((5, 6, 2), np.float32)
