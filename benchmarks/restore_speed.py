@@ -279,7 +279,9 @@ def section(stored: dict) -> str:
             "restored one at a time: 86,400 s / (start-up + 16,000 x the run's seconds a frame). F1: the run's recorded "
             "masks against the true mask, every frame pooled; PSNR in damage: the restored frames inside the true mask "
             "against the clean frames, dB (- : rows measured before the script recorded quality). Load: the 1-minute load "
-            "average before / after the row; the machine is shared, and other work slows rows.",
+            "average before / after the row; the machine is shared, and other work slows rows. Motion: the 2048x1556 "
+            "default row of 2026-12-07 afternoon estimates the flow on views shrunk to 1024 px (`MotionConfig.flow_max_side`, "
+            "the default since), the other 2K rows at full size; x floor divides by the latest floor row.",
             "",
             "| size | bits | level | damage | threads | method | precision, runtime | frames | wall s | start-up s "
             "| frames/s end to end | frames/s excl. start-up | x floor | 1,000-ft reels a day | F1 | PSNR in damage dB | load |",
