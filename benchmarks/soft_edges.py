@@ -44,7 +44,7 @@ from restoration.core.restore import RestoreConfig, fill, load_models
 from restoration.evaluate.benchmark import BenchConfig, load_clip, withheld
 from restoration.evaluate.metrics import psnr
 from restoration.io.atomic import write_json_atomic
-from restoration.motion.flow import compensate
+from restoration.motion.flow import MotionCache, compensate
 from restoration.simulate.damage import DamageConfig, simulate_damage
 
 HERE = Path(__file__).parent
@@ -108,7 +108,7 @@ def measure(data: Path, frames: int, rims: list[float], pattern: str, extra: dic
         clean, source = load_clip(path, BenchConfig(level="medium", frames=frames, sprites_dir=sprites))
         for rim in rims:
             damaged = simulate_damage(clean, DamageConfig(level="medium", seed=0, sprites_dir=sprites, rim=rim))
-            truth, cache = damaged.mask, {}
+            truth, cache = damaged.mask, MotionCache()
             both = [compensate(damaged.frames, i, damage=truth, cache=cache) for i in range(len(clean))]
             for given, neighbours in (("both", both), ("none", [withheld(n) for n in both])):
                 for name, config in configs.items():

@@ -25,7 +25,7 @@ import torch
 from restoration.evaluate.benchmark import available_methods
 from restoration.io.atomic import write_json_atomic
 from restoration.io.reel import probe, read_frames
-from restoration.motion.flow import compensate
+from restoration.motion.flow import MotionCache, compensate
 from restoration.simulate.damage import DamageConfig, simulate_damage
 from restoration.simulate.film_look import add_film_look, to_gray
 
@@ -41,7 +41,7 @@ def timed_methods(clean: np.ndarray, level: str, seed: int, wanted: set[str]) ->
     damaged = simulate_damage(clean, DamageConfig(level=level, seed=seed))
     inner = range(1, len(clean) - 1)
     t0 = time.perf_counter()
-    cache: dict = {}  # as the pipeline does: a frame's motion serves its detection and its fill
+    cache = MotionCache()  # as the pipeline does: a frame's motion serves its detection and its fill
     neighbours = {i: compensate(damaged.frames, i, cache=cache) for i in inner}
     motion = (time.perf_counter() - t0) / len(inner)
     timings = {}

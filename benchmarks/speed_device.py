@@ -35,7 +35,7 @@ from restoration.evaluate.metrics import psnr
 from restoration.io.atomic import write_json_atomic
 from restoration.io.reel import probe, read_frames, sha256_file
 from restoration.models.weights import shipped
-from restoration.motion.flow import compensate
+from restoration.motion.flow import MotionCache, compensate
 from restoration.simulate.damage import DamageConfig, simulate_damage
 from restoration.simulate.film_look import add_film_look, to_gray
 
@@ -52,7 +52,7 @@ def restore(
 
     Returns ``(mask, restored, detect seconds, fill seconds)``; the fill includes the consistency check.
     """
-    cache: dict = {}  # as the pipeline does: the detection's motion serves the fill
+    cache = MotionCache()  # as the pipeline does: the detection's motion serves the fill
     compensate(frames, i, config=config.motion, cache=cache)
     t0 = time.perf_counter()
     mask = detect_frame(frames, i, i, config, models, cache)

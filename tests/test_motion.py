@@ -132,14 +132,16 @@ def test_a_second_call_reuses_the_cached_motion(monkeypatch):
     frames = np.stack([crop(tex, 2 * t, t) for t in range(3)])
     damage = np.zeros(frames.shape[:3], bool)
     damage[0, 10:14, 20:23] = True
-    calls = []
-    real = motion.estimate_flow
+    calls, views = [], []
+    real, real_luma = motion.estimate_flow, motion.to_8bit_luma
     monkeypatch.setattr(motion, "estimate_flow", lambda *a, **k: calls.append(1) or real(*a, **k))
-    cache = {}
+    monkeypatch.setattr(motion, "to_8bit_luma", lambda f: views.append(1) or real_luma(f))
+    cache = motion.MotionCache()
     first = compensate(frames, 1, cache=cache)
-    assert len(calls) == 4 and set(cache) == {(1, 0), (1, 2)}  # two neighbours, both directions
+    assert len(calls) == 4 and set(cache.pairs) == {(1, 0), (1, 2)}  # two neighbours, both directions
+    assert len(views) == 3 and set(cache.lumas) == {0, 1, 2}
     again = compensate(frames, 1, damage=damage, cache=cache)
-    assert len(calls) == 4  # nothing estimated again
+    assert len(calls) == 4 and len(views) == 3  # nothing estimated or viewed again
     fresh = compensate(frames, 1, damage=damage)
     for a, b, c in zip(first, again, fresh):
         assert np.array_equal(a[0], b[0]) and np.array_equal(b[0], c[0]) and np.array_equal(b[1], c[1])
@@ -151,6 +153,9 @@ def test_a_second_call_reuses_the_cached_motion(monkeypatch):
     assert len(calls) == before
     alone = compensate(frames, 2, (-1,))
     assert np.array_equal(after[0][0], alone[0][0]) and np.array_equal(after[0][1], alone[0][1])
+    # Done with frame 1: its pairs go, and the view of frame 0, which frame 2 no longer reads.
+    cache.forget(1)
+    assert set(cache.pairs) == {(2, 1)} and set(cache.lumas) == {1, 2}
 
 
 def test_scene_cut_invalidates_neighbour():

@@ -35,7 +35,7 @@ from restoration.io.reel import ReelInfo, read_frames, sha256_file
 from restoration.models.latent import LatentConfig, LatentModel, load_latent
 from restoration.models.runtime import prepare_unet
 from restoration.models.weights import shipped
-from restoration.motion.flow import MotionConfig, compensate
+from restoration.motion.flow import MotionCache, MotionConfig, compensate
 
 # Why a frame is flagged when its detector could not look at it.
 NOT_EXAMINED = "not examined: the detector needs two valid neighbours (a scene cut, or a reel under three frames)"
@@ -179,7 +179,7 @@ def fill(
 
 
 def detect_frame(
-    frames: np.ndarray, index: int, frame_number: int, config: RestoreConfig, models: Models, cache: dict | None = None
+    frames: np.ndarray, index: int, frame_number: int, config: RestoreConfig, models: Models, cache: MotionCache | None = None
 ) -> np.ndarray:
     """The damage mask of ``frames[index]`` (reel frame ``frame_number``) from it and its neighbours.
 
@@ -197,7 +197,7 @@ def fill_frame(
     frame_number: int,
     config: RestoreConfig,
     models: Models,
-    cache: dict | None = None,
+    cache: MotionCache | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str | None]:
     """Fill ``masks[index]`` in ``frames[index]`` and check the result against the neighbours.
 
@@ -238,7 +238,7 @@ def restore_frames(
     """
     masks = np.zeros(frames.shape[:3], bool)
     detected: set[int] = set()
-    cache: dict = {}  # (frame, neighbour) -> motion, kept from a frame's detection to its fill
+    cache = MotionCache()  # kept from a frame's detection to its fill and its neighbours' calls
     out = []
     last = len(frames) - 1
     for i in indices:
@@ -250,8 +250,7 @@ def restore_frames(
                 masks[j] = detect_frame(frames, j, first_number + j, config, models, cache)
                 detected.add(j)
         out.append((masks[i], *fill_frame(frames, masks, i, first_number + i, config, models, cache)))
-        for key in [k for k in cache if k[0] <= i]:
-            del cache[key]  # at 2K a frame's motion is about 130 MB: keep only what is still to be used
+        cache.forget(i)  # at 2K a frame's motion is about 130 MB: keep only what is still to be used
         if on_frame:
             on_frame()
     return out

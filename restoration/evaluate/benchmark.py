@@ -37,7 +37,7 @@ from restoration.evaluate.metrics import (
 )
 from restoration.io.reel import probe, read_frames
 from restoration.models.weights import shipped
-from restoration.motion.flow import MotionConfig, compensate, no_neighbour
+from restoration.motion.flow import MotionCache, MotionConfig, compensate, no_neighbour
 from restoration.simulate.damage import DAMAGE_CLASSES, DamageConfig, simulate_damage
 from restoration.simulate.film_look import add_film_look, to_gray
 
@@ -164,7 +164,7 @@ def run_benchmark(
     damaged = simulate_damage(clean, DamageConfig(level=config.level, seed=config.seed, sprites_dir=config.sprites_dir))
     truth = damaged.mask
     # Every frame's motion is kept for the damage-aware neighbours each detector's masks call for.
-    motion_cache: dict = {}
+    motion_cache = MotionCache()
     neighbours = [compensate(damaged.frames, i, config=motion, cache=motion_cache) for i in range(len(clean))]
     flows = consecutive_flows(clean)
     clean_flicker = warping_error(clean, flows=flows)

@@ -11,7 +11,7 @@ Flow convention (docs/CONVENTIONS.md): ``flow[y, x] = (dx, dy)`` in pixels point
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import cv2
@@ -71,8 +71,8 @@ def estimate_flow(frame: np.ndarray, neighbour: np.ndarray, preset: str = "mediu
     :func:`to_8bit_luma`; pass those to avoid converting the same frame twice).
     preset: "ultrafast", "fast" or "medium". max_side: > 0 = on frames whose longer side exceeds
     it, DIS runs on views shrunk (area average) to that longer side, and the flow is resized back
-    (bilinear) and scaled to full-size pixels; 0 = always full size. Returns float32 ``(H, W, 2)`` (dx, dy) in pixels with
-    ``neighbour[y + dy, x + dx] ~ frame[y, x]``.
+    (bilinear) and scaled to full-size pixels; 0 = always full size.
+    Returns float32 ``(H, W, 2)`` (dx, dy) in pixels with ``neighbour[y + dy, x + dx] ~ frame[y, x]``.
     """
     if preset not in _PRESETS:
         raise ValueError(f"preset must be one of {sorted(_PRESETS)}, got {preset!r}")
@@ -305,13 +305,38 @@ def no_neighbour(shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(shape, np.float32), np.zeros(shape[:2], bool)
 
 
+@dataclass
+class MotionCache:
+    """What :func:`compensate` computed over one clip with one :class:`MotionConfig`, kept between
+    its calls (the caller owns it and forgets what is no longer needed).
+
+    pairs: per ``(index, j)`` pair: forward and backward flow float32 ``(H, W, 2)``, the warped
+        neighbour float32 ``(H, W, C)`` and its validity bool ``(H, W)`` before ``damage``.
+    lumas: per frame: its prefiltered 8-bit luma view uint8 ``(H, W)``, which the flow, the repeat
+        test and the flat-region test read (at 2K the median prefilter alone takes 0.18 s a view, and
+        a frame is viewed in about six calls).
+    """
+
+    pairs: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    lumas: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def forget(self, done: int) -> None:
+        """Drop what the frames after ``done`` no longer need when frames are handled in order:
+        the pairs of frames up to ``done`` and the views of frames before it (frame ``done`` is
+        still the next frame's neighbour)."""
+        for key in [k for k in self.pairs if k[0] <= done]:
+            del self.pairs[key]
+        for j in [j for j in self.lumas if j < done]:
+            del self.lumas[j]
+
+
 def compensate(
     frames: np.ndarray | Sequence[np.ndarray],
     index: int,
     offsets: Sequence[int] = (-1, 1),
     config: MotionConfig = MotionConfig(),
     damage: np.ndarray | Sequence[np.ndarray] | None = None,
-    cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None = None,
+    cache: MotionCache | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Motion-compensated neighbours of frame ``index``.
 
@@ -321,13 +346,12 @@ def compensate(
     damage: optional bool ``(T, H, W)`` masks of the damage found on each frame; a neighbour pixel
         whose sample touches its own frame's damage is invalid (a persistent scratch or a blotch
         on the neighbour is not the truth for this frame).
-    cache: optional dict, read and filled, of what was computed per ``(index, j)`` pair (forward
-        and backward flow, warped neighbour, validity before ``damage``): a second call for the same
-        frame (again with ``damage`` once the neighbours' damage is known) skips the flow estimation
-        and the warp, nearly all of this function's cost, and frame ``j``'s own call takes the
-        pair's two flows from it, swapped, instead of estimating them again (the same flows, bit for
-        bit: half the estimations over a clip). The caller owns it and drops entries it no longer
-        needs; the warped arrays returned are the cached ones (read them, do not write).
+    cache: optional :class:`MotionCache`, read and filled: a second call for the same frame (again
+        with ``damage`` once the neighbours' damage is known) skips the flow estimation and the
+        warp, nearly all of this function's cost, and frame ``j``'s own call takes the pair's two
+        flows from it, swapped, instead of estimating them again (the same flows, bit for bit: half
+        the estimations over a clip); each frame's luma view is made once. The warped arrays
+        returned are the cached ones (read them, do not write).
     Returns one ``(warped, valid)`` per offset: warped float32 ``(H, W, C)`` in native units, aligned
     to frame ``index``; valid bool ``(H, W)``, False where occluded, out of frame, or everywhere when
     the neighbour is out of range or across a scene cut.
@@ -339,7 +363,7 @@ def compensate(
     frame = frames[index]
     validate_frame(frame)
 
-    converted: dict[int, np.ndarray] = {}
+    converted: dict[int, np.ndarray] = cache.lumas if cache is not None else {}
 
     class _Lumas:  # lazy: only the candidates select_neighbours looks at get converted
         def __len__(self) -> int:
@@ -358,11 +382,11 @@ def compensate(
         if j is None:
             out.append(no_neighbour((h, w, c)))
             continue
-        if cache is not None and (index, j) in cache:
-            fw, _, warped, matched = cache[(index, j)]
+        if cache is not None and (index, j) in cache.pairs:
+            fw, _, warped, matched = cache.pairs[(index, j)]
         else:
-            if cache is not None and (j, index) in cache:
-                bw, fw = cache[(j, index)][:2]
+            if cache is not None and (j, index) in cache.pairs:
+                bw, fw = cache.pairs[(j, index)][:2]
             else:
                 fw = estimate_flow(lumas[index], lumas[j], config.preset, config.flow_max_side)
                 bw = estimate_flow(lumas[j], lumas[index], config.preset, config.flow_max_side)
@@ -370,7 +394,7 @@ def compensate(
             matched = fill_small_holes(~occlusion_mask(fw, bw), config.max_hole_area)
             matched |= flat_regions(lumas[index], config.flat_gradient)
             if cache is not None:
-                cache[(index, j)] = (fw, bw, warped, matched)
+                cache.pairs[(index, j)] = (fw, bw, warped, matched)
         valid = matched.copy()
         if damage is not None and damage[j].any():
             valid &= warp_to(damage[j][..., None].astype(np.float32), fw)[..., 0] == 0

@@ -10,9 +10,11 @@ single DDIM step lands exactly where the teacher's two did. The inputs follow th
 trajectory: at the first call point the noise that the free first step leaves, at the next the
 teacher's state there. Loss: squared error on the holes in x0 units weighted by max(SNR, 1) (the
 paper's truncated-SNR weighting), summed over the call points. The student is an ordinary Palette
-inpainter, run with ``PaletteConfig(steps=student_steps)``. Tiles, conditioning and neighbour
-knock-out are the inpainter's training data (:mod:`restoration.train.inpainter`); the loop (optimiser,
-EMA, checkpoints, resume) is :mod:`restoration.train.loop`. Run ``python -m restoration.train.distill
+inpainter, run with ``PaletteConfig(steps=student_steps)``. With ``teacher_steps`` 1 the teacher
+takes one step for each of the student's: a fresh, smaller network (``--channels``) learns to match
+the teacher's calls on the same trajectory. Tiles, conditioning and neighbour knock-out are the
+inpainter's training data (:mod:`restoration.train.inpainter`); the loop (optimiser, EMA,
+checkpoints, resume) is :mod:`restoration.train.loop`. Run ``python -m restoration.train.distill
 --help``.
 """
 
