@@ -162,12 +162,12 @@ class DiffEditConfig:
         2026-12-07): recall +0.019 to +0.055, precision -0.000 to -0.014, F1 +0.005 to +0.034,
         per-object recall +0.021 to +0.048, in-mask PSNR end to end with the Palette fill +0.28 to
         +0.57 dB (the 8 cells measured). But on intel_car's undamaged frames it grew the few false
-        alarms from 0.0093 % to 0.0125 % of the pixels, over issue 13's 0.01 %: they are one small
-        bright light, in every frame, that moves apart from the picture, which the flow misses, so
-        the spike detector proposes it and the network confirms it. Score 0.5 / 0.7 kept 0.0109 /
-        0.0098 % there and gained a third / a tenth of the recall; dropping the components of at
-        most 40 px that both neighbours show within 6 px kept 0.0057 %, but took real specks with
-        it (imageio's recall -0.017 to -0.058). So it is off by default (0).
+        alarms from 0.0093 % to 0.0125 % of the pixels, over issue 13's 0.01 %: they are small bright
+        blobs (2-9 px) that move apart from the picture, 3-7 px a frame in varying directions, which
+        the flow misses, so the spike detector proposes them and the network confirms them. Score
+        0.5 / 0.7 kept 0.0109 / 0.0098 % there and gained a third / a tenth of the recall; dropping
+        the components of at most 40 px that both neighbours show within 6 px kept 0.0057 %, but
+        took real specks with it (imageio's recall -0.017 to -0.058). So it is off by default (0).
     temporal_grow_score: the least score, as a fraction of a pixel's level, of a pixel that
         ``temporal_grow`` adds.
     """
