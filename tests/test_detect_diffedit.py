@@ -13,6 +13,7 @@ from scipy import ndimage as ndi
 from restoration.detect.diffedit import (
     PROPOSAL_TILES,
     DiffEditConfig,
+    confirm_faint,
     detect_damage,
     diffedit_map,
     hysteresis,
@@ -21,6 +22,7 @@ from restoration.detect.diffedit import (
     tile_scores,
     whole_frame_origins,
 )
+from restoration.detect.temporal import SpikeDetectorConfig, detect_spikes
 from restoration.models.detector import CHANNELS, LABELS, DetectorModelConfig, build_detector, make_scheduler, tiny_detector_config
 from restoration.models.weights import shipped
 
@@ -225,7 +227,9 @@ def test_shipped_weights_find_a_speck_and_nothing_else():
         assert not m[~speck].any() and score[~speck].max() < 1  # nothing of the clean picture
 
 
-WHOLE = DiffEditConfig(whole_frame=True, tile=16, margin=2, n_draws=2, batch=64, picture_threshold=0.04, conditions="both")
+WHOLE = DiffEditConfig(
+    whole_frame=True, tile=16, margin=2, n_draws=2, batch=64, picture_threshold=0.04, conditions="both", edge_width=0, confirm=0.0
+)
 
 
 @pytest.mark.parametrize("conditions", ["both", "clean"])
@@ -307,6 +311,79 @@ def test_hysteresis_grows_found_damage_through_faint_pixels_only():
     level[4, 6] = 0.5  # a proposal lowers the level: its faint neighbour comes with it
     grown = hysteresis(score, level, 0.7)
     assert grown[4, 6] and grown[4, 7] and np.array_equal(grown[:3], expected[:3])
+
+
+def test_faint_pixels_stay_only_where_the_neighbours_see_them_changed():
+    """A pixel the hysteresis added stays where the frame departs from both valid neighbours, in its
+    artefact's direction, by the departure or more; the clean ring into which the score spills goes,
+    and where a neighbour is invalid a faint pixel stays."""
+    frame = np.full((8, 12, 1), 100, np.uint8)
+    frame[4, 3:8, 0] = [102, 200, 140, 60, 110]  # ring, strong speck, faint rim, wrong way, fainter rim (0.039)
+    neighbours = [(np.full((8, 12, 1), 100, np.float32), np.ones((8, 12), bool)) for _ in range(2)]
+    grown = np.zeros((8, 12), bool)
+    grown[4, 3:8] = True
+    strong = np.zeros((8, 12), bool)
+    strong[4, 4] = True
+    kept = confirm_faint(grown, strong, frame, neighbours, 0.03)
+    np.testing.assert_array_equal(kept[4, 3:8], [False, True, True, False, True])
+    assert not kept[:4].any() and not kept[5:].any()
+    assert np.array_equal(confirm_faint(grown, strong, frame, neighbours, 0.05), grown & (np.arange(12) >= 4) & (np.arange(12) <= 5))
+    neighbours[1][1][4, 3] = False  # no temporal evidence at the ring: it stays
+    assert confirm_faint(grown, strong, frame, neighbours, 0.03)[4, 3]
+    no_strong = confirm_faint(grown, np.zeros_like(grown), frame, neighbours, 0.03)
+    np.testing.assert_array_equal(no_strong[4, 3:8], [True, False, False, False, False])
+
+
+def test_confirm_keeps_strong_pixels_and_applies_only_with_two_neighbours(tiny):
+    """``confirm`` removes only pixels under their level, and a frame without neighbours is as
+    without it."""
+    model, sched = tiny
+    frame, nb = scene(20, 24, speck=(10, 12))
+    config = replace(WHOLE, close=0, min_area=1, single_level=0.0, grow_relief=0.3, picture_threshold=0.012)
+    none = np.zeros((20, 24), bool)
+    off, score = detect_damage(frame, nb, model, sched, config, generator=0, proposals=none, return_score=True)
+    on = detect_damage(frame, nb, model, sched, replace(config, confirm=0.03), generator=0, proposals=none)
+    assert not (on & ~off).any() and (on | ~(score > 1)).all()
+    alone = [detect_damage(frame, [], model, sched, replace(config, confirm=c), generator=0, proposals=none) for c in (0.0, 0.03)]
+    np.testing.assert_array_equal(*alone)
+
+
+def test_spikes_both_neighbours_see_are_damage_where_the_score_allows(tiny):
+    """With ``spike_level`` a pixel beyond both neighbours' 3x3 range (the spike detector, single
+    pixels kept) is damage when its score reaches ``spike_score`` of its level; without two
+    neighbours nothing is added."""
+    model, sched = tiny
+    frame, nb = scene(20, 24, speck=(10, 12))
+    blind = replace(WHOLE, picture_threshold=100.0)  # the network alone finds nothing
+    none = np.zeros((20, 24), bool)
+    assert not detect_damage(frame, nb, model, sched, blind, generator=0, proposals=none).any()
+    spikes = detect_spikes(frame, nb, SpikeDetectorConfig(threshold=0.1, min_area=1))
+    assert spikes[9:11, 11:13].all()
+    loose = replace(blind, spike_level=0.1, spike_score=0.0)
+    found, score = detect_damage(frame, nb, model, sched, loose, generator=0, proposals=none, return_score=True)
+    np.testing.assert_array_equal(found, spikes)
+    k = float(np.median(score[spikes]))
+    gated = detect_damage(frame, nb, model, sched, replace(blind, spike_level=0.1, spike_score=k), generator=0, proposals=none)
+    np.testing.assert_array_equal(gated, spikes & (score >= k))
+    alone = detect_damage(frame, [], model, sched, loose, generator=0, proposals=none)
+    assert not alone.any()
+
+
+def test_the_level_is_raised_near_the_frame_border(tiny):
+    """Within ``edge_width`` px of the border the level is ``edge_level`` times the usual one."""
+    model, sched = tiny
+    frame, _ = scene(20, 24, speck=(10, 12))
+    config = replace(WHOLE, close=0, min_area=1, single_level=0.0, grow_relief=1.0, picture_threshold=0.012)
+    none = np.zeros((20, 24), bool)
+    plain, score = detect_damage(frame, [], model, sched, config, generator=0, proposals=none, return_score=True)
+    edged = detect_damage(frame, [], model, sched, replace(config, edge_width=3, edge_level=2.0), generator=0, proposals=none)
+    level = np.full((20, 24), 2.0)
+    level[3:17, 3:21] = 1.0
+    np.testing.assert_array_equal(plain, score > 1.0)
+    np.testing.assert_array_equal(edged, score > level)
+    assert (plain & ~edged).any()
+    with pytest.raises(ValueError, match="edge_level"):
+        DiffEditConfig(edge_level=0.5)
 
 
 def test_specks_under_min_area_are_kept_only_well_above_their_level(tiny):
