@@ -186,7 +186,8 @@ class DiffEditConfig:
 
     spike_level, spike_score: with ``whole_frame`` and two neighbours, a pixel is also damage where
         it lies beyond the range of both motion-compensated neighbours over 3x3 by at least
-        ``spike_level`` of the range, in the same direction (:func:`restoration.detect.temporal.detect_spikes`,
+        ``spike_level`` of the range (or 4 robust standard deviations of that neighbour's residual,
+        where grain is heavier), in the same direction (:func:`restoration.detect.temporal.detect_spikes`,
         single pixels kept), and its score reaches ``spike_score`` of its level (0 = off). The
         network reads a faint one- or two-pixel speck at about half its contrast, under any level
         clean film allows; the neighbours see it whole. 0.1 at 0.6 (the default since 2026-12-07,
