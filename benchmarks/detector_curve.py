@@ -100,6 +100,9 @@ def section(rows: list[dict]) -> str:
             settings += f", growth to {d['grow_relief']}" if d.get("grow_relief", 1.0) < 1 else ""
             settings += f", specks above {d['single_level']}x level" if d.get("single_level", 0) > 0 else ""
             settings += ", one evaluation (clean against the drawn noise)" if d.get("conditions") == "clean" else ""
+            settings += f", level x{d['edge_level']} within {d['edge_width']} px of the border" if d.get("edge_width", 0) > 0 else ""
+            settings += f", grown pixels confirmed at {d['confirm']}" if d.get("confirm", 0) > 0 else ""
+            settings += f", spikes beyond {d['spike_level']} at {d['spike_score']}x level" if d.get("spike_level", 0) > 0 else ""
         else:
             settings = f"first detector's: {d['tile']} px tiles at proposals, r {d['strength']}, {d['n_draws']} draws"
         settings += f"; last {row['frames']} frames" if "frames" in row else ""
