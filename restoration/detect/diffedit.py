@@ -485,6 +485,16 @@ def hysteresis(score: np.ndarray, level: np.ndarray, grow: float) -> np.ndarray:
     return keep[labels]
 
 
+def _departures(frame: np.ndarray, neighbours: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How far ``frame``'s luma departs from each of its two warped neighbours' (fractions of the
+    range, float32 ``(H, W)`` each; frame minus neighbour), and where both neighbours are valid
+    (bool ``(H, W)``)."""
+    peak = float(np.iinfo(frame.dtype).max)
+    luma = luma_float(frame, peak)
+    (prev, prev_valid), (nxt, next_valid) = neighbours
+    return luma - luma_float(prev, peak), luma - luma_float(nxt, peak), prev_valid & next_valid
+
+
 def grow_temporally(
     found: np.ndarray,
     frame: np.ndarray,
@@ -501,11 +511,8 @@ def grow_temporally(
     departs from each by at least ``tolerance`` in the same direction, and that direction is the
     one the found pixels around it (3x3) depart in on average. Returns bool ``(H, W)``.
     """
-    peak = float(np.iinfo(frame.dtype).max)
-    luma = luma_float(frame, peak)
-    (prev, prev_valid), (nxt, next_valid) = neighbours
-    d0, d1 = luma - luma_float(prev, peak), luma - luma_float(nxt, peak)
-    direction = np.sign(d0) * (np.sign(d0) == np.sign(d1)) * (prev_valid & next_valid)
+    d0, d1, both = _departures(frame, neighbours)
+    direction = np.sign(d0) * (np.sign(d0) == np.sign(d1)) * both
     around = ndi.uniform_filter(np.where(found, direction, 0).astype(np.float32), 3, mode="constant")
     joins = candidates & (np.minimum(np.abs(d0), np.abs(d1)) >= tolerance) & (direction != 0) & (np.sign(around) == direction)
     return ndi.binary_propagation(found, structure=_SQUARE, mask=found | joins)
@@ -555,16 +562,12 @@ def confirm_faint(
     without a strong pixel under two valid neighbours has no direction: its faint pixels there
     go). Returns bool ``(H, W)``, a subset of ``grown``.
     """
-    peak = float(np.iinfo(frame.dtype).max)
-    luma = luma_float(frame, peak)
-    (prev, prev_valid), (nxt, next_valid) = neighbours
-    d0, d1 = luma - luma_float(prev, peak), luma - luma_float(nxt, peak)
-    both = prev_valid & next_valid
+    d0, d1, both = _departures(frame, neighbours)
     labels, n = ndi.label(grown, structure=_SQUARE)
     pull = ndi.sum(np.where(strong & both, (d0 + d1) / 2, 0), labels, np.arange(1, n + 1))
     sign = np.concatenate([[0.0], np.sign(pull)])[labels]
     seen = (sign * d0 >= departure) & (sign * d1 >= departure)
-    return grown & ~(~strong & both & ~seen)
+    return grown & (strong | ~both | seen)
 
 
 def whole_frame_score(
