@@ -19,6 +19,8 @@ from restoration.detect.diffedit import (
     hysteresis,
     load_detector,
     mask_from_map,
+    mask_from_score,
+    pixel_levels,
     tile_scores,
     whole_frame_origins,
 )
@@ -367,6 +369,22 @@ def test_spikes_both_neighbours_see_are_damage_where_the_score_allows(tiny):
     np.testing.assert_array_equal(gated, spikes & (score >= k))
     alone = detect_damage(frame, [], model, sched, loose, generator=0, proposals=none)
     assert not alone.any()
+
+
+def test_the_mask_rule_on_a_stored_score_is_detect_damages(tiny):
+    """``mask_from_score`` with ``pixel_levels`` applied to the score ``detect_damage`` returns gives
+    ``detect_damage``'s own mask bit for bit (what ``benchmarks/mask_rule.py`` relies on), with the
+    relief inside proposals, the border band, the confirmation and the spike rule all acting."""
+    model, sched = tiny
+    frame, nb = scene(40, 52, speck=(20, 26))
+    proposals = np.zeros((40, 52), bool)
+    proposals[18:23, 24:29] = True
+    config = replace(WHOLE, picture_threshold=0.012, edge_width=4, edge_level=1.5, confirm=0.01, spike_level=0.1, spike_score=0.5)
+    found, score = detect_damage(frame, nb, model, sched, config, generator=0, proposals=proposals, return_score=True)
+    level = pixel_levels(proposals, config)
+    assert level[20, 26] == config.proposal_relief and level[0, 0] == config.edge_level and level[10, 10] == 1.0
+    np.testing.assert_array_equal(mask_from_score(score, level, frame, nb, config), found)
+    assert found.any() and not found.all()
 
 
 def test_the_level_is_raised_near_the_frame_border(tiny):

@@ -570,6 +570,53 @@ def confirm_faint(
     return grown & (strong | ~both | seen)
 
 
+def pixel_levels(proposals: np.ndarray, config: DiffEditConfig = DiffEditConfig()) -> np.ndarray:
+    """Each pixel's level in score units for the whole-frame rule: 1, ``proposal_relief`` inside the
+    spike proposals (bool ``(H, W)``), times ``edge_level`` within ``edge_width`` of the frame's
+    border. Returns float64 ``(H, W)``."""
+    H, W = proposals.shape
+    level = np.where(proposals, config.proposal_relief, 1.0)
+    if config.edge_width > 0:
+        inner = np.zeros((H, W), bool)
+        inner[config.edge_width : H - config.edge_width, config.edge_width : W - config.edge_width] = True
+        level = np.where(inner, level, level * config.edge_level)
+    return level
+
+
+def mask_from_score(
+    score: np.ndarray,
+    level: np.ndarray,
+    frame: np.ndarray,
+    neighbours: Sequence[tuple[np.ndarray, np.ndarray]],
+    config: DiffEditConfig = DiffEditConfig(),
+) -> np.ndarray:
+    """The whole-frame mask rule: damage from a frame's score map and its pixels' levels.
+
+    score: float32 ``(H, W)`` (:func:`whole_frame_score`); level: float ``(H, W)``
+    (:func:`pixel_levels`); frame ``(H, W, C)`` and its ``neighbours`` (the nearest pair, or none) as
+    :func:`detect_damage` takes them, for the rules that ask the neighbours (``confirm``,
+    ``spike_level``, ``temporal_grow``). The level with hysteresis growth, the confirmation of faint
+    pixels, the speck rule, the neighbours' spikes, the temporal growth and the dilation, in that
+    order (:class:`DiffEditConfig`). Split from :func:`detect_damage` so that the rule can be swept on
+    stored score maps (``benchmarks/mask_rule.py``). Returns bool ``(H, W)``.
+    """
+    pair = len(neighbours) == 2
+    grown = hysteresis(score, level, config.grow_relief)
+    if config.confirm > 0 and pair and grown.any():
+        grown = confirm_faint(grown, score > level, frame, neighbours, config.confirm)
+    found = _tidy(grown, config)
+    if config.single_level > 0:
+        found |= grown & (score > config.single_level * level)
+    if config.spike_level > 0 and pair:
+        spikes = detect_spikes(frame, neighbours, SpikeDetectorConfig(threshold=config.spike_level, min_area=1))
+        found |= spikes & (score >= config.spike_score * level)
+    if config.temporal_grow > 0 and pair and found.any():
+        found = grow_temporally(found, frame, neighbours, score >= config.temporal_grow_score * level, config.temporal_grow)
+    if config.dilate > 0 and found.any():
+        found = ndi.binary_dilation(found, structure=_SQUARE, iterations=config.dilate)
+    return found
+
+
 def whole_frame_score(
     stack: np.ndarray,
     model: UNet2DModel,
@@ -748,25 +795,9 @@ def detect_damage(
 
     stack = _model_stack(frame, neighbours, model.config.in_channels)
     if config.whole_frame:
-        level = np.where(proposals, config.proposal_relief, 1.0)
-        if config.edge_width > 0:
-            inner = np.zeros((H, W), bool)
-            inner[config.edge_width : H - config.edge_width, config.edge_width : W - config.edge_width] = True
-            level = np.where(inner, level, level * config.edge_level)
+        level = pixel_levels(proposals, config)
         score = whole_frame_score(stack, model, scheduler, config, generator, dtype, level)
-        grown = hysteresis(score, level, config.grow_relief)
-        if config.confirm > 0 and len(neighbours) == 2 and grown.any():
-            grown = confirm_faint(grown, score > level, frame, neighbours, config.confirm)
-        found = _tidy(grown, config)
-        if config.single_level > 0:
-            found |= grown & (score > config.single_level * level)
-        if config.spike_level > 0 and len(neighbours) == 2:
-            spikes = detect_spikes(frame, neighbours, SpikeDetectorConfig(threshold=config.spike_level, min_area=1))
-            found |= spikes & (score >= config.spike_score * level)
-        if config.temporal_grow > 0 and len(neighbours) == 2 and found.any():
-            found = grow_temporally(found, frame, neighbours, score >= config.temporal_grow_score * level, config.temporal_grow)
-        if config.dilate > 0 and found.any():
-            found = ndi.binary_dilation(found, structure=_SQUARE, iterations=config.dilate)
+        found = mask_from_score(score, level, frame, neighbours, config)
         return (found, score) if return_score else found
     origins, tiles = _tiles(stack, None if config.thorough else proposals, config)
     raw = (
