@@ -286,7 +286,7 @@ def test_whole_frame_without_neighbours_and_relief(tiny):
     m, score = detect_damage(frame, [], model, sched, WHOLE, generator=0, proposals=None, return_score=True)
     assert score.shape == (20, 24) and (score > 0).all()
     prop = np.ones((20, 24), bool)
-    relieved = replace(WHOLE, proposal_relief=0.5, min_area=1, close=0)
+    relieved = replace(WHOLE, proposal_relief=0.5, min_area=1, close=0, grow_relief=1.0)
     a = detect_damage(frame, [], model, sched, relieved, generator=0, proposals=prop)
     b = detect_damage(frame, [], model, sched, replace(relieved, proposal_relief=1.0), generator=0, proposals=prop)
     np.testing.assert_array_equal(a, score > 0.5)

@@ -31,5 +31,5 @@ def test_settings_that_change_the_score_map_or_are_unknown_are_refused():
 
 def test_settings_are_named_by_what_differs_from_the_defaults():
     assert settings_text(DiffEditConfig()) == "defaults"
-    text = settings_text(grid_points({"picture_threshold": [0.12], "confirm": [0.05]})[0])
-    assert text == "confirm 0.05, picture_threshold 0.12"
+    text = settings_text(grid_points({"picture_threshold": [0.11], "confirm": [0.05]})[0])
+    assert text == "confirm 0.05, picture_threshold 0.11"

@@ -37,12 +37,17 @@ BANK_KEYS = {
     "detector": ("clean", "damaged", "mask", "prev", "prev_valid", "next", "next_valid"),
     "inpainter": ("clean", "damaged", "mask", "prev", "prev_valid", "next", "next_valid"),
 }
-V2 = Path(__file__).resolve().parents[1] / "restoration" / "weights" / "training" / "detector_v2"
-# The resume command of restoration/weights/training/detector_v2/README.md.
+STATES = Path(__file__).resolve().parents[1] / "restoration" / "weights" / "training"
+V2 = STATES / "detector_v2"
+# The resume commands of restoration/weights/training/detector_v2/README.md and detector_v2_lowt/README.md.
 V2_FLAGS = (
     "--objective disagreement --t-min 10 --t-max 300 --channels 16 32 32 --no-attention --norm-groups 8 --patch 64 "
     "--batch 32 --steps 24000 --triplets 300 --frac-proposal 0.2 --checkpoint-minutes 5 --out-dir training/detector_v2 "
     "--threads 1 --lr 1e-3"
+).split()
+V2_LOWT_FLAGS = (
+    f"--init {V2 / 'detector.safetensors'} --objective disagreement --t-min 15 --t-max 60 --patch 64 --batch 32 --steps 5000 "
+    "--lr 3e-4 --triplets 900 --frac-proposal 0.2 --threads 1 --checkpoint-minutes 5 --out-dir training/detector_v2_lowt"
 ).split()
 
 
@@ -244,18 +249,19 @@ def test_middle_attention_flag():
         assert sum(isinstance(m, Attention) for m in model.modules()) == attentions
 
 
-def test_committed_detector_v2_checkpoint_resumes(tmp_path):
+@pytest.mark.parametrize(("folder", "flags"), [(V2, V2_FLAGS), (STATES / "detector_v2_lowt", V2_LOWT_FLAGS)], ids=["v2", "v2_lowt"])
+def test_committed_detector_checkpoint_resumes(tmp_path, folder, flags):
     """The committed training state restores exactly (model, EMA, AdamW, LR schedule) and goes on."""
-    checkpoint = V2 / "checkpoint.safetensors"
+    checkpoint = folder / "checkpoint.safetensors"
     if not checkpoint.is_file():
-        pytest.skip("the detector v2 checkpoint is absent")
+        pytest.skip(f"the checkpoint in {folder} is absent")
     step = int(checkpoint_contents(checkpoint)[0]["step"])
-    settings = detector_settings([*V2_FLAGS, "--out-dir", str(tmp_path), "--batch", "2"])
+    settings = detector_settings([*flags, "--out-dir", str(tmp_path), "--batch", "2"])
     config = training_config(detector_trainer.TrainDetectorConfig, {**settings, "steps": step + 1})
     stored = load_file(str(checkpoint))
-    ema_weights = load_unet(V2 / "detector.safetensors")[0]  # the EMA written with the checkpoint
+    ema_weights = load_unet(folder / "detector.safetensors")[0]  # the EMA written with the checkpoint
 
-    model = load_unet(V2 / "detector.safetensors")[0]
+    model = load_unet(folder / "detector.safetensors")[0]
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     ema = EMAModel(model.parameters(), decay=config.ema)
     lr_scheduler = get_cosine_schedule_with_warmup(optimizer, config.warmup, config.steps)
@@ -269,15 +275,16 @@ def test_committed_detector_v2_checkpoint_resumes(tmp_path):
     assert all(float(s["step"]) == step for s in adam.values())
 
     shutil.copy(checkpoint, tmp_path / "checkpoint.safetensors")
-    shutil.copy(V2 / "loss.csv", tmp_path / "loss.csv")
+    shutil.copy(folder / "loss.csv", tmp_path / "loss.csv")
     np.savez(tmp_path / "bank.npz", **tiny_bank("detector", 64))
     lines: list[str] = []
     detector_trainer.train(config, log=lines.append)
-    assert lines[1:3] == [f"resumed at step {step}", f"model 268081 params, training steps {step} -> {step + 1}"]
+    at = lines.index(f"resumed at step {step}")
+    assert lines[at + 1] == f"model 268081 params, training steps {step} -> {step + 1}"
     meta, _ = checkpoint_contents(tmp_path / "checkpoint.safetensors")
     assert meta["step"] == str(step + 1) and f'"optimization_step": {step + 1}' in meta["ema"]
     if (step + 1) % config.log_every:
-        assert loss_rows(tmp_path) == loss_rows(V2)  # the history kept; no row due at the extra step
+        assert loss_rows(tmp_path) == loss_rows(folder)  # the history kept; no row due at the extra step
 
 
 def test_fine_tune_from_shipped_weights_on_the_command_line(tmp_path):
