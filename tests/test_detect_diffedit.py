@@ -385,6 +385,10 @@ def test_the_mask_rule_on_a_stored_score_is_detect_damages(tiny):
     assert level[20, 26] == config.proposal_relief and level[0, 0] == config.edge_level and level[10, 10] == 1.0
     np.testing.assert_array_equal(mask_from_score(score, level, frame, nb, config), found)
     assert found.any() and not found.all()
+    with pytest.raises(ValueError, match="nearest pair"):
+        mask_from_score(score, level, frame, nb[:1], config)
+    with pytest.raises(ValueError, match="nearest pair"):
+        mask_from_score(score[:-1], level, frame, nb, config)
 
 
 def test_the_level_is_raised_near_the_frame_border(tiny):

@@ -608,6 +608,11 @@ def mask_from_score(
     order (:class:`DiffEditConfig`). Split from :func:`detect_damage` so that the rule can be swept on
     stored score maps (``benchmarks/mask_rule.py``). Returns bool ``(H, W)``.
     """
+    if len(neighbours) not in (0, 2) or score.shape != level.shape or score.shape != frame.shape[:2]:
+        raise ValueError(
+            f"need a score and a level of the frame's {frame.shape[:2]} and the nearest pair of neighbours or none, "
+            f"got {score.shape}, {level.shape} and {len(neighbours)} neighbours"
+        )
     pair = len(neighbours) == 2
     grown = hysteresis(score, level, config.grow_relief)
     if config.confirm > 0 and pair and grown.any():
