@@ -291,7 +291,8 @@ def write_results_md() -> Path:
             "",
             "Regenerate with `python benchmarks/run_all.py` (quality, false alarms, the Palette runs), "
             "`python benchmarks/palette_curve.py` (the Palette inpainter's quality against cost), "
-            "`python benchmarks/real_damage.py` (real damage) and `python benchmarks/speed.py` (speed); each "
+            "`python benchmarks/real_damage.py` (real damage), `python benchmarks/speed.py` (speed) and "
+            "`python benchmarks/mask_rule.py` (the detector's mask rule on stored score maps); each "
             "rewrites its part of this page.",
             "",
             *quality_tables(),
