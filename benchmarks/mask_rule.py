@@ -10,7 +10,7 @@ the level, the growth, the confirmation, the speck and spike rules) is cheap. So
 as the benchmark does) is scored once per weights file, through the same calls as ``restoration
 restore`` (its motion, its spike proposals, each frame's own noise draw) with both conditions on every
 tile, so that the maps hold for any level; the maps are kept in ``benchmarks/work/mask-rule/`` keyed by
-the weights' SHA-256. Then every point of ``--grid`` (the cartesian product of the listed values of
+the weights' SHA-256 and the settings the map depends on. Then every point of ``--grid`` (the cartesian product of the listed values of
 :class:`restoration.detect.diffedit.DiffEditConfig` fields, over the defaults) is applied to every
 frame: pixel precision / recall / F1, per-object and per-class recall, and the flagged fraction of the
 same window undamaged (false alarms). Fields that change the score map itself are refused.
@@ -22,6 +22,7 @@ replaces them); the section ``section-9-mask-rule.md`` is rebuilt from all of it
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import time
@@ -104,10 +105,19 @@ def apply_rule(frames: np.ndarray, stored: dict, config: DiffEditConfig) -> np.n
 
 
 def settings_text(config: DiffEditConfig) -> str:
-    """The fields of ``config`` that differ from the defaults, or "defaults"."""
+    """The level and the growth of ``config``, and its other fields that differ from the defaults (the
+    defaults change over time; the level and growth are named always)."""
     default = asdict(DiffEditConfig())
-    changed = {k: v for k, v in asdict(config).items() if v != default[k]}
-    return ", ".join(f"{k} {v}" for k, v in sorted(changed.items())) or "defaults"
+    named = {k: v for k, v in asdict(config).items() if v != default[k] or k in ("picture_threshold", "grow_relief")}
+    return ", ".join(f"{k} {v}" for k, v in sorted(named.items()))
+
+
+def maps_key(config: RestoreConfig) -> str:
+    """A short hash of the settings a stored score map depends on besides the weights and the window:
+    the detector's score fields, the spike proposals' and the motion's settings."""
+    score = {name: getattr(config.diffedit, name) for name in sorted(SCORE_FIELDS)}
+    text = json.dumps([score, asdict(config.spikes), asdict(config.motion)], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def section(rows: list[dict]) -> str:
@@ -175,7 +185,7 @@ def main() -> None:
             rows[(name, settings_text(point))] = {"cells": {}}
         for clip in args.clips:
             clean, _ = load_clip(args.data / "clean_video" / clip, bench)
-            stem = f"{sha[:16]}-{Path(clip).stem}-{args.frames}-{args.seed}"
+            stem = f"{sha[:16]}-{maps_key(config)}-{Path(clip).stem}-{args.frames}-{args.seed}"
             t0 = time.perf_counter()
             undamaged = window(clean, config, models, MAPS / f"{stem}-none.npz")
             false = [apply_rule(clean, undamaged, point).mean() for point in points]

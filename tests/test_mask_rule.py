@@ -1,15 +1,17 @@
 """benchmarks/mask_rule.py: the grid it sweeps and what it refuses."""
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from restoration.core.restore import RestoreConfig
 from restoration.detect.diffedit import DiffEditConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from mask_rule import grid_points, settings_text  # noqa: E402
+from mask_rule import grid_points, maps_key, settings_text  # noqa: E402
 
 
 def test_the_grid_is_the_product_of_its_values_over_the_defaults():
@@ -29,7 +31,15 @@ def test_settings_that_change_the_score_map_or_are_unknown_are_refused():
         grid_points({"picture_threshold": [0.0]})
 
 
-def test_settings_are_named_by_what_differs_from_the_defaults():
-    assert settings_text(DiffEditConfig()) == "defaults"
+def test_settings_name_the_level_and_growth_and_what_differs_from_the_defaults():
+    default = DiffEditConfig()
+    assert settings_text(default) == f"grow_relief {default.grow_relief}, picture_threshold {default.picture_threshold}"
     text = settings_text(grid_points({"picture_threshold": [0.11], "confirm": [0.05]})[0])
-    assert text == "confirm 0.05, picture_threshold 0.11"
+    assert text == f"confirm 0.05, grow_relief {default.grow_relief}, picture_threshold 0.11"
+
+
+def test_stored_maps_are_keyed_by_the_settings_they_depend_on():
+    config = RestoreConfig(detector="diffedit", inpainter="temporal_median")
+    assert maps_key(config) == maps_key(replace(config, diffedit=replace(config.diffedit, picture_threshold=0.2)))
+    assert maps_key(config) != maps_key(replace(config, diffedit=replace(config.diffedit, strength=0.05)))
+    assert maps_key(config) != maps_key(replace(config, motion=replace(config.motion, flow_max_side=512)))
